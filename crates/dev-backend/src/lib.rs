@@ -1,0 +1,325 @@
+//! A development stand-in for the Nativor backend, used by `npm run dev` and by the
+//! end-to-end tests. It implements the two contracts the hub relies on:
+//!
+//! * `POST /api/v1/message-rooms/:roomId/participants/check` — the hub's auth call.
+//!   Development tokens (sent as `Authorization: Bearer <token>`):
+//!
+//!   | token                  | answer                                               |
+//!   |------------------------|------------------------------------------------------|
+//!   | `dev:<userId>`         | 200 `{"userId":"<userId>"}`                          |
+//!   | `anon`                 | 200 `{}` (the hub falls back to the claimed userId)  |
+//!   | `deny:<anything>`      | 403                                                  |
+//!   | `status:<code>`        | that status (`status:302` adds a `Location`)         |
+//!   | `slow:<ms>:<userId>`   | waits `<ms>`, then 200 `{"userId":"<userId>"}`       |
+//!   | `text:<userId>`        | 200 with a body that is not JSON                     |
+//!   | `huge:<userId>`        | 200 with a 1 MiB JSON body                           |
+//!   | anything else          | 401                                                  |
+//!
+//! * `POST /api/v1/message-rooms/:roomId/messages` with `Authorization: Bearer dev:<userId>`
+//!   and `{"text":"…","connectionId":"…"?}` — keeps the message in memory and publishes
+//!   it through the hub's `POST /api/broadcast`, excluding the sender's connection: the
+//!   whole backend integration loop, as a reference for the backend team.
+//!
+//! Every request is recorded (path, headers of interest, body) so tests can assert
+//! exactly what the hub sent.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Where the hub is and how to authenticate to its broadcast API.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// e.g. `http://127.0.0.1:8787`
+    pub hub_origin: String,
+    pub webhook_token: String,
+}
+
+/// One request the backend received, as the tests see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recorded {
+    pub method: String,
+    /// The raw request path, still percent-encoded, as the hub sent it.
+    pub path: String,
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Value,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredMessage {
+    pub id: String,
+    #[serde(rename = "roomId")]
+    pub room_id: String,
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    pub text: String,
+}
+
+pub struct AppState {
+    options: Options,
+    http: reqwest::Client,
+    requests: Mutex<Vec<Recorded>>,
+    messages: Mutex<Vec<StoredMessage>>,
+}
+
+impl AppState {
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn messages(&self) -> Vec<StoredMessage> {
+        self.messages.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, method: &Method, uri: &OriginalUri, headers: &HeaderMap, body: &[u8]) {
+        let text = |name: header::HeaderName| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let entry = Recorded {
+            method: method.to_string(),
+            path: uri.0.path().to_owned(),
+            authorization: text(header::AUTHORIZATION),
+            content_type: text(header::CONTENT_TYPE),
+            body: serde_json::from_slice(body).unwrap_or(Value::Null),
+        };
+        if let Ok(mut r) = self.requests.lock() {
+            r.push(entry);
+        }
+    }
+}
+
+/// A running development backend.
+pub struct DevBackend {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    task: JoinHandle<()>,
+}
+
+impl DevBackend {
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for DevBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/message-rooms/{room}/participants/check",
+            post(participants_check),
+        )
+        .route(
+            "/api/v1/message-rooms/{room}/messages",
+            post(create_message).get(list_messages),
+        )
+        .fallback(unknown)
+        .with_state(state)
+}
+
+/// Starts the backend on `addr` (port 0 picks a free port).
+pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<DevBackend> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState {
+        options,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(std::io::Error::other)?,
+        requests: Mutex::new(Vec::new()),
+        messages: Mutex::new(Vec::new()),
+    });
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(DevBackend { addr, state, task })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+fn user(user_id: &str) -> Response {
+    Json(json!({ "userId": user_id })).into_response()
+}
+
+/// What the development token scheme answers for `token`.
+pub async fn answer_for_token(token: Option<&str>) -> Response {
+    let token = token.unwrap_or("");
+    if let Some(u) = token.strip_prefix("dev:") {
+        return user(u);
+    }
+    if token == "anon" {
+        return Json(json!({})).into_response();
+    }
+    if token.starts_with("deny:") {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "error": "not a participant" })),
+        )
+            .into_response();
+    }
+    if let Some(code) = token.strip_prefix("status:") {
+        let status = code.parse().ok().and_then(|c| StatusCode::from_u16(c).ok());
+        let status = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, "scripted").into_response();
+        if status.is_redirection() {
+            if let Ok(v) = "http://127.0.0.1:9/elsewhere".parse() {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+        }
+        return resp;
+    }
+    if let Some(rest) = token.strip_prefix("slow:") {
+        let (ms, u) = rest.split_once(':').unwrap_or((rest, "slow-user"));
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(1000))).await;
+        return user(u);
+    }
+    if let Some(u) = token.strip_prefix("text:") {
+        let _ = u;
+        return (StatusCode::OK, "yes, a participant").into_response();
+    }
+    if let Some(u) = token.strip_prefix("huge:") {
+        let padding = "x".repeat(1024 * 1024);
+        return Json(json!({ "userId": u, "padding": padding })).into_response();
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "error": "unknown token" })),
+    )
+        .into_response()
+}
+
+async fn participants_check(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.record(&method, &uri, &headers, &body);
+    answer_for_token(bearer(&headers)).await
+}
+
+#[derive(Deserialize)]
+struct NewMessage {
+    text: String,
+    #[serde(rename = "connectionId")]
+    connection_id: Option<String>,
+}
+
+async fn create_message(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.record(&method, &uri, &headers, &body);
+    let Some(user_id) = bearer(&headers).and_then(|t| t.strip_prefix("dev:")) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "use Bearer dev:<userId>" })),
+        )
+            .into_response();
+    };
+    let Ok(new) = serde_json::from_slice::<NewMessage>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "expected {\"text\":…}" })),
+        )
+            .into_response();
+    };
+    let message = {
+        let Ok(mut messages) = state.messages.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let m = StoredMessage {
+            id: format!("m{}", messages.len() + 1),
+            room_id: room.clone(),
+            user_id: user_id.to_owned(),
+            text: new.text,
+        };
+        messages.push(m.clone());
+        m
+    };
+    // The integration loop: publish to the room, excluding the sender's own socket,
+    // which already shows the message it sent.
+    let broadcast = json!({
+        "roomId": room,
+        "message": {
+            "type": "message.created",
+            "id": message.id,
+            "conversationId": message.room_id,
+            "userId": message.user_id,
+            "preview": message.text,
+        },
+        "excludeConnectionIds": new.connection_id.into_iter().collect::<Vec<_>>(),
+    });
+    let sent = state
+        .http
+        .post(format!("{}/api/broadcast", state.options.hub_origin))
+        .bearer_auth(&state.options.webhook_token)
+        .json(&broadcast)
+        .send()
+        .await;
+    let hub: Value = match sent {
+        Ok(resp) => resp.json().await.unwrap_or(Value::Null),
+        Err(_) => json!({ "success": false, "error": "hub unreachable" }),
+    };
+    (
+        StatusCode::CREATED,
+        Json(json!({ "message": message, "broadcast": hub })),
+    )
+        .into_response()
+}
+
+async fn list_messages(State(state): State<Arc<AppState>>, Path(room): Path<String>) -> Response {
+    let list: Vec<StoredMessage> = state
+        .messages()
+        .into_iter()
+        .filter(|m| m.room_id == room)
+        .collect();
+    Json(json!({ "messages": list })).into_response()
+}
+
+async fn unknown(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.record(&method, &uri, &headers, &body);
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": "no such endpoint" })),
+    )
+        .into_response()
+}

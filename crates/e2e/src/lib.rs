@@ -1,0 +1,9 @@
+//! Test support: starts the hub (`wrangler dev`, i.e. real workerd) and the dev backend
+//! on free loopback ports, and gives tests a small WebSocket client.
+
+pub mod client;
+pub mod hub;
+pub mod runner;
+
+pub use client::{Client, Closed};
+pub use hub::{Hub, HubOptions};

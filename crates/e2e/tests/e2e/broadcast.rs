@@ -1,0 +1,256 @@
+//! `POST /api/broadcast`: authentication, validation, delivery with exclusion.
+
+use crate::support::{joined, room, WEBHOOK_TOKEN};
+use harness::runner::{Hubs, Test};
+use harness::tests;
+use harness::Client;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub fn tests() -> Vec<Test> {
+    tests![
+        broadcast_requires_the_webhook_token,
+        broadcast_validates_method_body_and_size,
+        broadcast_has_no_cors,
+        broadcast_delivers_verbatim_to_authenticated_sockets_except_excluded,
+        backend_message_loop_excludes_the_sender,
+        unconfigured_hub_refuses_every_broadcast,
+    ]
+}
+
+async fn post(h: &harness::Hub, auth: Option<&str>, body: String) -> (u16, Value) {
+    let mut req = h
+        .http
+        .post(format!("{}/api/broadcast", h.origin))
+        .header("Content-Type", "application/json")
+        .body(body);
+    if let Some(a) = auth {
+        req = req.header("Authorization", a);
+    }
+    let resp = req.send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn body(room: &str) -> String {
+    json!({"roomId": room, "message": {"type": "x"}}).to_string()
+}
+
+async fn broadcast_requires_the_webhook_token(h: Hubs) {
+    let r = room("bc-auth");
+    let ok = format!("Bearer {WEBHOOK_TOKEN}");
+    let short = format!("Bearer {}", &WEBHOOK_TOKEN[..WEBHOOK_TOKEN.len() - 1]);
+    let long = format!("Bearer {WEBHOOK_TOKEN}x");
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some(short.as_str()),
+        Some(long.as_str()),
+        Some(WEBHOOK_TOKEN),
+        Some("Basic abc"),
+    ] {
+        let (status, v) = post(&h.main, auth, body(&r)).await;
+        assert_eq!(status, 401, "{auth:?}");
+        assert_eq!(v["success"], false);
+        assert_eq!(v["error"]["code"], "unauthorized");
+        assert!(v["error"]["message"].is_string());
+    }
+    let (status, v) = post(&h.main, Some(&ok), body(&r)).await;
+    assert_eq!((status, v), (200, json!({"success": true, "delivered": 0})));
+}
+
+async fn broadcast_validates_method_body_and_size(h: Hubs) {
+    let auth = format!("Bearer {WEBHOOK_TOKEN}");
+    let r = room("bc-valid");
+    let cases: Vec<(String, u16, &str, &str)> = vec![
+        ("{".into(), 400, "invalid_json", ""),
+        ("".into(), 400, "invalid_json", ""),
+        ("[]".into(), 400, "invalid_body", "object"),
+        (
+            json!({"message":{"type":"x"}}).to_string(),
+            400,
+            "invalid_body",
+            "roomId",
+        ),
+        (
+            json!({"roomId":"a/b","message":{"type":"x"}}).to_string(),
+            400,
+            "invalid_body",
+            "roomId",
+        ),
+        (
+            json!({"roomId":r}).to_string(),
+            400,
+            "invalid_body",
+            "message",
+        ),
+        (
+            json!({"roomId":r,"message":"hi"}).to_string(),
+            400,
+            "invalid_body",
+            "message",
+        ),
+        (
+            json!({"roomId":r,"message":{"id":1}}).to_string(),
+            400,
+            "invalid_body",
+            "message.type",
+        ),
+        (
+            json!({"roomId":r,"message":{"type":"x"},"excludeConnectionIds":"c"}).to_string(),
+            400,
+            "invalid_body",
+            "excludeConnectionIds",
+        ),
+        (
+            json!({"roomId":r,"message":{"type":"x","pad":"y".repeat(70_000)}}).to_string(),
+            413,
+            "payload_too_large",
+            "",
+        ),
+    ];
+    for (b, status, code, field) in cases {
+        let (got, v) = post(&h.main, Some(&auth), b.clone()).await;
+        assert_eq!(got, status, "{}", &b[..b.len().min(80)]);
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(field),
+            "{v}"
+        );
+    }
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let resp = h
+            .main
+            .http
+            .request(method.clone(), format!("{}/api/broadcast", h.main.origin))
+            .bearer_auth(WEBHOOK_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 405, "{method}");
+        assert_eq!(
+            resp.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some("POST")
+        );
+    }
+}
+
+async fn broadcast_has_no_cors(h: Hubs) {
+    let url = format!("{}/api/broadcast", h.main.origin);
+    let pre = h
+        .main
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(!pre.status().is_success());
+    let post = h
+        .main
+        .http
+        .post(&url)
+        .header("Origin", "https://evil.example")
+        .bearer_auth(WEBHOOK_TOKEN)
+        .body(body("cors"))
+        .send()
+        .await
+        .unwrap();
+    for resp in [&pre, &post] {
+        assert!(
+            resp.headers()
+                .keys()
+                .all(|k| !k.as_str().starts_with("access-control-")),
+            "{:?}",
+            resp.headers()
+        );
+    }
+}
+
+async fn broadcast_delivers_verbatim_to_authenticated_sockets_except_excluded(h: Hubs) {
+    let r = room("bc-deliver");
+    let mut a = joined(&h.main, &r, "alice").await;
+    let mut b = joined(&h.main, &r, "bob").await;
+    let mut c = joined(&h.main, &r, "carol").await;
+    let mut pending = Client::connect(&h.main.room_url(&r)).await;
+    let other_room = room("bc-other");
+    let mut other = joined(&h.main, &other_room, "dave").await;
+
+    // Verbatim: key order, spacing inside values and number formatting all survive.
+    let message = r#"{"type":"message.created","id":"m123","conversationId":"room-1","preview":"안녕하세요","n":1.50,"z":{"b":1,"a":2}}"#;
+    let raw = format!(
+        r#"{{"roomId":"{r}","message":{message},"excludeConnectionIds":["{}","not-a-connection"]}}"#,
+        a.connection_id.clone().unwrap()
+    );
+    let (status, v) = post(&h.main, Some(&format!("Bearer {WEBHOOK_TOKEN}")), raw).await;
+    assert_eq!((status, v), (200, json!({"success": true, "delivered": 2})));
+    for s in [&mut b, &mut c] {
+        assert_eq!(
+            s.next_text_within(Duration::from_secs(10)).await.as_deref(),
+            Some(message)
+        );
+    }
+    a.expect_silence(Duration::from_millis(500)).await;
+    pending.expect_silence(Duration::from_millis(100)).await;
+    other.expect_silence(Duration::from_millis(100)).await;
+
+    // Without exclusions everyone authenticated gets it.
+    let (status, v) = h
+        .main
+        .broadcast(&json!({"roomId": r, "message": {"type": "all"}}))
+        .await;
+    assert_eq!((status, v["delivered"].clone()), (200, json!(3)));
+    for s in [&mut a, &mut b, &mut c] {
+        assert_eq!(s.recv().await, json!({"type": "all"}));
+    }
+}
+
+/// The dev backend's message endpoint is the reference integration: it stores the
+/// message and publishes it excluding the sender's connection.
+async fn backend_message_loop_excludes_the_sender(h: Hubs) {
+    let r = room("loop");
+    let mut a = joined(&h.main, &r, "alice").await;
+    let mut b = joined(&h.main, &r, "bob").await;
+    let url = format!(
+        "{}/api/v1/message-rooms/{r}/messages",
+        h.main.backend.origin()
+    );
+    let resp = h
+        .main
+        .http
+        .post(url)
+        .bearer_auth("dev:alice")
+        .json(&json!({"text": "hello", "connectionId": a.connection_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["broadcast"], json!({"success": true, "delivered": 1}));
+    let got = b.recv().await;
+    assert_eq!(got["type"], "message.created");
+    assert_eq!(got["preview"], "hello");
+    assert_eq!(got["userId"], "alice");
+    a.expect_silence(Duration::from_millis(500)).await;
+}
+
+async fn unconfigured_hub_refuses_every_broadcast(h: Hubs) {
+    let hub = h.unconfigured.expect("the unconfigured hub");
+    for auth in [
+        None,
+        Some("Bearer "),
+        Some("Bearer anything"),
+        Some("Bearer undefined"),
+    ] {
+        let (status, v) = post(&hub, auth, body("r")).await;
+        assert_eq!(status, 503, "{auth:?}");
+        assert_eq!(v["error"]["code"], "not_configured");
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the Worker bundle into build/ (wrangler's [build] command runs this).
+# Release by default (wasm-opt -Oz via binaryen from npm); BUILD_PROFILE=dev for a fast debug build.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+export_tool_overrides
+for bin in "$WASM_BINDGEN_BIN" "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
+  if [ ! -x "$bin" ]; then
+    echo "missing $bin: run 'npm run setup' (scripts/setup.sh) first" >&2
+    exit 1
+  fi
+done
+if ! command -v worker-build >/dev/null; then
+  echo "missing worker-build: run 'npm run setup' (scripts/setup.sh) first" >&2
+  exit 1
+fi
+if [ "${BUILD_PROFILE:-release}" = "dev" ]; then
+  exec worker-build --dev
+else
+  exec worker-build --release
+fi

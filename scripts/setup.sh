@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Idempotent set-up: installs every tool the build, dev server and tests need,
+# skipping whatever is already present at the right version.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust with rustup (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "wasm32-unknown-unknown target: present"
+else
+  say "Adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
+  say "worker-build $WORKER_BUILD_VERSION: present"
+else
+  say "Installing worker-build $WORKER_BUILD_VERSION (compiles from source, about 4 minutes)"
+  cargo install worker-build --version "$WORKER_BUILD_VERSION" --force
+fi
+
+WB_VERSION="$(locked_wasm_bindgen_version)"
+if [ -z "$WB_VERSION" ]; then
+  echo "could not read the wasm-bindgen version from Cargo.lock" >&2
+  exit 1
+fi
+if wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WB_VERSION"; then
+  say "wasm-bindgen-cli $WB_VERSION: present"
+else
+  # --locked fails here: its lockfile wants a crate version the registry does not serve.
+  say "Installing wasm-bindgen-cli $WB_VERSION (compiles from source, about 5 minutes)"
+  cargo install wasm-bindgen-cli --version "$WB_VERSION" --force
+fi
+
+STAMP="node_modules/.nativor-setup-stamp"
+LOCK_SUM="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$LOCK_SUM" ]; then
+  say "node_modules: up to date with package-lock.json"
+else
+  say "Installing JS tooling with npm ci (wrangler, esbuild, binaryen)"
+  npm ci --no-audit --no-fund
+  echo "$LOCK_SUM" > "$STAMP"
+fi
+
+if [ ! -f .dev.vars ]; then
+  say "Creating .dev.vars from .dev.vars.example (local secrets, git-ignored)"
+  cp .dev.vars.example .dev.vars
+fi
+say "Set-up complete"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Every test, one command (`npm test`): set-up, formatting, lints, native unit tests,
+# then the end-to-end suite against wrangler dev (real workerd) and the dev backend.
+# Extra arguments filter the end-to-end tests by name: `npm test -- typing ping`.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+bash scripts/setup.sh
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy (host, all targets) and clippy (wasm32, the Worker)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p nativor-chat-worker -- -D warnings
+
+say "Native unit tests"
+cargo test --workspace --exclude e2e
+
+say "Building the Worker (release, wasm-opt)"
+bash scripts/build.sh
+
+say "End-to-end tests (starts wrangler dev and the dev backend on free loopback ports)"
+cargo test -p e2e -- "$@"

@@ -1,0 +1,182 @@
+//! The backend's broadcast request body, parsed and validated. Pure.
+
+use crate::room_id::RoomId;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Most connection ids one broadcast may exclude.
+pub const MAX_EXCLUDED: usize = 1024;
+/// Longest connection id accepted in `excludeConnectionIds` (ours are 22 characters).
+pub const MAX_CONNECTION_ID_CHARS: usize = 128;
+
+/// A valid broadcast: the message is kept as the exact JSON text the backend sent,
+/// so it is delivered verbatim and serialized zero times.
+#[derive(Debug)]
+pub struct Broadcast<'a> {
+    pub room_id: RoomId,
+    pub message: &'a RawValue,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BroadcastError {
+    /// The body is not JSON.
+    InvalidJson,
+    /// The body is JSON of the wrong shape; the message names the field.
+    InvalidBody(String),
+}
+
+impl BroadcastError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            BroadcastError::InvalidJson => "invalid_json",
+            BroadcastError::InvalidBody(_) => "invalid_body",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            BroadcastError::InvalidJson => "body is not valid JSON".to_owned(),
+            BroadcastError::InvalidBody(m) => m.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(rename = "roomId", borrow)]
+    room_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    #[serde(rename = "excludeConnectionIds", borrow)]
+    exclude: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct MessageHead {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+fn invalid(msg: &str) -> BroadcastError {
+    BroadcastError::InvalidBody(msg.to_owned())
+}
+
+pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
+    let raw: &RawValue = serde_json::from_str(body).map_err(|_| BroadcastError::InvalidJson)?;
+    if !raw.get().starts_with('{') {
+        return Err(invalid("body must be a JSON object"));
+    }
+    let body: Body =
+        serde_json::from_str(raw.get()).map_err(|_| invalid("body must be a JSON object"))?;
+
+    let room_id: String = body
+        .room_id
+        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .ok_or_else(|| invalid("roomId: required string"))?;
+    let room_id = RoomId::parse(&room_id)
+        .map_err(|e| BroadcastError::InvalidBody(format!("roomId: {}", e.message())))?;
+
+    let message = body
+        .message
+        .ok_or_else(|| invalid("message: required object"))?;
+    if !message.get().starts_with('{') {
+        return Err(invalid("message: must be an object"));
+    }
+    let head: MessageHead = serde_json::from_str(message.get())
+        .map_err(|_| invalid("message.type: required string"))?;
+    if head.kind.is_empty() {
+        return Err(invalid("message.type: must not be empty"));
+    }
+
+    let exclude: Vec<String> = match body.exclude {
+        None => Vec::new(),
+        Some(r) if r.get() == "null" => Vec::new(),
+        Some(r) => serde_json::from_str(r.get())
+            .map_err(|_| invalid("excludeConnectionIds: must be an array of strings"))?,
+    };
+    if exclude.len() > MAX_EXCLUDED {
+        return Err(BroadcastError::InvalidBody(format!(
+            "excludeConnectionIds: at most {MAX_EXCLUDED} entries"
+        )));
+    }
+    if exclude
+        .iter()
+        .any(|c| c.chars().count() > MAX_CONNECTION_ID_CHARS)
+    {
+        return Err(BroadcastError::InvalidBody(format!(
+            "excludeConnectionIds: entries are at most {MAX_CONNECTION_ID_CHARS} characters"
+        )));
+    }
+    Ok(Broadcast {
+        room_id,
+        message,
+        exclude,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_error(body: &str) -> String {
+        match parse(body) {
+            Err(BroadcastError::InvalidBody(m)) => m,
+            other => panic!("expected invalid_body for {body}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_a_full_body_keeping_the_message_verbatim() {
+        let body = r#"{"roomId":"room-1","message":{"type":"message.created","id":"m1","n":1.50},"excludeConnectionIds":["a","b"]}"#;
+        let b = parse(body).unwrap();
+        assert_eq!(b.room_id.as_str(), "room-1");
+        assert_eq!(
+            b.message.get(),
+            r#"{"type":"message.created","id":"m1","n":1.50}"#
+        );
+        assert_eq!(b.exclude, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn exclusions_are_optional() {
+        assert!(parse(r#"{"roomId":"r","message":{"type":"x"}}"#)
+            .unwrap()
+            .exclude
+            .is_empty());
+        assert!(
+            parse(r#"{"roomId":"r","message":{"type":"x"},"excludeConnectionIds":null}"#)
+                .unwrap()
+                .exclude
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        assert_eq!(parse("{").err(), Some(BroadcastError::InvalidJson));
+        assert_eq!(parse("").err(), Some(BroadcastError::InvalidJson));
+        assert!(field_error("[]").contains("object"));
+        assert!(field_error(r#"{"message":{"type":"x"}}"#).starts_with("roomId"));
+        assert!(field_error(r#"{"roomId":5,"message":{"type":"x"}}"#).starts_with("roomId"));
+        assert!(field_error(r#"{"roomId":"a/b","message":{"type":"x"}}"#).starts_with("roomId"));
+        assert!(field_error(r#"{"roomId":"r"}"#).starts_with("message"));
+        assert!(field_error(r#"{"roomId":"r","message":"hi"}"#).starts_with("message"));
+        assert!(field_error(r#"{"roomId":"r","message":{"id":1}}"#).starts_with("message.type"));
+        assert!(field_error(r#"{"roomId":"r","message":{"type":""}}"#).starts_with("message.type"));
+        assert!(
+            field_error(r#"{"roomId":"r","message":{"type":"x"},"excludeConnectionIds":"a"}"#)
+                .starts_with("excludeConnectionIds")
+        );
+        assert!(
+            field_error(r#"{"roomId":"r","message":{"type":"x"},"excludeConnectionIds":[1]}"#)
+                .starts_with("excludeConnectionIds")
+        );
+        let many: Vec<String> = (0..1025).map(|i| format!("\"c{i}\"")).collect();
+        let body = format!(
+            r#"{{"roomId":"r","message":{{"type":"x"}},"excludeConnectionIds":[{}]}}"#,
+            many.join(",")
+        );
+        assert!(field_error(&body).starts_with("excludeConnectionIds"));
+    }
+}

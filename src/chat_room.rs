@@ -1,0 +1,362 @@
+//! `ChatRoom`, the Durable Object of one room: turns runtime events into
+//! `session` decisions and carries out their effects (`fanout`, `store`, close).
+//!
+//! Path of a client frame: `websocket_message` → `protocol::parse_incoming` →
+//! `session::decide` → an effect below.
+
+use crate::backend::{self, CheckInput};
+use crate::broadcast;
+use crate::config::Config;
+use crate::conn_id;
+use crate::fanout::{self, deliver};
+use crate::http::error;
+use crate::protocol::{
+    self, AuthRequest, ClientError, CloseCode, ErrorCode, Incoming, ServerFrame,
+};
+use crate::room_id::RoomId;
+use crate::roster::{Member, Roster};
+use crate::session::{self, Action, AuthState, Session};
+use crate::store::Store;
+use serde_json::json;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::Duration;
+use worker::{
+    console_error, durable_object, Date, Delay, DurableObject, Env, Request, Response, Result,
+    State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+};
+
+/// Close code for a socket whose state cannot be read (should never happen).
+const INTERNAL_ERROR: u16 = 1011;
+
+#[durable_object(websocket)]
+pub struct ChatRoom {
+    room: Rc<Room>,
+}
+
+/// Everything the room holds in memory. Shared with one-shot timers through `Rc`.
+/// No `RefCell` borrow is ever held across an `.await`.
+struct Room {
+    state: State,
+    config: Config,
+    store: Store,
+    /// Authenticated sockets, for fan-out; rebuilt from attachments on wake.
+    roster: RefCell<Roster<WebSocket>>,
+    /// Set once this instance has reconciled sockets, timers and SQLite.
+    awake: Cell<bool>,
+    /// When this in-memory instance was created (Unix ms): a new value after
+    /// hibernation or a restart.
+    started_at: u64,
+}
+
+fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
+fn read_session(ws: &WebSocket) -> Option<Session> {
+    ws.deserialize_attachment::<Session>().ok().flatten()
+}
+
+impl DurableObject for ChatRoom {
+    fn new(state: State, env: Env) -> Self {
+        let (config, invalid) = Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()));
+        if !invalid.is_empty() {
+            console_error!("ignoring invalid configuration: {}", invalid.join(", "));
+        }
+        let store = Store::new(state.storage().sql());
+        if let Err(e) = store.migrate() {
+            console_error!("migrations failed: {e}");
+        }
+        ChatRoom {
+            room: Rc::new(Room {
+                state,
+                config,
+                store,
+                roster: RefCell::new(Roster::default()),
+                awake: Cell::new(false),
+                started_at: now_ms(),
+            }),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        self.room.wake();
+        let url = req.url()?;
+        match url.path() {
+            "/connect" => self.room.connect(&url),
+            "/broadcast" => self.room.broadcast(req).await,
+            "/stats" => self.room.stats(),
+            _ => error(404, "not_found", "no such room endpoint"),
+        }
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        self.room.wake();
+        self.room.on_message(ws, message).await;
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        self.room.wake();
+        self.room.forget_socket(&ws);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.room.wake();
+        self.room.forget_socket(&ws);
+        Ok(())
+    }
+}
+
+impl Room {
+    /// Runs once per in-memory instance, at its first event: rebuilds the roster from
+    /// the attachments, closes sockets whose auth deadline passed (or whose check died
+    /// with the previous instance), re-arms pending timers, and deletes ghost rows.
+    fn wake(self: &Rc<Self>) {
+        if self.awake.replace(true) {
+            return;
+        }
+        let now = now_ms();
+        let mut live = HashSet::new();
+        let mut members = Vec::new();
+        for ws in self.state.get_websockets() {
+            let Some(session) = read_session(&ws) else {
+                let _ = ws.close(Some(INTERNAL_ERROR), Some("lost state"));
+                continue;
+            };
+            live.insert(session.connection_id.clone());
+            match session.state {
+                AuthState::Authenticated => members.push(Member {
+                    connection_id: session.connection_id,
+                    user_id: session.user_id,
+                    socket: ws,
+                }),
+                AuthState::Authenticating => self.close_with(
+                    &ws,
+                    &session.connection_id,
+                    &ErrorCode::AuthUnavailable.into(),
+                    CloseCode::Unauthorized,
+                ),
+                AuthState::Pending if session.is_overdue(now) => self.close_with(
+                    &ws,
+                    &session.connection_id,
+                    &ErrorCode::AuthTimeout.into(),
+                    CloseCode::Unauthorized,
+                ),
+                AuthState::Pending => self.arm_auth_timer(ws, session.auth_deadline - now),
+            }
+        }
+        {
+            let mut roster = self.roster.borrow_mut();
+            for m in members {
+                roster.insert(m);
+            }
+        }
+        if let Err(e) = self.store.remove_ghosts(&live) {
+            console_error!("removing stale connection rows failed: {e}");
+        }
+    }
+
+    fn connect(self: &Rc<Self>, url: &worker::Url) -> Result<Response> {
+        let raw = url
+            .query_pairs()
+            .find(|(k, _)| k == "room")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let room = match RoomId::parse(&raw) {
+            Ok(r) => r,
+            Err(e) => return error(400, "invalid_room_id", e.message()),
+        };
+        let Some(connection_id) = conn_id::generate() else {
+            console_error!("no randomness available for a connection id");
+            return error(500, "internal", "could not create a connection id");
+        };
+        let pair = WebSocketPair::new()?;
+        let now = now_ms();
+        let session = Session::new(
+            connection_id,
+            room.to_string(),
+            now,
+            self.config.auth_timeout_ms,
+        );
+        // A 22-character base64url tag is always a valid tag (at most 256 chars).
+        self.state
+            .accept_websocket_with_tags(&pair.server, &[session.connection_id.as_str()]);
+        pair.server.serialize_attachment(&session)?;
+        if let Err(e) = self
+            .store
+            .insert(&session.connection_id, AuthState::Pending, now)
+        {
+            console_error!("recording a connection failed: {e}");
+        }
+        self.arm_auth_timer(pair.server, self.config.auth_timeout_ms);
+        Response::from_websocket(pair.client)
+    }
+
+    /// A one-shot timer (no alarm, no interval): closes the socket if it has still not
+    /// sent auth when the deadline passes. It keeps the instance awake only until then.
+    fn arm_auth_timer(self: &Rc<Self>, ws: WebSocket, after_ms: u64) {
+        let room = Rc::clone(self);
+        self.state.wait_until(async move {
+            Delay::from(Duration::from_millis(after_ms)).await;
+            if let Some(session) = read_session(&ws) {
+                if session.is_overdue(now_ms()) {
+                    room.close_with(
+                        &ws,
+                        &session.connection_id,
+                        &ErrorCode::AuthTimeout.into(),
+                        CloseCode::Unauthorized,
+                    );
+                }
+            }
+        });
+    }
+
+    async fn on_message(self: &Rc<Self>, ws: WebSocket, message: WebSocketIncomingMessage) {
+        let Some(session) = read_session(&ws) else {
+            let _ = ws.close(Some(INTERNAL_ERROR), Some("lost state"));
+            return;
+        };
+        let incoming = match &message {
+            WebSocketIncomingMessage::String(text) => Incoming::Text(text),
+            WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
+        };
+        let frame = protocol::parse_incoming(incoming, self.config.max_frame_bytes);
+        match session::decide(&session, frame, now_ms()) {
+            Action::Reply(e) => fanout::send(&ws, &ServerFrame::Error(&e).encode()),
+            Action::Close(e, code) => self.close_with(&ws, &session.connection_id, &e, code),
+            Action::Pong(t) => fanout::send(&ws, &ServerFrame::Pong { t: t.as_deref() }.encode()),
+            Action::Typing(is_typing) => {
+                let frame = ServerFrame::Typing {
+                    user_id: session.user_id.as_deref(),
+                    is_typing,
+                };
+                let roster = self.roster.borrow();
+                deliver(roster.iter(), &frame.encode(), |c| {
+                    c == session.connection_id
+                });
+            }
+            Action::StartAuth(request) => self.authenticate(&ws, session, request).await,
+        }
+    }
+
+    async fn authenticate(&self, ws: &WebSocket, session: Session, request: AuthRequest) {
+        let connection_id = session.connection_id.clone();
+        let checking = Session {
+            state: AuthState::Authenticating,
+            ..session
+        };
+        // Persisted before the await, so a second auth meanwhile gets `auth_in_progress`.
+        if ws.serialize_attachment(&checking).is_err() {
+            return;
+        }
+        if let Err(e) = self
+            .store
+            .set_state(&connection_id, AuthState::Authenticating)
+        {
+            console_error!("recording auth state failed: {e}");
+        }
+        let Ok(room) = RoomId::parse(&checking.room_id) else {
+            // Unreachable: the room id was validated when the socket was accepted.
+            return self.close_with(
+                ws,
+                &connection_id,
+                &ErrorCode::RoomMismatch.into(),
+                CloseCode::Forbidden,
+            );
+        };
+        let outcome = backend::participants_check(
+            &self.config,
+            CheckInput {
+                room: &room,
+                token: &request.token,
+                claimed_user_id: request.user_id.as_deref(),
+                connection_id: &connection_id,
+            },
+        )
+        .await;
+        let done = match session::finish_auth(&checking, outcome) {
+            Ok(done) => done,
+            Err((e, code)) => return self.close_with(ws, &connection_id, &e, code),
+        };
+        // The socket may have closed while the check was in flight; its row is then gone.
+        match self
+            .store
+            .authenticated(&connection_id, done.user_id.as_deref(), now_ms())
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => console_error!("recording auth failed: {e}"),
+        }
+        if ws.serialize_attachment(&done).is_err() {
+            return self.forget(&connection_id);
+        }
+        fanout::send(
+            ws,
+            &ServerFrame::AuthOk {
+                connection_id: &connection_id,
+                user_id: done.user_id.as_deref(),
+            }
+            .encode(),
+        );
+        self.roster.borrow_mut().insert(Member {
+            connection_id,
+            user_id: done.user_id,
+            socket: ws.clone(),
+        });
+    }
+
+    /// Sends the error, closes with `code`, and forgets the connection at once.
+    fn close_with(&self, ws: &WebSocket, connection_id: &str, e: &ClientError, code: CloseCode) {
+        fanout::send(ws, &ServerFrame::Error(e).encode());
+        // The close reason is the stable error code (always far below 123 bytes).
+        let _ = ws.close(Some(code.code()), Some(e.code.as_str()));
+        self.forget(connection_id);
+    }
+
+    fn forget_socket(&self, ws: &WebSocket) {
+        if let Some(session) = read_session(ws) {
+            self.forget(&session.connection_id);
+        }
+    }
+
+    fn forget(&self, connection_id: &str) {
+        self.roster.borrow_mut().remove(connection_id);
+        if let Err(e) = self.store.delete(connection_id) {
+            console_error!("deleting a connection row failed: {e}");
+        }
+    }
+
+    async fn broadcast(&self, mut req: Request) -> Result<Response> {
+        let text = req.text().await?;
+        let parsed = match broadcast::parse(&text) {
+            Ok(b) => b,
+            Err(e) => return error(400, e.code(), &e.message()),
+        };
+        let exclude: HashSet<&str> = parsed.exclude.iter().map(String::as_str).collect();
+        let roster = self.roster.borrow();
+        let delivered = deliver(roster.iter(), parsed.message.get(), |c| exclude.contains(c));
+        Response::from_json(&json!({ "success": true, "delivered": delivered }))
+    }
+
+    fn stats(&self) -> Result<Response> {
+        Response::from_json(&json!({
+            "connections": self.state.get_websockets().len(),
+            "authenticated": self.roster.borrow().len(),
+            "storedConnections": self.store.count().unwrap_or(0),
+            "instanceStartedAt": self.started_at,
+        }))
+    }
+}

@@ -1,0 +1,149 @@
+//! Runtime configuration: environment variables turned into typed limits once,
+//! with defaults. Pure: it reads through a lookup function, not `worker::Env`.
+
+/// Every tunable, its variable name, and its default. The README's configuration
+/// table lists the same names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `BACKEND_ORIGIN`: scheme://host[:port] of the Nativor backend, without a trailing slash.
+    pub backend_origin: Option<String>,
+    /// `AUTH_TIMEOUT_MS`: how long a new socket may wait before sending auth.
+    pub auth_timeout_ms: u64,
+    /// `AUTH_CHECK_TIMEOUT_MS`: how long the participants check may take.
+    pub auth_check_timeout_ms: u64,
+    /// `MAX_FRAME_BYTES`: largest client text frame.
+    pub max_frame_bytes: usize,
+    /// `MAX_BROADCAST_BYTES`: largest `/api/broadcast` body.
+    pub max_broadcast_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            backend_origin: None,
+            auth_timeout_ms: 10_000,
+            auth_check_timeout_ms: 5_000,
+            max_frame_bytes: 16 * 1024,
+            max_broadcast_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration. Invalid values keep their default and are reported in
+    /// the returned list (by variable name only: values may be secret).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> (Config, Vec<&'static str>) {
+        let mut c = Config::default();
+        let mut invalid = Vec::new();
+        let mut number = |name: &'static str, slot: &mut u64, min: u64, max: u64| {
+            if let Some(raw) = get(name) {
+                match raw.trim().parse::<u64>() {
+                    Ok(v) if (min..=max).contains(&v) => *slot = v,
+                    _ => invalid.push(name),
+                }
+            }
+        };
+        number("AUTH_TIMEOUT_MS", &mut c.auth_timeout_ms, 100, 600_000);
+        number(
+            "AUTH_CHECK_TIMEOUT_MS",
+            &mut c.auth_check_timeout_ms,
+            100,
+            60_000,
+        );
+        let mut frame = c.max_frame_bytes as u64;
+        number("MAX_FRAME_BYTES", &mut frame, 256, 1024 * 1024);
+        c.max_frame_bytes = frame as usize;
+        let mut body = c.max_broadcast_bytes as u64;
+        number("MAX_BROADCAST_BYTES", &mut body, 1024, 1024 * 1024);
+        c.max_broadcast_bytes = body as usize;
+
+        if let Some(origin) = get("BACKEND_ORIGIN") {
+            match normalize_origin(&origin) {
+                Some(o) => c.backend_origin = Some(o),
+                None => invalid.push("BACKEND_ORIGIN"),
+            }
+        }
+        (c, invalid)
+    }
+}
+
+/// `http(s)://host...` without query, fragment, whitespace or trailing slash.
+fn normalize_origin(raw: &str) -> Option<String> {
+    let o = raw.trim().trim_end_matches('/');
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))?;
+    let ok = !rest.is_empty()
+        && !rest.starts_with('/')
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#');
+    ok.then(|| o.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)]) -> (Config, Vec<&'static str>) {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        assert_eq!(read(&[]), (Config::default(), vec![]));
+        let d = Config::default();
+        assert_eq!(
+            (d.auth_timeout_ms, d.auth_check_timeout_ms),
+            (10_000, 5_000)
+        );
+        assert_eq!((d.max_frame_bytes, d.max_broadcast_bytes), (16_384, 65_536));
+    }
+
+    #[test]
+    fn reads_valid_values() {
+        let (c, bad) = read(&[
+            ("AUTH_TIMEOUT_MS", "1500"),
+            ("AUTH_CHECK_TIMEOUT_MS", " 800 "),
+            ("MAX_FRAME_BYTES", "4096"),
+            ("MAX_BROADCAST_BYTES", "2048"),
+            ("BACKEND_ORIGIN", "https://api.nativor.com/"),
+        ]);
+        assert!(bad.is_empty());
+        assert_eq!(c.auth_timeout_ms, 1500);
+        assert_eq!(c.auth_check_timeout_ms, 800);
+        assert_eq!(c.max_frame_bytes, 4096);
+        assert_eq!(c.max_broadcast_bytes, 2048);
+        assert_eq!(c.backend_origin.as_deref(), Some("https://api.nativor.com"));
+    }
+
+    #[test]
+    fn invalid_values_keep_defaults_and_are_named() {
+        let (c, bad) = read(&[
+            ("AUTH_TIMEOUT_MS", "soon"),
+            ("MAX_FRAME_BYTES", "1"),
+            ("BACKEND_ORIGIN", "ftp://x"),
+        ]);
+        assert_eq!(c.auth_timeout_ms, 10_000);
+        assert_eq!(c.max_frame_bytes, 16_384);
+        assert_eq!(c.backend_origin, None);
+        assert_eq!(
+            bad,
+            vec!["AUTH_TIMEOUT_MS", "MAX_FRAME_BYTES", "BACKEND_ORIGIN"]
+        );
+        for bad_origin in [
+            "http://",
+            "https://a?b",
+            "http://a#x",
+            "http://a b",
+            "http:///x",
+        ] {
+            assert_eq!(normalize_origin(bad_origin), None, "{bad_origin}");
+        }
+    }
+}

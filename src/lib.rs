@@ -1,0 +1,34 @@
+//! Nativor Chat Worker: the realtime WebSocket hub of Nativor chat.
+//!
+//! One `ChatRoom` Durable Object per room fans events out; it never stores
+//! messages. Pure modules decide (`protocol`, `session`, `auth`, `broadcast`,
+//! `room_id`, `routes`, `config`, `bearer`, `roster`); thin shells act
+//! (`http` for the Worker, `chat_room` for the Durable Object, `backend`,
+//! `store`, `fanout`, `net`).
+
+pub mod auth;
+pub mod bearer;
+pub mod broadcast;
+pub mod config;
+pub mod conn_id;
+pub mod protocol;
+pub mod room_id;
+pub mod roster;
+pub mod routes;
+pub mod session;
+
+mod backend;
+mod chat_room;
+mod fanout;
+mod http;
+mod net;
+mod store;
+
+pub use chat_room::ChatRoom;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    http::handle(req, env).await
+}

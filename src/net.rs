@@ -1,0 +1,82 @@
+//! Small async helpers the runtime does not provide: racing a future against a
+//! timer, and reading a body with an upper bound.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+use worker::js_sys::{Reflect, Uint8Array};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{ReadableStream, ReadableStreamDefaultReader};
+use worker::{Delay, ResponseBody};
+
+/// Runs `fut` for at most `limit`; `None` when the timer won. Dropping the loser
+/// cancels it (a dropped `Delay` clears its timeout), so nothing keeps the
+/// Durable Object awake afterwards.
+pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut timer = pin!(Delay::from(limit));
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Why a bounded read stopped.
+#[derive(Debug)]
+pub enum ReadError {
+    TooLarge,
+    Failed,
+}
+
+/// Reads a whole body, refusing (and cancelling the stream) once it exceeds `limit`
+/// bytes, so an oversized body is never buffered in full.
+pub async fn read_bounded(
+    stream: Option<ReadableStream>,
+    limit: usize,
+) -> Result<Vec<u8>, ReadError> {
+    let Some(stream) = stream else {
+        return Ok(Vec::new());
+    };
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut out = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|_| ReadError::Failed)?;
+        let done = Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true);
+        if done {
+            return Ok(out);
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &JsValue::from_str("value"))
+            .map_err(|_| ReadError::Failed)?
+            .dyn_into()
+            .map_err(|_| ReadError::Failed)?;
+        let len = value.length() as usize;
+        if out.len() + len > limit {
+            let _ = reader.cancel();
+            return Err(ReadError::TooLarge);
+        }
+        let start = out.len();
+        out.resize(start + len, 0);
+        value.copy_to(&mut out[start..]);
+    }
+}
+
+/// The readable stream behind a `worker::Response` body, if it has one.
+pub fn response_stream(body: &ResponseBody) -> Option<ReadableStream> {
+    match body {
+        ResponseBody::Stream(s) => Some(s.clone().unchecked_into()),
+        _ => None,
+    }
+}

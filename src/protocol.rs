@@ -1,0 +1,528 @@
+//! The WebSocket wire protocol: client frames parsed once into [`ClientFrame`],
+//! server frames encoded from [`ServerFrame`], and the stable error and close
+//! codes. Pure; no `worker` types.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+
+/// Longest accepted auth token, in bytes.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+/// Longest accepted claimed user id, in characters.
+pub const MAX_USER_ID_CHARS: usize = 128;
+
+/// Every error a client or the backend can be told about. The wire code
+/// ([`ErrorCode::as_str`]) is part of the public contract: never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidJson,
+    InvalidEvent,
+    UnknownType,
+    UnsupportedFrame,
+    FrameTooLarge,
+    Unauthenticated,
+    Unauthorized,
+    AuthUnavailable,
+    AuthTimeout,
+    AuthInProgress,
+    AlreadyAuthenticated,
+    RoomMismatch,
+    RateLimited,
+    RoomFull,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidEvent,
+        ErrorCode::UnknownType,
+        ErrorCode::UnsupportedFrame,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Unauthorized,
+        ErrorCode::AuthUnavailable,
+        ErrorCode::AuthTimeout,
+        ErrorCode::AuthInProgress,
+        ErrorCode::AlreadyAuthenticated,
+        ErrorCode::RoomMismatch,
+        ErrorCode::RateLimited,
+        ErrorCode::RoomFull,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidEvent => "invalid_event",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::UnsupportedFrame => "unsupported_frame",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::AuthUnavailable => "auth_unavailable",
+            ErrorCode::AuthTimeout => "auth_timeout",
+            ErrorCode::AuthInProgress => "auth_in_progress",
+            ErrorCode::AlreadyAuthenticated => "already_authenticated",
+            ErrorCode::RoomMismatch => "room_mismatch",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::RoomFull => "room_full",
+        }
+    }
+
+    /// A default human-readable message; specific errors may carry a more precise one.
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "frame is not valid JSON",
+            ErrorCode::InvalidEvent => "event is malformed",
+            ErrorCode::UnknownType => "unknown event type",
+            ErrorCode::UnsupportedFrame => "binary frames are not supported; send JSON text",
+            ErrorCode::FrameTooLarge => "frame is too large",
+            ErrorCode::Unauthenticated => "authenticate first: send {\"type\":\"auth\",...}",
+            ErrorCode::Unauthorized => "not a participant of this room",
+            ErrorCode::AuthUnavailable => "authentication is unavailable; retry later",
+            ErrorCode::AuthTimeout => "no auth received in time",
+            ErrorCode::AuthInProgress => "authentication is already in progress",
+            ErrorCode::AlreadyAuthenticated => "already authenticated",
+            ErrorCode::RoomMismatch => "roomId does not match the room of this connection",
+            ErrorCode::RateLimited => "too many events; slow down",
+            ErrorCode::RoomFull => "room is full",
+        }
+    }
+}
+
+/// Close codes the hub sends. Clients decide from these whether to reconnect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum CloseCode {
+    /// Not authenticated: auth failed, backend unavailable, or no auth in time.
+    Unauthorized = 4401,
+    /// The socket tried to act on another room.
+    Forbidden = 4403,
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+}
+
+/// A client error with its wire code and the message to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ClientError {
+    pub fn new(code: ErrorCode) -> Self {
+        ClientError {
+            code,
+            message: code.message().to_owned(),
+        }
+    }
+
+    pub fn with_message(code: ErrorCode, message: impl Into<String>) -> Self {
+        ClientError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ErrorCode> for ClientError {
+    fn from(code: ErrorCode) -> Self {
+        ClientError::new(code)
+    }
+}
+
+/// The auth event: the only event allowed before authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    pub token: String,
+    pub room_id: String,
+    pub user_id: Option<String>,
+}
+
+/// A client frame, parsed and validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame {
+    Auth(AuthRequest),
+    Typing {
+        is_typing: bool,
+    },
+    /// `t` is kept as the raw JSON text the client sent so the pong echoes it exactly.
+    Ping {
+        t: Option<String>,
+    },
+}
+
+/// Any incoming WebSocket frame, as the runtime hands it over.
+pub enum Incoming<'a> {
+    Text(&'a str),
+    Binary,
+}
+
+/// Parses one incoming frame. `max_bytes` bounds text frames.
+pub fn parse_incoming(frame: Incoming<'_>, max_bytes: usize) -> Result<ClientFrame, ClientError> {
+    match frame {
+        Incoming::Binary => Err(ErrorCode::UnsupportedFrame.into()),
+        Incoming::Text(text) if text.len() > max_bytes => Err(ClientError::with_message(
+            ErrorCode::FrameTooLarge,
+            format!("text frames are limited to {max_bytes} bytes"),
+        )),
+        Incoming::Text(text) => parse_client_frame(text),
+    }
+}
+
+/// Parses a text frame into a [`ClientFrame`].
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ClientError> {
+    // Validate the syntax first so "not JSON" and "JSON of the wrong shape" get different codes.
+    let raw: &RawValue = serde_json::from_str(text).map_err(|_| ErrorCode::InvalidJson)?;
+    if !raw.get().starts_with('{') {
+        return Err(ClientError::with_message(
+            ErrorCode::InvalidEvent,
+            "event must be a JSON object",
+        ));
+    }
+    let fields: HashMap<String, &RawValue> =
+        serde_json::from_str(raw.get()).map_err(|_| invalid_field("object keys"))?;
+    let kind: String = match fields.get("type") {
+        Some(v) => serde_json::from_str(v.get()).map_err(|_| invalid_field("type"))?,
+        None => return Err(invalid_field("type")),
+    };
+    match kind.as_str() {
+        "auth" => parse_auth(&fields).map(ClientFrame::Auth),
+        "typing" => match fields.get("isTyping").map(|v| v.get()) {
+            Some("true") => Ok(ClientFrame::Typing { is_typing: true }),
+            Some("false") => Ok(ClientFrame::Typing { is_typing: false }),
+            _ => Err(invalid_field("isTyping")),
+        },
+        "ping" => Ok(ClientFrame::Ping {
+            t: fields.get("t").map(|v| v.get().to_owned()),
+        }),
+        _ => Err(ErrorCode::UnknownType.into()),
+    }
+}
+
+fn invalid_field(field: &str) -> ClientError {
+    ClientError::with_message(
+        ErrorCode::InvalidEvent,
+        format!("missing or invalid field: {field}"),
+    )
+}
+
+fn string_field(
+    fields: &HashMap<String, &RawValue>,
+    name: &str,
+) -> Result<Option<String>, ClientError> {
+    match fields.get(name) {
+        None => Ok(None),
+        Some(v) if v.get() == "null" => Ok(None),
+        Some(v) => serde_json::from_str(v.get())
+            .map(Some)
+            .map_err(|_| invalid_field(name)),
+    }
+}
+
+fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, ClientError> {
+    let token = string_field(fields, "token")?.ok_or_else(|| invalid_field("token"))?;
+    // The token goes into an Authorization header: only visible ASCII can travel there
+    // safely, and CR/LF must never reach a header.
+    if token.is_empty()
+        || token.len() > MAX_TOKEN_BYTES
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ClientError::with_message(
+            ErrorCode::InvalidEvent,
+            format!("token must be 1-{MAX_TOKEN_BYTES} visible ASCII characters"),
+        ));
+    }
+    let room_id = string_field(fields, "roomId")?.ok_or_else(|| invalid_field("roomId"))?;
+    let user_id = string_field(fields, "userId")?;
+    if let Some(u) = &user_id {
+        if u.is_empty() || u.chars().count() > MAX_USER_ID_CHARS {
+            return Err(ClientError::with_message(
+                ErrorCode::InvalidEvent,
+                format!("userId must be 1-{MAX_USER_ID_CHARS} characters"),
+            ));
+        }
+    }
+    Ok(AuthRequest {
+        token,
+        room_id,
+        user_id,
+    })
+}
+
+/// Frames the hub sends to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerFrame<'a> {
+    AuthOk {
+        connection_id: &'a str,
+        user_id: Option<&'a str>,
+    },
+    Typing {
+        user_id: Option<&'a str>,
+        is_typing: bool,
+    },
+    Pong {
+        t: Option<&'a str>,
+    },
+    Error(&'a ClientError),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum Wire<'a> {
+    #[serde(rename = "auth:ok")]
+    AuthOk {
+        #[serde(rename = "connectionId")]
+        connection_id: &'a str,
+        #[serde(rename = "userId")]
+        user_id: Option<&'a str>,
+    },
+    #[serde(rename = "typing")]
+    Typing {
+        #[serde(rename = "userId")]
+        user_id: Option<&'a str>,
+        #[serde(rename = "isTyping")]
+        is_typing: bool,
+    },
+    #[serde(rename = "pong")]
+    Pong {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        t: Option<&'a RawValue>,
+    },
+    #[serde(rename = "error")]
+    Error {
+        code: &'static str,
+        message: &'a str,
+    },
+}
+
+impl ServerFrame<'_> {
+    pub fn encode(&self) -> String {
+        let wire = match *self {
+            ServerFrame::AuthOk {
+                connection_id,
+                user_id,
+            } => Wire::AuthOk {
+                connection_id,
+                user_id,
+            },
+            ServerFrame::Typing { user_id, is_typing } => Wire::Typing { user_id, is_typing },
+            ServerFrame::Pong { t } => Wire::Pong {
+                // `t` came from a parsed frame, so it is valid JSON; fall back to omitting it.
+                t: t.and_then(|t| serde_json::from_str::<&RawValue>(t).ok()),
+            },
+            ServerFrame::Error(e) => Wire::Error {
+                code: e.code.as_str(),
+                message: &e.message,
+            },
+        };
+        // Serializing these plain structs cannot fail (no maps with non-string keys).
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> ErrorCode {
+        parse_client_frame(text).unwrap_err().code
+    }
+
+    #[test]
+    fn parses_auth_with_and_without_user_id() {
+        let f = parse_client_frame(r#"{"type":"auth","token":"t","roomId":"r","userId":"u"}"#);
+        assert_eq!(
+            f,
+            Ok(ClientFrame::Auth(AuthRequest {
+                token: "t".into(),
+                room_id: "r".into(),
+                user_id: Some("u".into())
+            }))
+        );
+        let f = parse_client_frame(r#"{"type":"auth","token":"t","roomId":"r","userId":null}"#);
+        assert!(matches!(
+            f,
+            Ok(ClientFrame::Auth(AuthRequest { user_id: None, .. }))
+        ));
+        let f = parse_client_frame(r#"{"roomId":"r","token":"t","type":"auth","extra":[1]}"#);
+        assert!(matches!(f, Ok(ClientFrame::Auth(_))));
+    }
+
+    #[test]
+    fn refuses_bad_auth_fields() {
+        assert_eq!(
+            code(r#"{"type":"auth","roomId":"r"}"#),
+            ErrorCode::InvalidEvent
+        );
+        assert_eq!(
+            code(r#"{"type":"auth","token":"","roomId":"r"}"#),
+            ErrorCode::InvalidEvent
+        );
+        assert_eq!(
+            code(r#"{"type":"auth","token":7,"roomId":"r"}"#),
+            ErrorCode::InvalidEvent
+        );
+        assert_eq!(
+            code(r#"{"type":"auth","token":"t"}"#),
+            ErrorCode::InvalidEvent
+        );
+        assert_eq!(
+            code(r#"{"type":"auth","token":"t","roomId":1}"#),
+            ErrorCode::InvalidEvent
+        );
+        assert_eq!(
+            code(r#"{"type":"auth","token":"a\r\nX-Evil: 1","roomId":"r"}"#),
+            ErrorCode::InvalidEvent
+        );
+        assert_eq!(
+            code(r#"{"type":"auth","token":"a b","roomId":"r"}"#),
+            ErrorCode::InvalidEvent
+        );
+        let long = format!(
+            r#"{{"type":"auth","token":"{}","roomId":"r"}}"#,
+            "x".repeat(4097)
+        );
+        assert_eq!(code(&long), ErrorCode::InvalidEvent);
+        let max = format!(
+            r#"{{"type":"auth","token":"{}","roomId":"r"}}"#,
+            "x".repeat(4096)
+        );
+        assert!(parse_client_frame(&max).is_ok());
+        let uid = format!(
+            r#"{{"type":"auth","token":"t","roomId":"r","userId":"{}"}}"#,
+            "é".repeat(129)
+        );
+        assert_eq!(code(&uid), ErrorCode::InvalidEvent);
+        let uid = format!(
+            r#"{{"type":"auth","token":"t","roomId":"r","userId":"{}"}}"#,
+            "é".repeat(128)
+        );
+        assert!(parse_client_frame(&uid).is_ok());
+        assert_eq!(
+            code(r#"{"type":"auth","token":"t","roomId":"r","userId":5}"#),
+            ErrorCode::InvalidEvent
+        );
+    }
+
+    #[test]
+    fn parses_typing_and_ping() {
+        assert_eq!(
+            parse_client_frame(r#"{"type":"typing","isTyping":true}"#),
+            Ok(ClientFrame::Typing { is_typing: true })
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"typing","isTyping": false }"#),
+            Ok(ClientFrame::Typing { is_typing: false })
+        );
+        assert_eq!(
+            code(r#"{"type":"typing","isTyping":"yes"}"#),
+            ErrorCode::InvalidEvent
+        );
+        assert_eq!(code(r#"{"type":"typing"}"#), ErrorCode::InvalidEvent);
+        assert_eq!(
+            parse_client_frame(r#"{"type":"ping","t":{"a":[1,2.50,"x"]}}"#),
+            Ok(ClientFrame::Ping {
+                t: Some(r#"{"a":[1,2.50,"x"]}"#.into())
+            })
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"ping"}"#),
+            Ok(ClientFrame::Ping { t: None })
+        );
+    }
+
+    #[test]
+    fn classifies_malformed_frames() {
+        assert_eq!(code("not json"), ErrorCode::InvalidJson);
+        assert_eq!(code(r#"{"type":"ping""#), ErrorCode::InvalidJson);
+        assert_eq!(code(""), ErrorCode::InvalidJson);
+        assert_eq!(code("[1,2]"), ErrorCode::InvalidEvent);
+        assert_eq!(code("\"auth\""), ErrorCode::InvalidEvent);
+        assert_eq!(code("null"), ErrorCode::InvalidEvent);
+        assert_eq!(code("{}"), ErrorCode::InvalidEvent);
+        assert_eq!(code(r#"{"type":5}"#), ErrorCode::InvalidEvent);
+        assert_eq!(code(r#"{"type":"shout"}"#), ErrorCode::UnknownType);
+        // Deep nesting is skipped iteratively, never recursed into: no stack overflow.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(code(&deep), ErrorCode::InvalidEvent);
+        let unclosed = "[".repeat(100_000);
+        assert_eq!(code(&unclosed), ErrorCode::InvalidJson);
+        let deep_t = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+        let deep_ping = format!(r#"{{"type":"ping","t":{deep_t}}}"#);
+        assert_eq!(
+            parse_client_frame(&deep_ping),
+            Ok(ClientFrame::Ping { t: Some(deep_t) })
+        );
+    }
+
+    #[test]
+    fn bounds_and_binary_frames() {
+        let big = format!(r#"{{"type":"ping","t":"{}"}}"#, "x".repeat(100));
+        assert_eq!(
+            parse_incoming(Incoming::Text(&big), 50).unwrap_err().code,
+            ErrorCode::FrameTooLarge
+        );
+        assert!(parse_incoming(Incoming::Text(&big), big.len()).is_ok());
+        assert_eq!(
+            parse_incoming(Incoming::Binary, 1000).unwrap_err().code,
+            ErrorCode::UnsupportedFrame
+        );
+    }
+
+    #[test]
+    fn encodes_server_frames() {
+        assert_eq!(
+            ServerFrame::AuthOk {
+                connection_id: "c1",
+                user_id: Some("u1")
+            }
+            .encode(),
+            r#"{"type":"auth:ok","connectionId":"c1","userId":"u1"}"#
+        );
+        assert_eq!(
+            ServerFrame::AuthOk {
+                connection_id: "c1",
+                user_id: None
+            }
+            .encode(),
+            r#"{"type":"auth:ok","connectionId":"c1","userId":null}"#
+        );
+        assert_eq!(
+            ServerFrame::Typing {
+                user_id: Some("u\"1"),
+                is_typing: true
+            }
+            .encode(),
+            r#"{"type":"typing","userId":"u\"1","isTyping":true}"#
+        );
+        assert_eq!(
+            ServerFrame::Pong {
+                t: Some("1710000000")
+            }
+            .encode(),
+            r#"{"type":"pong","t":1710000000}"#
+        );
+        assert_eq!(ServerFrame::Pong { t: None }.encode(), r#"{"type":"pong"}"#);
+        let e = ClientError::new(ErrorCode::RoomMismatch);
+        let v: serde_json::Value = serde_json::from_str(&ServerFrame::Error(&e).encode()).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["code"], "room_mismatch");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    #[test]
+    fn error_codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()));
+            assert!(c
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The room's authenticated connections, in memory, for fan-out.
+//!
+//! A cache, never the truth: the truth is each socket's attachment. It is rebuilt
+//! from the attachments whenever a new Durable Object instance starts (after
+//! hibernation or a restart), so fan-out never reads an attachment per socket.
+//! Generic over the socket type so it is tested natively.
+
+use std::collections::HashMap;
+
+pub struct Member<S> {
+    pub connection_id: String,
+    pub user_id: Option<String>,
+    pub socket: S,
+}
+
+pub struct Roster<S> {
+    members: Vec<Member<S>>,
+    index: HashMap<String, usize>,
+}
+
+impl<S> Default for Roster<S> {
+    fn default() -> Self {
+        Roster {
+            members: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<S> Roster<S> {
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Adds or replaces the member with this connection id.
+    pub fn insert(&mut self, member: Member<S>) {
+        match self.index.get(&member.connection_id) {
+            Some(&i) => self.members[i] = member,
+            None => {
+                self.index
+                    .insert(member.connection_id.clone(), self.members.len());
+                self.members.push(member);
+            }
+        }
+    }
+
+    /// Removes a member in O(1); fan-out order is not significant.
+    pub fn remove(&mut self, connection_id: &str) -> Option<Member<S>> {
+        let i = self.index.remove(connection_id)?;
+        let removed = self.members.swap_remove(i);
+        if let Some(moved) = self.members.get(i) {
+            self.index.insert(moved.connection_id.clone(), i);
+        }
+        Some(removed)
+    }
+
+    pub fn contains(&self, connection_id: &str) -> bool {
+        self.index.contains_key(connection_id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Member<S>> {
+        self.members.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str) -> Member<u32> {
+        Member {
+            connection_id: id.into(),
+            user_id: None,
+            socket: 0,
+        }
+    }
+
+    fn ids(r: &Roster<u32>) -> Vec<String> {
+        let mut v: Vec<String> = r.iter().map(|m| m.connection_id.clone()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn insert_remove_and_replace() {
+        let mut r = Roster::default();
+        for id in ["a", "b", "c", "d"] {
+            r.insert(member(id));
+        }
+        assert_eq!(r.len(), 4);
+        assert!(r.remove("b").is_some());
+        assert!(r.remove("b").is_none());
+        assert_eq!(ids(&r), ["a", "c", "d"]);
+        assert!(r.remove("d").is_some());
+        assert!(r.remove("a").is_some());
+        assert_eq!(ids(&r), ["c"]);
+        let mut again = member("c");
+        again.socket = 7;
+        r.insert(again);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.iter().next().map(|m| m.socket), Some(7));
+        assert!(r.contains("c") && !r.contains("a"));
+        r.remove("c");
+        assert!(r.is_empty());
+    }
+}

@@ -1,0 +1,112 @@
+//! Which public endpoint a request is for. Pure.
+
+use crate::room_id::{RoomId, RoomIdError};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    /// `/rooms/:roomId` or `/rooms?room=:roomId`: a WebSocket into the room.
+    Room(Result<RoomId, RoomIdError>),
+    /// `/api/broadcast`: the backend publishes to a room.
+    Broadcast,
+    /// `/api/rooms/:roomId/stats`: token-gated diagnostics of one room.
+    Stats(Result<RoomId, RoomIdError>),
+    /// Any other `/api/...` path.
+    ApiNotFound,
+    /// Everything else goes to the static assets.
+    Asset,
+}
+
+/// `path` is the URL path as received (still percent-encoded); `room_query` is the
+/// decoded `room` query parameter, if any.
+pub fn route(path: &str, room_query: Option<&str>) -> Route {
+    if path == "/healthz" {
+        return Route::Health;
+    }
+    if path == "/rooms" || path == "/rooms/" {
+        return Route::Room(RoomId::parse(room_query.unwrap_or("")));
+    }
+    if let Some(segment) = path.strip_prefix("/rooms/") {
+        return Route::Room(one_segment(segment));
+    }
+    if path == "/api/broadcast" {
+        return Route::Broadcast;
+    }
+    if let Some(segment) = path
+        .strip_prefix("/api/rooms/")
+        .and_then(|r| r.strip_suffix("/stats"))
+    {
+        return Route::Stats(one_segment(segment));
+    }
+    if path == "/api" || path.starts_with("/api/") {
+        return Route::ApiNotFound;
+    }
+    Route::Asset
+}
+
+fn one_segment(segment: &str) -> Result<RoomId, RoomIdError> {
+    if segment.contains('/') {
+        return Err(RoomIdError::InvalidCharacter);
+    }
+    RoomId::parse_encoded(segment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(id: &str) -> Result<RoomId, RoomIdError> {
+        RoomId::parse(id)
+    }
+
+    #[test]
+    fn routes_rooms_by_path_and_query() {
+        assert_eq!(route("/rooms/room-1", None), Route::Room(room("room-1")));
+        assert_eq!(route("/rooms/a%3Ab", None), Route::Room(room("a:b")));
+        assert_eq!(
+            route("/rooms", Some("conv_abc")),
+            Route::Room(room("conv_abc"))
+        );
+        assert_eq!(route("/rooms/", Some("x")), Route::Room(room("x")));
+        assert_eq!(
+            route("/rooms", None),
+            Route::Room(Err(RoomIdError::Missing))
+        );
+        assert_eq!(
+            route("/rooms/a/b", None),
+            Route::Room(Err(RoomIdError::InvalidCharacter))
+        );
+        assert_eq!(
+            route("/rooms/a%2Fb", None),
+            Route::Room(Err(RoomIdError::InvalidCharacter))
+        );
+        assert_eq!(
+            route("/rooms/a%20b", None),
+            Route::Room(Err(RoomIdError::InvalidCharacter))
+        );
+        assert_eq!(
+            route("/rooms", Some("a/../b")),
+            Route::Room(Err(RoomIdError::InvalidCharacter))
+        );
+        assert_eq!(
+            route("/rooms", Some("..")),
+            Route::Room(Err(RoomIdError::DotSegment))
+        );
+    }
+
+    #[test]
+    fn routes_the_api() {
+        assert_eq!(route("/healthz", None), Route::Health);
+        assert_eq!(route("/api/broadcast", None), Route::Broadcast);
+        assert_eq!(route("/api/rooms/r1/stats", None), Route::Stats(room("r1")));
+        assert_eq!(
+            route("/api/rooms/a/b/stats", None),
+            Route::Stats(Err(RoomIdError::InvalidCharacter))
+        );
+        assert_eq!(route("/api/broadcast/x", None), Route::ApiNotFound);
+        assert_eq!(route("/api", None), Route::ApiNotFound);
+        assert_eq!(route("/", None), Route::Asset);
+        assert_eq!(route("/index.html", None), Route::Asset);
+        assert_eq!(route("/roomsx", None), Route::Asset);
+    }
+}

@@ -1,0 +1,281 @@
+//! One connection's state machine: `(session, frame, now) -> Action`. Pure.
+//!
+//! The [`Session`] is the socket's hibernation attachment, so everything a socket
+//! needs after the Durable Object sleeps (id, room, identity, auth state, deadline)
+//! lives here and nowhere else.
+
+use crate::auth::AuthOutcome;
+use crate::protocol::{AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthState {
+    /// Connected, waiting for the auth event until `deadline`.
+    #[serde(rename = "p")]
+    Pending,
+    /// The participants check is in flight.
+    #[serde(rename = "a")]
+    Authenticating,
+    /// Verified by the backend.
+    #[serde(rename = "ok")]
+    Authenticated,
+}
+
+impl AuthState {
+    /// The name stored in the connections table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthState::Pending => "pending",
+            AuthState::Authenticating => "authenticating",
+            AuthState::Authenticated => "authenticated",
+        }
+    }
+}
+
+/// Per-socket state. Field names are short because this is stored per socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Connection id (also the socket's tag).
+    #[serde(rename = "c")]
+    pub connection_id: String,
+    #[serde(rename = "r")]
+    pub room_id: String,
+    /// Unix ms.
+    #[serde(rename = "t")]
+    pub connected_at: u64,
+    /// Unix ms after which a socket that has not authenticated is closed.
+    #[serde(rename = "d")]
+    pub auth_deadline: u64,
+    #[serde(rename = "s")]
+    pub state: AuthState,
+    /// The identity the backend verified (or the claim it accepted).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+impl Session {
+    pub fn new(connection_id: String, room_id: String, now: u64, auth_timeout_ms: u64) -> Self {
+        Session {
+            connection_id,
+            room_id,
+            connected_at: now,
+            auth_deadline: now.saturating_add(auth_timeout_ms),
+            state: AuthState::Pending,
+            user_id: None,
+        }
+    }
+
+    /// A socket still waiting for its auth event after the deadline must be closed.
+    pub fn is_overdue(&self, now: u64) -> bool {
+        self.state == AuthState::Pending && now >= self.auth_deadline
+    }
+}
+
+/// What the room must do in answer to one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this error to the sender; the connection stays open.
+    Reply(ClientError),
+    /// Send this error, then close with this code.
+    Close(ClientError, CloseCode),
+    /// Mark the session authenticating and run the participants check.
+    StartAuth(AuthRequest),
+    /// Fan the typing state out to every other authenticated socket.
+    Typing(bool),
+    /// Answer the sender with a pong echoing `t`.
+    Pong(Option<String>),
+}
+
+/// Decides what one incoming frame (already parsed) means for this session.
+pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u64) -> Action {
+    if session.is_overdue(now) {
+        return Action::Close(ErrorCode::AuthTimeout.into(), CloseCode::Unauthorized);
+    }
+    let frame = match frame {
+        Ok(frame) => frame,
+        Err(e) => return Action::Reply(e),
+    };
+    match (session.state, frame) {
+        (AuthState::Pending, ClientFrame::Auth(req)) => {
+            if req.room_id != session.room_id {
+                Action::Close(ErrorCode::RoomMismatch.into(), CloseCode::Forbidden)
+            } else {
+                Action::StartAuth(req)
+            }
+        }
+        (AuthState::Authenticating, ClientFrame::Auth(_)) => {
+            Action::Reply(ErrorCode::AuthInProgress.into())
+        }
+        (AuthState::Authenticated, ClientFrame::Auth(_)) => {
+            Action::Reply(ErrorCode::AlreadyAuthenticated.into())
+        }
+        (AuthState::Authenticated, ClientFrame::Typing { is_typing }) => Action::Typing(is_typing),
+        (AuthState::Authenticated, ClientFrame::Ping { t }) => Action::Pong(t),
+        (_, ClientFrame::Typing { .. } | ClientFrame::Ping { .. }) => {
+            Action::Reply(ErrorCode::Unauthenticated.into())
+        }
+    }
+}
+
+/// The session after the participants check answered, or the error to close with.
+pub fn finish_auth(
+    session: &Session,
+    outcome: AuthOutcome,
+) -> Result<Session, (ClientError, CloseCode)> {
+    match outcome {
+        AuthOutcome::Verified { user_id } => Ok(Session {
+            state: AuthState::Authenticated,
+            user_id,
+            ..session.clone()
+        }),
+        AuthOutcome::Denied => Err((ErrorCode::Unauthorized.into(), CloseCode::Unauthorized)),
+        AuthOutcome::Unavailable => {
+            Err((ErrorCode::AuthUnavailable.into(), CloseCode::Unauthorized))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(state: AuthState) -> Session {
+        Session {
+            state,
+            user_id: (state == AuthState::Authenticated).then(|| "u1".to_string()),
+            ..Session::new("c1".into(), "room-1".into(), 1_000, 10_000)
+        }
+    }
+
+    fn auth(room: &str) -> Result<ClientFrame, ClientError> {
+        Ok(ClientFrame::Auth(AuthRequest {
+            token: "t".into(),
+            room_id: room.into(),
+            user_id: None,
+        }))
+    }
+
+    fn reply(code: ErrorCode) -> Action {
+        Action::Reply(code.into())
+    }
+
+    #[test]
+    fn new_sessions_are_pending_with_a_deadline() {
+        let s = Session::new("c".into(), "r".into(), 5, 10);
+        assert_eq!(
+            (s.state, s.auth_deadline, s.connected_at),
+            (AuthState::Pending, 15, 5)
+        );
+        assert!(!s.is_overdue(14));
+        assert!(s.is_overdue(15));
+    }
+
+    #[test]
+    fn auth_is_the_only_event_before_authentication() {
+        let p = session(AuthState::Pending);
+        assert!(matches!(
+            decide(&p, auth("room-1"), 2_000),
+            Action::StartAuth(_)
+        ));
+        let typing = Ok(ClientFrame::Typing { is_typing: true });
+        assert_eq!(
+            decide(&p, typing.clone(), 2_000),
+            reply(ErrorCode::Unauthenticated)
+        );
+        let ping = Ok(ClientFrame::Ping { t: None });
+        assert_eq!(
+            decide(&p, ping.clone(), 2_000),
+            reply(ErrorCode::Unauthenticated)
+        );
+        let a = session(AuthState::Authenticating);
+        assert_eq!(decide(&a, typing, 2_000), reply(ErrorCode::Unauthenticated));
+        assert_eq!(decide(&a, ping, 2_000), reply(ErrorCode::Unauthenticated));
+    }
+
+    #[test]
+    fn a_socket_never_moves_to_another_room() {
+        let p = session(AuthState::Pending);
+        assert_eq!(
+            decide(&p, auth("room-2"), 2_000),
+            Action::Close(ErrorCode::RoomMismatch.into(), CloseCode::Forbidden)
+        );
+    }
+
+    #[test]
+    fn repeated_auth_is_refused_without_closing() {
+        let a = session(AuthState::Authenticating);
+        assert_eq!(
+            decide(&a, auth("room-1"), 2_000),
+            reply(ErrorCode::AuthInProgress)
+        );
+        let ok = session(AuthState::Authenticated);
+        assert_eq!(
+            decide(&ok, auth("room-1"), 2_000),
+            reply(ErrorCode::AlreadyAuthenticated)
+        );
+        // Even a mismatched room is just "already authenticated": the connection is unchanged.
+        assert_eq!(
+            decide(&ok, auth("room-2"), 2_000),
+            reply(ErrorCode::AlreadyAuthenticated)
+        );
+    }
+
+    #[test]
+    fn overdue_pending_sockets_are_closed_whatever_they_send() {
+        let p = session(AuthState::Pending);
+        let timeout = Action::Close(ErrorCode::AuthTimeout.into(), CloseCode::Unauthorized);
+        assert_eq!(decide(&p, auth("room-1"), 11_000), timeout);
+        assert_eq!(
+            decide(&p, Err(ErrorCode::InvalidJson.into()), 20_000),
+            timeout
+        );
+        // An authenticated socket has no deadline.
+        let ok = session(AuthState::Authenticated);
+        assert_eq!(
+            decide(&ok, Ok(ClientFrame::Typing { is_typing: false }), 99_000),
+            Action::Typing(false)
+        );
+    }
+
+    #[test]
+    fn authenticated_events() {
+        let ok = session(AuthState::Authenticated);
+        assert_eq!(
+            decide(
+                &ok,
+                Ok(ClientFrame::Ping {
+                    t: Some("7".into())
+                }),
+                2_000
+            ),
+            Action::Pong(Some("7".into()))
+        );
+        assert_eq!(
+            decide(&ok, Err(ErrorCode::UnknownType.into()), 2_000),
+            reply(ErrorCode::UnknownType)
+        );
+    }
+
+    #[test]
+    fn finishing_auth() {
+        let a = session(AuthState::Authenticating);
+        let done = finish_auth(
+            &a,
+            AuthOutcome::Verified {
+                user_id: Some("server-u".into()),
+            },
+        )
+        .unwrap();
+        assert_eq!(done.state, AuthState::Authenticated);
+        assert_eq!(done.user_id.as_deref(), Some("server-u"));
+        assert_eq!(done.connection_id, "c1");
+        assert_eq!(
+            finish_auth(&a, AuthOutcome::Denied),
+            Err((ErrorCode::Unauthorized.into(), CloseCode::Unauthorized))
+        );
+        assert_eq!(
+            finish_auth(&a, AuthOutcome::Unavailable),
+            Err((ErrorCode::AuthUnavailable.into(), CloseCode::Unauthorized))
+        );
+    }
+}
