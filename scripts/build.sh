@@ -3,6 +3,12 @@
 # Release by default (wasm-opt -Oz via binaryen from npm); BUILD_PROFILE=dev for a fast debug build.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
+# The end-to-end harness builds once, then starts several `wrangler dev`s that must not
+# rebuild build/ underneath each other.
+if [ "${NATIVOR_PREBUILT:-}" = "1" ] && [ -f build/index.js ]; then
+  echo "build/: prebuilt, not rebuilding (NATIVOR_PREBUILT=1)"
+  exit 0
+fi
 export_tool_overrides
 for bin in "$WASM_BINDGEN_BIN" "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
   if [ ! -x "$bin" ]; then

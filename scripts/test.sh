@@ -17,8 +17,5 @@ cargo clippy --target wasm32-unknown-unknown -p nativor-chat-worker -- -D warnin
 say "Native unit tests"
 cargo test --workspace --exclude e2e
 
-say "Building the Worker (release, wasm-opt)"
-bash scripts/build.sh
-
-say "End-to-end tests (starts wrangler dev and the dev backend on free loopback ports)"
+say "End-to-end tests (builds the Worker, then starts wrangler dev and the dev backend on free loopback ports)"
 cargo test -p e2e -- "$@"

@@ -13,13 +13,14 @@ use crate::http::error;
 use crate::protocol::{
     self, AuthRequest, ClientError, CloseCode, ErrorCode, Incoming, ServerFrame,
 };
+use crate::rate_limit::{Bucket, Verdict};
 use crate::room_id::RoomId;
 use crate::roster::{Member, Roster};
 use crate::session::{self, Action, AuthState, Session};
 use crate::store::Store;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{
@@ -43,6 +44,10 @@ struct Room {
     store: Store,
     /// Authenticated sockets, for fan-out; rebuilt from attachments on wake.
     roster: RefCell<Roster<WebSocket>>,
+    /// Connection ids of every open socket (authenticated or not), for the room's capacity.
+    live: RefCell<HashSet<String>>,
+    /// Per-connection rate counters (in memory only: they may reset on hibernation).
+    rates: RefCell<HashMap<String, Bucket>>,
     /// Set once this instance has reconciled sockets, timers and SQLite.
     awake: Cell<bool>,
     /// When this in-memory instance was created (Unix ms): a new value after
@@ -74,6 +79,8 @@ impl DurableObject for ChatRoom {
                 config,
                 store,
                 roster: RefCell::new(Roster::default()),
+                live: RefCell::new(HashSet::new()),
+                rates: RefCell::new(HashMap::new()),
                 awake: Cell::new(false),
                 started_at: now_ms(),
             }),
@@ -129,14 +136,13 @@ impl Room {
             return;
         }
         let now = now_ms();
-        let mut live = HashSet::new();
         let mut members = Vec::new();
         for ws in self.state.get_websockets() {
             let Some(session) = read_session(&ws) else {
                 let _ = ws.close(Some(INTERNAL_ERROR), Some("lost state"));
                 continue;
             };
-            live.insert(session.connection_id.clone());
+            self.live.borrow_mut().insert(session.connection_id.clone());
             match session.state {
                 AuthState::Authenticated => members.push(Member {
                     connection_id: session.connection_id,
@@ -164,6 +170,7 @@ impl Room {
                 roster.insert(m);
             }
         }
+        let live = self.live.borrow().clone();
         if let Err(e) = self.store.remove_ghosts(&live) {
             console_error!("removing stale connection rows failed: {e}");
         }
@@ -184,6 +191,17 @@ impl Room {
             return error(500, "internal", "could not create a connection id");
         };
         let pair = WebSocketPair::new()?;
+        if self.live.borrow().len() >= self.config.max_connections {
+            // Accepted only to say why, so clients see `room_full` and 4503 rather than
+            // a bare handshake failure; never tagged, stored or counted.
+            pair.server.accept()?;
+            let e = ClientError::new(ErrorCode::RoomFull);
+            fanout::send(&pair.server, &ServerFrame::Error(&e).encode());
+            let _ = pair
+                .server
+                .close(Some(CloseCode::RoomFull.code()), Some(e.code.as_str()));
+            return Response::from_websocket(pair.client);
+        }
         let now = now_ms();
         let session = Session::new(
             connection_id,
@@ -195,6 +213,7 @@ impl Room {
         self.state
             .accept_websocket_with_tags(&pair.server, &[session.connection_id.as_str()]);
         pair.server.serialize_attachment(&session)?;
+        self.live.borrow_mut().insert(session.connection_id.clone());
         if let Err(e) = self
             .store
             .insert(&session.connection_id, AuthState::Pending, now)
@@ -229,6 +248,22 @@ impl Room {
             let _ = ws.close(Some(INTERNAL_ERROR), Some("lost state"));
             return;
         };
+        match self.rate_check(&session.connection_id) {
+            Verdict::Allow => {}
+            Verdict::Drop { notify } => {
+                if notify {
+                    fanout::send(
+                        &ws,
+                        &ServerFrame::Error(&ErrorCode::RateLimited.into()).encode(),
+                    );
+                }
+                return;
+            }
+            Verdict::Close => {
+                let e = ErrorCode::RateLimited.into();
+                return self.close_with(&ws, &session.connection_id, &e, CloseCode::RateLimited);
+            }
+        }
         let incoming = match &message {
             WebSocketIncomingMessage::String(text) => Incoming::Text(text),
             WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
@@ -249,6 +284,23 @@ impl Room {
                 });
             }
             Action::StartAuth(request) => self.authenticate(&ws, session, request).await,
+        }
+    }
+
+    /// Counts one frame against the connection's rate limit. Dropped frames are never
+    /// parsed, answered (beyond one notice per second) or fanned out.
+    fn rate_check(&self, connection_id: &str) -> Verdict {
+        let now = now_ms();
+        let limit = &self.config.rate_limit;
+        let mut rates = self.rates.borrow_mut();
+        match rates.get_mut(connection_id) {
+            Some(bucket) => bucket.check(limit, now),
+            None => {
+                let mut bucket = Bucket::new(limit, now);
+                let verdict = bucket.check(limit, now);
+                rates.insert(connection_id.to_owned(), bucket);
+                verdict
+            }
         }
     }
 
@@ -334,6 +386,8 @@ impl Room {
 
     fn forget(&self, connection_id: &str) {
         self.roster.borrow_mut().remove(connection_id);
+        self.live.borrow_mut().remove(connection_id);
+        self.rates.borrow_mut().remove(connection_id);
         if let Err(e) = self.store.delete(connection_id) {
             console_error!("deleting a connection row failed: {e}");
         }

@@ -1,6 +1,8 @@
 //! Runtime configuration: environment variables turned into typed limits once,
 //! with defaults. Pure: it reads through a lookup function, not `worker::Env`.
 
+use crate::rate_limit::RateLimit;
+
 /// Every tunable, its variable name, and its default. The README's configuration
 /// table lists the same names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +17,10 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// `MAX_BROADCAST_BYTES`: largest `/api/broadcast` body.
     pub max_broadcast_bytes: usize,
+    /// `MAX_CONNECTIONS_PER_ROOM`: sockets one room accepts (the runtime allows 32,768).
+    pub max_connections: usize,
+    /// `RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_FLOOD_PER_SEC`: client events.
+    pub rate_limit: RateLimit,
 }
 
 impl Default for Config {
@@ -25,6 +31,12 @@ impl Default for Config {
             auth_check_timeout_ms: 5_000,
             max_frame_bytes: 16 * 1024,
             max_broadcast_bytes: 64 * 1024,
+            max_connections: 10_000,
+            rate_limit: RateLimit {
+                per_sec: 10,
+                burst: 20,
+                flood_per_sec: 100,
+            },
         }
     }
 }
@@ -56,6 +68,21 @@ impl Config {
         let mut body = c.max_broadcast_bytes as u64;
         number("MAX_BROADCAST_BYTES", &mut body, 1024, 1024 * 1024);
         c.max_broadcast_bytes = body as usize;
+        let mut conns = c.max_connections as u64;
+        number("MAX_CONNECTIONS_PER_ROOM", &mut conns, 1, 32_000);
+        c.max_connections = conns as usize;
+        let rl = &mut c.rate_limit;
+        let (mut per_sec, mut burst, mut flood) =
+            (rl.per_sec.into(), rl.burst.into(), rl.flood_per_sec.into());
+        number("RATE_LIMIT_PER_SEC", &mut per_sec, 1, 10_000);
+        number("RATE_LIMIT_BURST", &mut burst, 1, 10_000);
+        number("RATE_LIMIT_FLOOD_PER_SEC", &mut flood, 1, 100_000);
+        // Bounded above, so these fit in u32.
+        *rl = RateLimit {
+            per_sec: per_sec as u32,
+            burst: burst as u32,
+            flood_per_sec: flood as u32,
+        };
 
         if let Some(origin) = get("BACKEND_ORIGIN") {
             match normalize_origin(&origin) {
@@ -103,6 +130,15 @@ mod tests {
             (10_000, 5_000)
         );
         assert_eq!((d.max_frame_bytes, d.max_broadcast_bytes), (16_384, 65_536));
+        assert_eq!(d.max_connections, 10_000);
+        assert_eq!(
+            (
+                d.rate_limit.per_sec,
+                d.rate_limit.burst,
+                d.rate_limit.flood_per_sec
+            ),
+            (10, 20, 100)
+        );
     }
 
     #[test]
@@ -113,7 +149,20 @@ mod tests {
             ("MAX_FRAME_BYTES", "4096"),
             ("MAX_BROADCAST_BYTES", "2048"),
             ("BACKEND_ORIGIN", "https://api.nativor.com/"),
+            ("MAX_CONNECTIONS_PER_ROOM", "5"),
+            ("RATE_LIMIT_PER_SEC", "3"),
+            ("RATE_LIMIT_BURST", "4"),
+            ("RATE_LIMIT_FLOOD_PER_SEC", "30"),
         ]);
+        assert_eq!(c.max_connections, 5);
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                per_sec: 3,
+                burst: 4,
+                flood_per_sec: 30
+            }
+        );
         assert!(bad.is_empty());
         assert_eq!(c.auth_timeout_ms, 1500);
         assert_eq!(c.auth_check_timeout_ms, 800);

@@ -12,6 +12,7 @@ pub mod broadcast;
 pub mod config;
 pub mod conn_id;
 pub mod protocol;
+pub mod rate_limit;
 pub mod room_id;
 pub mod roster;
 pub mod routes;

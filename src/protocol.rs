@@ -97,6 +97,10 @@ pub enum CloseCode {
     Unauthorized = 4401,
     /// The socket tried to act on another room.
     Forbidden = 4403,
+    /// A sustained flood of events.
+    RateLimited = 4429,
+    /// The room is at capacity.
+    RoomFull = 4503,
 }
 
 impl CloseCode {

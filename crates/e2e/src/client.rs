@@ -57,6 +57,12 @@ impl Client {
         self.ws.send(Message::text(text)).await.expect("send text");
     }
 
+    /// Sends without failing the test if the hub has already closed the connection.
+    pub async fn try_send_text(&mut self, text: impl Into<String>) -> bool {
+        let text: String = text.into();
+        self.ws.send(Message::text(text)).await.is_ok()
+    }
+
     pub async fn send_json(&mut self, value: &Value) {
         self.send_text(value.to_string()).await;
     }

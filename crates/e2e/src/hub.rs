@@ -33,6 +33,24 @@ pub struct HubOptions {
     pub vars: Vec<(String, String)>,
     /// Where the hub's Durable Object storage lives.
     pub persist_to: PathBuf,
+    /// false: BACKEND_ORIGIN points at a port where nothing listens (connection refused).
+    pub backend_reachable: bool,
+}
+
+/// Builds the Worker once (release) so every `wrangler dev` started afterwards serves
+/// the same bundle without rebuilding it.
+pub fn build_worker() -> Result<(), String> {
+    let status = Command::new("bash")
+        .arg(repo_root().join("scripts/build.sh"))
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("run scripts/build.sh: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("scripts/build.sh failed: {status}"))
+    }
 }
 
 /// A running hub: `wrangler dev` in its own process group plus the dev backend.
@@ -41,6 +59,8 @@ pub struct Hub {
     pub ws_origin: String,
     pub webhook_token: Option<String>,
     pub backend: DevBackend,
+    /// What the hub was given as BACKEND_ORIGIN.
+    pub backend_origin: String,
     pub persist_to: PathBuf,
     pub port: u16,
     options: HubOptions,
@@ -76,6 +96,7 @@ fn spawn_wrangler(
         .args(["--env-file", &log.with_extension("env").to_string_lossy()])
         .args(["--var", &format!("BACKEND_ORIGIN:{backend_origin}")])
         .env("CI", "1")
+        .env("NATIVOR_PREBUILT", "1")
         .env("WRANGLER_SEND_METRICS", "false")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -116,13 +137,19 @@ impl Hub {
         .map_err(|e| format!("dev backend: {e}"))?;
         std::fs::create_dir_all(&options.persist_to).map_err(|e| e.to_string())?;
         let log = options.persist_to.join("wrangler.log");
-        let child = spawn_wrangler(port, &backend.origin(), &options, &log)
+        let backend_origin = if options.backend_reachable {
+            backend.origin()
+        } else {
+            format!("http://127.0.0.1:{}", free_port())
+        };
+        let child = spawn_wrangler(port, &backend_origin, &options, &log)
             .map_err(|e| format!("spawn wrangler: {e}"))?;
         let hub = Arc::new(Hub {
             ws_origin: format!("ws://127.0.0.1:{port}"),
             origin,
             webhook_token: options.webhook_token.clone(),
             backend,
+            backend_origin,
             persist_to: options.persist_to.clone(),
             port,
             options,
@@ -200,7 +227,7 @@ impl Hub {
     /// Kills the runtime and starts it again on the same port and storage (a restart).
     pub async fn restart(&self, ready_within: Duration) -> Result<(), String> {
         self.stop();
-        let child = spawn_wrangler(self.port, &self.backend.origin(), &self.options, &self.log)
+        let child = spawn_wrangler(self.port, &self.backend_origin, &self.options, &self.log)
             .map_err(|e| format!("respawn wrangler: {e}"))?;
         if let Ok(mut guard) = self.child.lock() {
             *guard = Some(child);

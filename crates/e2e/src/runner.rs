@@ -14,6 +14,8 @@ pub struct Hubs {
     pub main: Arc<Hub>,
     /// No WEBHOOK_TOKEN, and a backend origin where nothing listens.
     pub unconfigured: Option<Arc<Hub>>,
+    /// Small limits (see `tests/e2e/main.rs`); also the hub the exclusive tests restart.
+    pub tight: Option<Arc<Hub>>,
 }
 
 pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -21,6 +23,8 @@ pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Test {
     pub name: &'static str,
     pub run: fn(Hubs) -> TestFuture,
+    /// Runs alone, after the concurrent tests (it restarts a hub, say).
+    pub exclusive: bool,
 }
 
 /// Registers async test functions: `tests![a, b, c]`.
@@ -30,6 +34,19 @@ macro_rules! tests {
         vec![$($crate::runner::Test {
             name: stringify!($name),
             run: |hubs| Box::pin($name(hubs)),
+            exclusive: false,
+        }),*]
+    };
+}
+
+/// Registers tests that must run alone: `exclusive_tests![restart]`.
+#[macro_export]
+macro_rules! exclusive_tests {
+    ($($name:path),* $(,)?) => {
+        vec![$($crate::runner::Test {
+            name: stringify!($name),
+            run: |hubs| Box::pin($name(hubs)),
+            exclusive: true,
         }),*]
     };
 }
@@ -45,8 +62,21 @@ pub fn select(tests: Vec<Test>, filters: &[String]) -> Vec<Test> {
         .collect()
 }
 
-/// Runs the tests concurrently; returns (passed, failed).
+/// Runs the concurrent tests together, then each exclusive test alone; returns
+/// (passed, failed).
 pub async fn run(hubs: Hubs, tests: Vec<Test>, limit: Duration) -> (usize, usize) {
+    let (exclusive, concurrent): (Vec<Test>, Vec<Test>) =
+        tests.into_iter().partition(|t| t.exclusive);
+    let (mut passed, mut failed) = run_together(hubs.clone(), concurrent, limit).await;
+    for t in exclusive {
+        let (p, f) = run_together(hubs.clone(), vec![t], limit).await;
+        passed += p;
+        failed += f;
+    }
+    (passed, failed)
+}
+
+async fn run_together(hubs: Hubs, tests: Vec<Test>, limit: Duration) -> (usize, usize) {
     let mut handles = Vec::new();
     for t in tests {
         let hubs = hubs.clone();

@@ -2,22 +2,34 @@
 //!
 //! Run all: `cargo test -p e2e`; run some: `cargo test -p e2e -- typing ping`
 //! (a test runs when its name contains any of the words).
+//!
+//! Hubs: `main` has the default configuration; `unconfigured` has no WEBHOOK_TOKEN and a
+//! backend where nothing listens; `tight` has small limits (see `TIGHT_VARS`) and is the
+//! one the exclusive tests restart. A hub starts only if a selected test uses it.
 
+mod abuse;
 mod broadcast;
 mod connect;
 mod frames;
 mod handshake;
+mod resilience;
 mod storage;
 mod support;
 
-use harness::hub::{repo_root, Hub, HubOptions};
+use harness::hub::{build_worker, repo_root, Hub, HubOptions};
 use harness::runner::{self, Hubs};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// wrangler dev builds the worker before serving; a cold build takes a few minutes.
-const READY_WITHIN: Duration = Duration::from_secs(600);
-const TEST_LIMIT: Duration = Duration::from_secs(90);
+/// Starting wrangler dev (two workerd processes) takes a few seconds; allow for a busy machine.
+const READY_WITHIN: Duration = Duration::from_secs(180);
+const TEST_LIMIT: Duration = Duration::from_secs(120);
+
+pub const TIGHT_VARS: &[(&str, &str)] = &[
+    ("MAX_CONNECTIONS_PER_ROOM", "5"),
+    ("AUTH_CHECK_TIMEOUT_MS", "1000"),
+    ("AUTH_TIMEOUT_MS", "1500"),
+];
 
 fn all_tests() -> Vec<runner::Test> {
     let mut t = Vec::new();
@@ -26,7 +38,16 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(frames::tests());
     t.extend(broadcast::tests());
     t.extend(storage::tests());
+    t.extend(abuse::tests());
+    t.extend(resilience::tests());
     t
+}
+
+async fn start_if(needed: bool, options: HubOptions) -> Result<Option<Arc<Hub>>, String> {
+    if !needed {
+        return Ok(None);
+    }
+    Hub::start(options, READY_WITHIN).await.map(Some)
 }
 
 fn main() {
@@ -35,55 +56,59 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let tests = runner::select(all_tests(), &filters);
+    if let Err(e) = build_worker() {
+        eprintln!("{e}");
+        println!("0 passed, 1 failed");
+        std::process::exit(1);
+    }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let failed = rt.block_on(async move {
         let run_dir = repo_root()
             .join("target/e2e")
             .join(std::process::id().to_string());
-        let needs_unconfigured = tests.iter().any(|t| t.name.contains("unconfigured"));
-        let main = Hub::start(
-            HubOptions {
-                webhook_token: Some(support::WEBHOOK_TOKEN.to_owned()),
-                vars: vec![],
-                persist_to: run_dir.join("main"),
-            },
-            READY_WITHIN,
+        let uses = |word: &str| tests.iter().any(|t| t.name.contains(word));
+        let options =
+            |name: &str, token: bool, reachable: bool, vars: &[(&str, &str)]| HubOptions {
+                webhook_token: token.then(|| support::WEBHOOK_TOKEN.to_owned()),
+                vars: vars
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                persist_to: run_dir.join(name),
+                backend_reachable: reachable,
+            };
+        let (main, unconfigured, tight) = tokio::join!(
+            Hub::start(options("main", true, true, &[]), READY_WITHIN),
+            start_if(
+                uses("unconfigured"),
+                options("unconfigured", false, false, &[])
+            ),
+            start_if(uses("tight"), options("tight", true, true, TIGHT_VARS)),
         );
-        let unconfigured = async {
-            if !needs_unconfigured {
-                return Ok(None);
-            }
-            Hub::start(
-                HubOptions {
-                    webhook_token: None,
-                    vars: vec![],
-                    persist_to: run_dir.join("unconfigured"),
-                },
-                READY_WITHIN,
-            )
-            .await
-            .map(Some)
-        };
-        let (main, unconfigured) = tokio::join!(main, unconfigured);
-        let (main, unconfigured) = match (main, unconfigured) {
-            (Ok(m), Ok(u)) => (m, u),
-            (m, u) => {
-                for hub in [m.as_ref().ok(), u.as_ref().ok().and_then(|u| u.as_ref())]
-                    .into_iter()
-                    .flatten()
-                {
-                    hub.stop();
-                }
-                eprintln!("could not start the hub: {:?} {:?}", m.err(), u.err());
+        let started: Vec<Arc<Hub>> = [main.as_ref().ok().cloned()]
+            .into_iter()
+            .chain([
+                unconfigured.as_ref().ok().cloned().flatten(),
+                tight.as_ref().ok().cloned().flatten(),
+            ])
+            .flatten()
+            .collect();
+        let (main, unconfigured, tight) = match (main, unconfigured, tight) {
+            (Ok(m), Ok(u), Ok(t)) => (m, u, t),
+            (m, u, t) => {
+                started.iter().for_each(|h| h.stop());
+                eprintln!(
+                    "could not start the hubs: {:?} {:?} {:?}",
+                    m.err(),
+                    u.err(),
+                    t.err()
+                );
                 println!("0 passed, 1 failed");
                 return 1;
             }
         };
-        let stoppers: Vec<Arc<Hub>> = std::iter::once(main.clone())
-            .chain(unconfigured.clone())
-            .collect();
         // Stop everything on Ctrl-C / SIGTERM too.
-        let on_signal = stoppers.clone();
+        let on_signal = started.clone();
         tokio::spawn(async move {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -97,8 +122,13 @@ fn main() {
             tests.len(),
             main.origin
         );
-        let (passed, failed) = runner::run(Hubs { main, unconfigured }, tests, TEST_LIMIT).await;
-        stoppers.iter().for_each(|h| h.stop());
+        let hubs = Hubs {
+            main,
+            unconfigured,
+            tight,
+        };
+        let (passed, failed) = runner::run(hubs, tests, TEST_LIMIT).await;
+        started.iter().for_each(|h| h.stop());
         println!("{passed} passed, {failed} failed");
         failed
     });

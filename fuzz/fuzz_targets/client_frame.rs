@@ -1,0 +1,17 @@
+//! Any bytes a client can send: the frame parser answers and never panics, and
+//! whatever it accepts as a ping echoes back as valid JSON.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use nativor_chat_worker::protocol::{parse_incoming, ClientFrame, Incoming, ServerFrame};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        let _ = parse_incoming(Incoming::Binary, 16 * 1024);
+        return;
+    };
+    if let Ok(ClientFrame::Ping { t }) = parse_incoming(Incoming::Text(text), 16 * 1024) {
+        let pong = ServerFrame::Pong { t: t.as_deref() }.encode();
+        assert!(serde_json::from_str::<serde_json::Value>(&pong).is_ok(), "{pong}");
+    }
+});
