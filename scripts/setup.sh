@@ -51,3 +51,21 @@ if [ ! -f .dev.vars ]; then
   cp .dev.vars.example .dev.vars
 fi
 say "Set-up complete"
+
+# Chromium for the browser end-to-end test (crates/e2e/tests/e2e/browser.rs drives it with
+# playwright-core from npm; Playwright never downloads a browser of its own here).
+if [ -x /usr/bin/chromium ]; then
+  say "Chromium (browser test): present at /usr/bin/chromium"
+elif command -v apt-get >/dev/null; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+  fi
+  say "Installing Chromium for the browser test: $SUDO apt-get update && $SUDO apt-get install -y chromium"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  say "Chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo '/usr/bin/chromium')"
+else
+  echo "Chromium is missing and apt-get is not available: install Chromium as /usr/bin/chromium (the browser test needs it)" >&2
+  exit 1
+fi
