@@ -440,6 +440,19 @@ mod tests {
     }
 
     #[test]
+    fn ping_echoes_numbers_serde_would_refuse() {
+        // Found by the fuzzer: valid JSON numbers outside f64's range stay verbatim.
+        let frame = "{\"type\":\"ping\",\"t\":[6E1265, -1e999]}";
+        let Ok(ClientFrame::Ping { t }) = parse_client_frame(frame) else {
+            panic!("not a ping");
+        };
+        assert_eq!(
+            ServerFrame::Pong { t: t.as_deref() }.encode(),
+            r#"{"type":"pong","t":[6E1265, -1e999]}"#
+        );
+    }
+
+    #[test]
     fn classifies_malformed_frames() {
         assert_eq!(code("not json"), ErrorCode::InvalidJson);
         assert_eq!(code(r#"{"type":"ping""#), ErrorCode::InvalidJson);

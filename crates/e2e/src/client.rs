@@ -13,6 +13,19 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Every frame from the hub is JSON matching the published schemas. (Frames nested
+/// deeper than serde_json's limit are checked for JSON syntax only.)
+fn check_frame(text: &str) {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => crate::spec::check_server_frame(&v),
+        Err(_) => assert!(
+            serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok(),
+            "the hub sent a frame that is not JSON: {}",
+            &text[..text.len().min(200)]
+        ),
+    }
+}
+
 pub struct Client {
     ws: Stream,
     /// Set by `auth_ok`.
@@ -81,7 +94,10 @@ impl Client {
         loop {
             let left = deadline.checked_duration_since(Instant::now())?;
             match tokio::time::timeout(left, self.ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    check_frame(&t);
+                    return Some(t.to_string());
+                }
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
                 Ok(Some(Ok(Message::Binary(_)))) => panic!("the hub never sends binary frames"),
                 _ => return None,
@@ -136,7 +152,10 @@ impl Client {
                 Ok(Some(Ok(Message::Close(None)))) | Ok(None) | Ok(Some(Err(_))) => {
                     return (Closed::Dropped, frames)
                 }
-                Ok(Some(Ok(Message::Text(t)))) => frames.push(t.to_string()),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    check_frame(&t);
+                    frames.push(t.to_string());
+                }
                 Ok(Some(Ok(_))) => continue,
                 Err(_) => panic!("connection still open after {wait:?}; frames: {frames:?}"),
             }

@@ -250,7 +250,9 @@ impl Hub {
         }
         let resp = req.send().await.expect("broadcast request");
         let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+        crate::spec::check_api_response(status, "http/broadcast-response.json", &body);
+        (status, body)
     }
 
     /// `GET /api/rooms/:room/stats`.
@@ -263,7 +265,9 @@ impl Hub {
         }
         let resp = req.send().await.expect("stats request");
         assert_eq!(resp.status().as_u16(), 200, "stats status");
-        resp.json().await.expect("stats JSON")
+        let body = resp.json().await.expect("stats JSON");
+        crate::spec::check_api_response(200, "http/stats-response.json", &body);
+        body
     }
 
     /// Participants-check requests the backend received for this room (by raw path segment).

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod hub;
 pub mod runner;
+pub mod spec;
 
 pub use client::{Client, Closed};
 pub use hub::{Hub, HubOptions};

@@ -13,6 +13,7 @@ mod connect;
 mod frames;
 mod handshake;
 mod resilience;
+mod ship;
 mod storage;
 mod support;
 
@@ -40,6 +41,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(storage::tests());
     t.extend(abuse::tests());
     t.extend(resilience::tests());
+    t.extend(ship::tests());
     t
 }
 

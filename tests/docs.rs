@@ -1,0 +1,109 @@
+//! The documents cannot drift from the code: both READMEs and the error schema list
+//! exactly the error codes the hub has, and both READMEs list every close code.
+
+use nativor_chat_worker::protocol::{CloseCode, ErrorCode};
+use std::collections::BTreeSet;
+
+const CLOSE_CODES: [CloseCode; 4] = [
+    CloseCode::Unauthorized,
+    CloseCode::Forbidden,
+    CloseCode::RateLimited,
+    CloseCode::RoomFull,
+];
+
+/// HTTP error codes of the API (the `error.code` of `/api/*` and room errors).
+const HTTP_CODES: [&str; 10] = [
+    "invalid_json",
+    "invalid_body",
+    "unauthorized",
+    "method_not_allowed",
+    "payload_too_large",
+    "not_configured",
+    "invalid_room_id",
+    "upgrade_required",
+    "not_found",
+    "internal",
+];
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_owned() + path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn ws_codes() -> BTreeSet<String> {
+    ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect()
+}
+
+/// The backticked codes in the rows of the first table under `heading`.
+fn table_codes(doc: &str, heading: &str) -> BTreeSet<String> {
+    let start = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("no heading {heading:?}"));
+    doc[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .filter_map(|l| l.split('|').nth(1))
+        .filter_map(|cell| {
+            cell.trim()
+                .strip_prefix('`')?
+                .split('`')
+                .next()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn both_readmes_list_every_error_and_close_code() {
+    for (file, heading) in [("README.md", "### Errors"), ("README.ko.md", "### 오류")] {
+        let doc = read(file);
+        assert_eq!(
+            table_codes(&doc, heading),
+            ws_codes(),
+            "{file}: the error table"
+        );
+        for close in CLOSE_CODES {
+            assert!(
+                doc.contains(&format!("| {} |", close.code())),
+                "{file}: close code {}",
+                close.code()
+            );
+        }
+        for code in HTTP_CODES
+            .iter()
+            .filter(|c| !["not_found", "internal"].contains(c))
+        {
+            assert!(
+                doc.contains(&format!("`{code}`")),
+                "{file}: HTTP error {code}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_error_schema_lists_exactly_the_hubs_error_codes() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&read("spec/schemas/ws/server/error.json")).unwrap();
+    let listed: BTreeSet<String> = schema["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, ws_codes());
+    let http: serde_json::Value =
+        serde_json::from_str(&read("spec/schemas/http/error-response.json")).unwrap();
+    let listed: BTreeSet<&str> = http["properties"]["error"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(listed, HTTP_CODES.into_iter().collect());
+}
