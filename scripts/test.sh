@@ -17,5 +17,16 @@ cargo clippy --target wasm32-unknown-unknown -p nativor-chat-worker -- -D warnin
 say "Native unit tests"
 cargo test --workspace --exclude e2e
 
+say "Web client unit tests (node --test clients/web/test: reconnect policy, parsing, client)"
+WEB_LOG="$(mktemp)"
+if node --test --test-reporter=spec clients/web/test/*.test.mjs >"$WEB_LOG" 2>&1; then
+  grep -E '^ℹ (tests|pass|fail|duration_ms) ' "$WEB_LOG" || cat "$WEB_LOG"
+  rm -f "$WEB_LOG"
+else
+  cat "$WEB_LOG"
+  rm -f "$WEB_LOG"
+  exit 1
+fi
+
 say "End-to-end tests (builds the Worker, then starts wrangler dev and the dev backend on free loopback ports)"
 cargo test -p e2e -- "$@"

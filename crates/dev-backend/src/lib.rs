@@ -22,10 +22,16 @@
 //!
 //! Every request is recorded (path, headers of interest, body) so tests can assert
 //! exactly what the hub sent.
+//!
+//! CORS is permissive (any origin; preflights are answered and not recorded) so the demo page
+//! served by the hub (`public/index.html`, another origin) can call the messages endpoint
+//! from a browser. This is the development backend only: the hub's own `/api/*` sends no
+//! CORS headers.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::extract::{OriginalUri, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -134,6 +140,42 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .fallback(unknown)
         .with_state(state)
+        .layer(middleware::from_fn(cors))
+}
+
+/// Permissive CORS for the browser demo: answers preflights (`OPTIONS` with
+/// `Access-Control-Request-Method`) itself and lets any origin read every response.
+/// No credentials are involved: the demo sends its token in `Authorization`.
+async fn cors(request: Request, next: Next) -> Response {
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        // `*` does not cover `Authorization`, so name the headers.
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        next.run(request).await
+    };
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
 }
 
 /// Starts the backend on `addr` (port 0 picks a free port).
@@ -322,4 +364,75 @@ async fn unknown(
         Json(json!({ "error": "no such endpoint" })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn backend() -> DevBackend {
+        start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Options {
+                // Nothing listens here: the broadcast fails, the message is still stored.
+                hub_origin: "http://127.0.0.1:9".to_owned(),
+                webhook_token: "t".to_owned(),
+            },
+        )
+        .await
+        .expect("start the dev backend")
+    }
+
+    #[tokio::test]
+    async fn cors_preflight_is_answered_and_not_recorded() {
+        let b = backend().await;
+        let resp = reqwest::Client::new()
+            .request(
+                Method::OPTIONS,
+                format!("{}/api/v1/message-rooms/room-1/messages", b.origin()),
+            )
+            .header("Origin", "http://127.0.0.1:8787")
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
+            .send()
+            .await
+            .expect("preflight");
+        assert_eq!(resp.status().as_u16(), 204);
+        let h = resp.headers();
+        assert_eq!(h["access-control-allow-origin"], "*");
+        assert!(h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST"));
+        let allowed = h["access-control-allow-headers"].to_str().unwrap();
+        assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+        assert!(b.state.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_response_may_be_read_by_any_origin() {
+        let b = backend().await;
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/v1/message-rooms/room-1/messages", b.origin());
+        let created = http
+            .post(&url)
+            .bearer_auth("dev:alice")
+            .json(&json!({"text": "hi", "connectionId": "c1"}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(created.status().as_u16(), 201);
+        assert_eq!(created.headers()["access-control-allow-origin"], "*");
+        let refused = http.post(&url).json(&json!({"text": "x"})).send().await;
+        let refused = refused.expect("post without a token");
+        assert_eq!(refused.status().as_u16(), 401);
+        assert_eq!(refused.headers()["access-control-allow-origin"], "*");
+        let list = http.get(&url).send().await.expect("list");
+        assert_eq!(list.headers()["access-control-allow-origin"], "*");
+        let body: Value = list.json().await.expect("JSON");
+        assert_eq!(body["messages"][0]["text"], "hi");
+    }
 }

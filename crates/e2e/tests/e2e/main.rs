@@ -9,6 +9,7 @@
 
 mod abuse;
 mod broadcast;
+mod browser;
 mod connect;
 mod frames;
 mod handshake;
@@ -38,6 +39,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(handshake::tests());
     t.extend(frames::tests());
     t.extend(broadcast::tests());
+    t.extend(browser::tests());
     t.extend(storage::tests());
     t.extend(abuse::tests());
     t.extend(resilience::tests());

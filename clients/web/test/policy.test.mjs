@@ -1,0 +1,105 @@
+// The reconnect policy (`decideReconnect`) and the jitter (`fullJitter`), without a socket.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { CloseCode, DEFAULTS, decideReconnect, fullJitter } from "../../../public/nativor-chat.js";
+
+const ALMOST_ONE = 1 - Number.EPSILON;
+const decide = (p) => decideReconnect({ random: () => 0.5, ...p });
+
+test("full jitter: uniform in [0, min(cap, base * 2^attempt))", () => {
+  assert.equal(fullJitter(0, 1000, 30_000, () => 0), 0);
+  assert.equal(fullJitter(0, 1000, 30_000, () => 0.5), 500);
+  assert.equal(fullJitter(0, 1000, 30_000, () => ALMOST_ONE), 999);
+  assert.equal(fullJitter(3, 1000, 30_000, () => 0.5), 4000);
+  assert.equal(fullJitter(3, 1000, 30_000, () => ALMOST_ONE), 7999);
+  // The cap bounds the window, however many attempts.
+  assert.equal(fullJitter(5, 1000, 30_000, () => 0.5), 15_000);
+  assert.equal(fullJitter(50, 1000, 30_000, () => ALMOST_ONE), 29_999);
+  assert.equal(fullJitter(10_000, 1000, 30_000, () => 0.25), 7500);
+});
+
+test("full jitter: bad inputs stay inside the window", () => {
+  assert.equal(fullJitter(-3, 1000, 30_000, () => 0.5), 500);
+  assert.equal(fullJitter(NaN, 1000, 30_000, () => 0.5), 500);
+  assert.equal(fullJitter(0, 1000, 30_000, () => 7), 999);
+  assert.equal(fullJitter(0, 1000, 30_000, () => -1), 0);
+  assert.equal(fullJitter(0, 1000, 30_000, () => NaN), 0);
+  assert.equal(fullJitter(0, 0, 30_000, () => 0.5), 0);
+});
+
+test("full jitter spreads a crowd over the whole window (a deploy disconnects everyone)", () => {
+  let seed = 42;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const delays = Array.from({ length: 10_000 }, () => fullJitter(2, 1000, 30_000, random));
+  assert.ok(delays.every((d) => d >= 0 && d < 4000));
+  const buckets = [0, 0, 0, 0];
+  for (const d of delays) buckets[Math.floor(d / 1000)] += 1;
+  for (const b of buckets) assert.ok(b > 2000 && b < 3000, `uneven: ${buckets}`);
+});
+
+test("4401 unauthorized: refresh the token once, then stop", () => {
+  const first = decide({ code: 4401, reason: "unauthorized", attempt: 0, tokenRefreshed: false });
+  assert.deepEqual([first.action, first.delayMs], ["refresh-token", 0]);
+  const again = decide({ code: 4401, reason: "unauthorized", attempt: 0, tokenRefreshed: true });
+  assert.equal(again.action, "stop");
+});
+
+test("4401 auth_unavailable, auth_timeout or no reason: back off with full jitter", () => {
+  for (const reason of ["auth_unavailable", "auth_timeout", ""]) {
+    for (const attempt of [0, 1, 4, 20]) {
+      const d = decide({ code: 4401, reason, attempt });
+      const window = Math.min(DEFAULTS.maxDelayMs, DEFAULTS.backoffBaseMs * 2 ** attempt);
+      assert.deepEqual([d.action, d.delayMs], ["retry", Math.floor(window / 2)], `${reason} ${attempt}`);
+    }
+    // Even a refreshed token does not stop a client the backend merely failed to check.
+    assert.equal(decide({ code: 4401, reason, tokenRefreshed: true }).action, "retry");
+  }
+});
+
+test("4403 room_mismatch: stop", () => {
+  assert.equal(decide({ code: 4403, reason: "room_mismatch" }).action, "stop");
+  assert.equal(decide({ code: 4403 }).action, "stop");
+});
+
+test("4429 rate_limited: a long backoff, never shorter than the floor", () => {
+  const floor = DEFAULTS.rateLimitedFloorMs;
+  assert.deepEqual(
+    [decide({ code: 4429, reason: "rate_limited", random: () => 0 }).action,
+     decide({ code: 4429, reason: "rate_limited", random: () => 0 }).delayMs],
+    ["retry", floor],
+  );
+  const high = decide({ code: 4429, reason: "rate_limited", attempt: 30, random: () => ALMOST_ONE });
+  assert.equal(high.delayMs, floor + DEFAULTS.rateLimitedMaxMs - 1);
+  assert.ok(decide({ code: 4429, attempt: 1 }).delayMs === floor + floor);
+});
+
+test("4503 room_full: back off", () => {
+  const d = decide({ code: 4503, reason: "room_full", attempt: 2 });
+  assert.deepEqual([d.action, d.delayMs], ["retry", DEFAULTS.backoffBaseMs * 2]);
+});
+
+test("1001/1006/1011/1012 (restart, deploy, network): reconnect soon, jittered", () => {
+  for (const code of [1001, 1005, 1006, 1011, 1012, 1013, CloseCode.CLIENT_TIMEOUT]) {
+    const d0 = decide({ code, attempt: 0, random: () => ALMOST_ONE });
+    assert.deepEqual([d0.action, d0.delayMs], ["retry", DEFAULTS.soonBaseMs - 1], `code ${code}`);
+    assert.equal(decide({ code, attempt: 0, random: () => 0 }).delayMs, 0);
+    // Repeated failures (the hub is still down) widen the window up to the cap.
+    assert.equal(decide({ code, attempt: 3 }).delayMs, 4000);
+    assert.equal(decide({ code, attempt: 12 }).delayMs, DEFAULTS.maxDelayMs / 2);
+  }
+});
+
+test("unknown codes and 1000 still retry; options override the defaults", () => {
+  assert.equal(decide({ code: 1000 }).action, "retry");
+  assert.equal(decide({ code: 1000 }).delayMs, DEFAULTS.soonBaseMs / 2);
+  assert.equal(decide({ code: 4999 }).delayMs, DEFAULTS.backoffBaseMs / 2);
+  assert.equal(decide({ code: 1008 }).action, "retry");
+  const d = decide({ code: 1006, attempt: 6, options: { soonBaseMs: 100, maxDelayMs: 1000 } });
+  assert.equal(d.delayMs, 500);
+});
+
+test("every decision carries a human-readable why", () => {
+  for (const code of [1001, 1006, 4401, 4403, 4429, 4503]) {
+    assert.equal(typeof decide({ code, reason: "unauthorized" }).why, "string");
+  }
+});
