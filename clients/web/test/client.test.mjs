@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULTS, NativorChatClient, TypingThrottle } from "../../../public/nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush } from "./fakes.mjs";
+import { FakeClock, fakeWebSocketClass, flush } from "../support/fakes.mjs";
 
 function setup({ tokens = ["dev:alice"], random = () => 0.5, options = {}, userId } = {}) {
   const clock = new FakeClock();

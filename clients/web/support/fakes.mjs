@@ -1,4 +1,5 @@
-// Test doubles for the client: a manual clock with timers, and a scriptable WebSocket.
+// Test doubles for the client tests (clients/web/test): a manual clock with timers, and a
+// scriptable WebSocket. Kept outside test/ so `node --test clients/web/test/` does not run it.
 
 export class FakeClock {
   constructor(start = 1_000_000) {
