@@ -248,6 +248,11 @@ impl Room {
             let _ = ws.close(Some(INTERNAL_ERROR), Some("lost state"));
             return;
         };
+        // Frames already in flight when the room closed this socket (a flood, a room
+        // mismatch, a timeout) still arrive: they must not count as a new connection.
+        if !self.live.borrow().contains(&session.connection_id) {
+            return;
+        }
         match self.rate_check(&session.connection_id) {
             Verdict::Allow => {}
             Verdict::Drop { notify } => {

@@ -44,8 +44,8 @@ async fn excess_events_are_dropped_with_one_notice(h: Hubs) {
     let frames = drain(&mut a, Duration::from_millis(800)).await;
     let pongs = count(&frames, |f| f["type"] == "pong");
     let notices = count(&frames, |f| f["code"] == "rate_limited");
-    // Burst of 20, plus what refilled (10/s) while the frames were in flight.
-    assert!((20..=23).contains(&pongs), "{pongs} pongs: {frames:?}");
+    // Burst of 20 (the auth frame took one), plus what refilled (10/s) meanwhile.
+    assert!((19..=23).contains(&pongs), "{pongs} pongs: {frames:?}");
     assert_eq!(notices, 1, "{frames:?}");
     assert_eq!(frames.len(), pongs + notices);
     // Still open; a second later the client may send again.
