@@ -9,13 +9,15 @@ use crate::broadcast;
 use crate::config::Config;
 use crate::conn_id;
 use crate::fanout::{self, deliver};
-use crate::http::error;
+use crate::http::{error, route_of};
+use crate::net::{self, Cancel};
 use crate::protocol::{
     self, AuthRequest, ClientError, CloseCode, ErrorCode, Incoming, ServerFrame,
 };
 use crate::rate_limit::{Bucket, Verdict};
 use crate::room_id::RoomId;
 use crate::roster::{Member, Roster};
+use crate::routes::Route;
 use crate::session::{self, Action, AuthState, Session};
 use crate::store::Store;
 use serde_json::json;
@@ -24,8 +26,8 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
 use worker::{
-    console_error, durable_object, Date, Delay, DurableObject, Env, Request, Response, Result,
-    State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_error, durable_object, Date, DurableObject, Env, Request, Response, Result, State,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 /// Close code for a socket whose state cannot be read (should never happen).
@@ -48,6 +50,9 @@ struct Room {
     live: RefCell<HashSet<String>>,
     /// Per-connection rate counters (in memory only: they may reset on hibernation).
     rates: RefCell<HashMap<String, Bucket>>,
+    /// Pending auth-deadline timers, cancelled once a socket authenticates or closes,
+    /// so an authenticated room has no timer left and can hibernate.
+    timers: RefCell<HashMap<String, Rc<Cancel>>>,
     /// Set once this instance has reconciled sockets, timers and SQLite.
     awake: Cell<bool>,
     /// When this in-memory instance was created (Unix ms): a new value after
@@ -60,7 +65,12 @@ fn now_ms() -> u64 {
 }
 
 fn read_session(ws: &WebSocket) -> Option<Session> {
-    ws.deserialize_attachment::<Session>().ok().flatten()
+    let text = ws.deserialize_attachment::<String>().ok().flatten()?;
+    Session::from_attachment(&text)
+}
+
+fn write_session(ws: &WebSocket, session: &Session) -> Result<()> {
+    ws.serialize_attachment(session.to_attachment())
 }
 
 impl DurableObject for ChatRoom {
@@ -81,6 +91,7 @@ impl DurableObject for ChatRoom {
                 roster: RefCell::new(Roster::default()),
                 live: RefCell::new(HashSet::new()),
                 rates: RefCell::new(HashMap::new()),
+                timers: RefCell::new(HashMap::new()),
                 awake: Cell::new(false),
                 started_at: now_ms(),
             }),
@@ -91,10 +102,13 @@ impl DurableObject for ChatRoom {
         self.room.wake();
         let url = req.url()?;
         match url.path() {
-            "/connect" => self.room.connect(&url),
             "/broadcast" => self.room.broadcast(req).await,
             "/stats" => self.room.stats(),
-            _ => error(404, "not_found", "no such room endpoint"),
+            // A room upgrade, forwarded by the Worker exactly as the client sent it.
+            _ => match route_of(&url) {
+                Route::Room(Ok(room)) => self.room.connect(room),
+                _ => error(404, "not_found", "no such room endpoint"),
+            },
         }
     }
 
@@ -161,7 +175,9 @@ impl Room {
                     &ErrorCode::AuthTimeout.into(),
                     CloseCode::Unauthorized,
                 ),
-                AuthState::Pending => self.arm_auth_timer(ws, session.auth_deadline - now),
+                AuthState::Pending => {
+                    self.arm_auth_timer(ws, session.connection_id, session.auth_deadline - now)
+                }
             }
         }
         {
@@ -176,16 +192,7 @@ impl Room {
         }
     }
 
-    fn connect(self: &Rc<Self>, url: &worker::Url) -> Result<Response> {
-        let raw = url
-            .query_pairs()
-            .find(|(k, _)| k == "room")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        let room = match RoomId::parse(&raw) {
-            Ok(r) => r,
-            Err(e) => return error(400, "invalid_room_id", e.message()),
-        };
+    fn connect(self: &Rc<Self>, room: RoomId) -> Result<Response> {
         let Some(connection_id) = conn_id::generate() else {
             console_error!("no randomness available for a connection id");
             return error(500, "internal", "could not create a connection id");
@@ -212,7 +219,7 @@ impl Room {
         // A 22-character base64url tag is always a valid tag (at most 256 chars).
         self.state
             .accept_websocket_with_tags(&pair.server, &[session.connection_id.as_str()]);
-        pair.server.serialize_attachment(&session)?;
+        write_session(&pair.server, &session)?;
         self.live.borrow_mut().insert(session.connection_id.clone());
         if let Err(e) = self
             .store
@@ -220,16 +227,29 @@ impl Room {
         {
             console_error!("recording a connection failed: {e}");
         }
-        self.arm_auth_timer(pair.server, self.config.auth_timeout_ms);
+        self.arm_auth_timer(
+            pair.server,
+            session.connection_id,
+            self.config.auth_timeout_ms,
+        );
         Response::from_websocket(pair.client)
     }
 
     /// A one-shot timer (no alarm, no interval): closes the socket if it has still not
-    /// sent auth when the deadline passes. It keeps the instance awake only until then.
-    fn arm_auth_timer(self: &Rc<Self>, ws: WebSocket, after_ms: u64) {
+    /// sent auth when the deadline passes. Cancelled when the socket authenticates or
+    /// closes, so it keeps the instance awake only while someone is still pending.
+    fn arm_auth_timer(self: &Rc<Self>, ws: WebSocket, connection_id: String, after_ms: u64) {
+        let cancel = Rc::new(Cancel::default());
+        self.timers
+            .borrow_mut()
+            .insert(connection_id.clone(), Rc::clone(&cancel));
         let room = Rc::clone(self);
         self.state.wait_until(async move {
-            Delay::from(Duration::from_millis(after_ms)).await;
+            let expired = net::sleep(Duration::from_millis(after_ms), &cancel).await;
+            room.timers.borrow_mut().remove(&connection_id);
+            if !expired {
+                return;
+            }
             if let Some(session) = read_session(&ws) {
                 if session.is_overdue(now_ms()) {
                     room.close_with(
@@ -241,6 +261,13 @@ impl Room {
                 }
             }
         });
+    }
+
+    fn cancel_auth_timer(&self, connection_id: &str) {
+        let cancel = self.timers.borrow_mut().remove(connection_id);
+        if let Some(c) = cancel {
+            c.fire();
+        }
     }
 
     async fn on_message(self: &Rc<Self>, ws: WebSocket, message: WebSocketIncomingMessage) {
@@ -316,14 +343,8 @@ impl Room {
             ..session
         };
         // Persisted before the await, so a second auth meanwhile gets `auth_in_progress`.
-        if ws.serialize_attachment(&checking).is_err() {
+        if write_session(ws, &checking).is_err() {
             return;
-        }
-        if let Err(e) = self
-            .store
-            .set_state(&connection_id, AuthState::Authenticating)
-        {
-            console_error!("recording auth state failed: {e}");
         }
         let Ok(room) = RoomId::parse(&checking.room_id) else {
             // Unreachable: the room id was validated when the socket was accepted.
@@ -357,7 +378,7 @@ impl Room {
             Ok(false) => return,
             Err(e) => console_error!("recording auth failed: {e}"),
         }
-        if ws.serialize_attachment(&done).is_err() {
+        if write_session(ws, &done).is_err() {
             return self.forget(&connection_id);
         }
         fanout::send(
@@ -368,6 +389,7 @@ impl Room {
             }
             .encode(),
         );
+        self.cancel_auth_timer(&connection_id);
         self.roster.borrow_mut().insert(Member {
             connection_id,
             user_id: done.user_id,
@@ -390,6 +412,7 @@ impl Room {
     }
 
     fn forget(&self, connection_id: &str) {
+        self.cancel_auth_timer(connection_id);
         self.roster.borrow_mut().remove(connection_id);
         self.live.borrow_mut().remove(connection_id);
         self.rates.borrow_mut().remove(connection_id);

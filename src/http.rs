@@ -26,13 +26,18 @@ pub fn error(status: u16, code: &str, message: &str) -> Result<Response> {
     .with_status(status))
 }
 
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    let url = req.url()?;
+/// The route of a URL (the `room` query parameter decoded).
+pub fn route_of(url: &worker::Url) -> Route {
     let room_query = url
         .query_pairs()
         .find(|(k, _)| k == "room")
         .map(|(_, v)| v.into_owned());
-    match route(url.path(), room_query.as_deref()) {
+    route(url.path(), room_query.as_deref())
+}
+
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    let url = req.url()?;
+    match route_of(&url) {
         Route::Health => {
             Response::from_json(&json!({ "ok": true, "service": "nativor-chat-worker" }))
         }
@@ -74,9 +79,9 @@ async fn connect(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
             "connect with a WebSocket (Upgrade: websocket)",
         );
     }
-    let path = format!("/connect?room={}", room.path_segment());
-    let forward = internal_request(&path, Method::Get, req.headers().clone(), None)?;
-    room_stub(env, room)?.fetch_with_request(forward).await
+    // The request goes to the room as it came: the room reads its id from the same
+    // URL, and nothing is copied on the way.
+    room_stub(env, room)?.fetch_with_request(req).await
 }
 
 /// The webhook secret, or the error response when it is not configured (fail closed).
@@ -103,6 +108,21 @@ fn require_webhook_token(req: &Request, env: &Env) -> Result<std::result::Result
     Ok(Ok(()))
 }
 
+/// The broadcast body limit, read from the environment once per isolate (vars do not
+/// change while an isolate lives) rather than on every broadcast.
+fn max_broadcast_bytes(env: &Env) -> usize {
+    thread_local! {
+        static LIMIT: std::cell::OnceCell<usize> = const { std::cell::OnceCell::new() };
+    }
+    LIMIT.with(|l| {
+        *l.get_or_init(|| {
+            Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()))
+                .0
+                .max_broadcast_bytes
+        })
+    })
+}
+
 fn method_not_allowed(allow: &str) -> Result<Response> {
     let mut resp = error(405, "method_not_allowed", &format!("use {allow}"))?;
     resp.headers_mut().set("Allow", allow)?;
@@ -116,8 +136,7 @@ async fn publish(req: Request, env: &Env) -> Result<Response> {
     if let Err(resp) = require_webhook_token(&req, env)? {
         return Ok(resp);
     }
-    let config = Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string())).0;
-    let limit = config.max_broadcast_bytes;
+    let limit = max_broadcast_bytes(env);
     let too_large = || {
         error(
             413,

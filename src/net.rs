@@ -1,9 +1,10 @@
 //! Small async helpers the runtime does not provide: racing a future against a
 //! timer, and reading a body with an upper bound.
 
+use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -24,6 +25,40 @@ pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
         if timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Ends a [`sleep`] early. Firing it wakes the sleeper, whose `Delay` is then dropped
+/// and its JS timeout cleared, so a cancelled timer costs nothing afterwards.
+#[derive(Default)]
+pub struct Cancel {
+    fired: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Cancel {
+    pub fn fire(&self) {
+        self.fired.set(true);
+        let waker = self.waker.borrow_mut().take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// Sleeps for `limit` unless `cancel` fires first; true when the full time passed.
+pub async fn sleep(limit: Duration, cancel: &Cancel) -> bool {
+    let mut timer = pin!(Delay::from(limit));
+    poll_fn(|cx| {
+        if cancel.fired.get() {
+            return Poll::Ready(false);
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(true);
+        }
+        *cancel.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
     })
     .await

@@ -65,6 +65,16 @@ impl Session {
         }
     }
 
+    /// The socket attachment: compact JSON in one JS string. One string crosses the
+    /// wasm boundary once, where a structured attachment would cost a JS call per field.
+    pub fn to_attachment(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_attachment(text: &str) -> Option<Session> {
+        serde_json::from_str(text).ok()
+    }
+
     /// A socket still waiting for its auth event after the deadline must be closed.
     pub fn is_overdue(&self, now: u64) -> bool {
         self.state == AuthState::Pending && now >= self.auth_deadline
@@ -168,6 +178,22 @@ mod tests {
         );
         assert!(!s.is_overdue(14));
         assert!(s.is_overdue(15));
+    }
+
+    #[test]
+    fn attachments_round_trip_and_stay_small() {
+        for state in [
+            AuthState::Pending,
+            AuthState::Authenticating,
+            AuthState::Authenticated,
+        ] {
+            let s = session(state);
+            let text = s.to_attachment();
+            assert_eq!(Session::from_attachment(&text), Some(s));
+            assert!(text.len() < 120, "{text}");
+        }
+        assert_eq!(Session::from_attachment("{}"), None);
+        assert_eq!(Session::from_attachment("garbage"), None);
     }
 
     #[test]

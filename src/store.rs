@@ -80,14 +80,6 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_state(&self, connection_id: &str, state: AuthState) -> Result<()> {
-        self.sql.exec(
-            "UPDATE connections SET state = ? WHERE connection_id = ?",
-            vec![text(state.as_str()), text(connection_id)],
-        )?;
-        Ok(())
-    }
-
     /// Records a successful auth. Returns false when the row is gone, which means the
     /// socket closed while the participants check was in flight.
     pub fn authenticated(
