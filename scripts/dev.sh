@@ -25,6 +25,7 @@ cat <<MSG
   Backend:  http://127.0.0.1:$BACKEND_PORT (development tokens: dev:<userId>; see README)
 
   Try, once wrangler says "Ready":
+    Open http://127.0.0.1:$HUB_PORT/ in two browser tabs (the demo: pick two users, one room).
     curl http://127.0.0.1:$HUB_PORT/healthz
     # In a browser console on http://127.0.0.1:$HUB_PORT/ :
     #   ws = new WebSocket("ws://127.0.0.1:$HUB_PORT/rooms/room-1")

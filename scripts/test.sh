@@ -30,3 +30,10 @@ fi
 
 say "End-to-end tests (builds the Worker, then starts wrangler dev and the dev backend on free loopback ports)"
 cargo test -p e2e -- "$@"
+
+if [ "$#" -eq 0 ]; then
+  # Proves the benchmark runs end to end (servers start, deliveries verified, JSON
+  # written). Small sizes, one round; its timings are printed, never asserted.
+  say "Benchmark, quick mode (proof that it works; timings are not checked)"
+  bash scripts/bench.sh --quick
+fi

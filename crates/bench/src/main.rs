@@ -1,0 +1,405 @@
+//! `loadgen`: the benchmark's load generator. `scripts/bench.sh` starts the servers
+//! under test (this hub, a JS baseline, the JS floor) directly on workerd and runs it:
+//!
+//! ```text
+//! loadgen --server hub=http://127.0.0.1:9801@<pid> --server baseline=…@<pid> --server floor=…@<pid>
+//!         [--rounds 3] [--quick] [--out results.json] [--wasm-raw N --wasm-gzip N] [--runtime TEXT]
+//! ```
+//! Servers are interleaved within every round. Prints a table; writes JSON; exits 1 if
+//! any run lost or duplicated a delivery (or otherwise failed).
+
+mod probe;
+mod scenarios;
+mod socket;
+
+use probe::{median, min};
+use scenarios::{Run, Server};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+struct Sizes {
+    rounds: usize,
+    handshakes: usize,
+    fanout: [usize; 2],
+    broadcasts: [usize; 2],
+    inflight: usize,
+    typing_room: usize,
+    typing_events: usize,
+    rooms: usize,
+    per_room: usize,
+    room_broadcasts: usize,
+    idle: usize,
+}
+
+const FULL: Sizes = Sizes {
+    rounds: 3,
+    handshakes: 2000,
+    fanout: [1000, 4000],
+    broadcasts: [30, 15],
+    inflight: 4,
+    typing_room: 200,
+    typing_events: 5,
+    rooms: 200,
+    per_room: 10,
+    room_broadcasts: 5,
+    idle: 1000,
+};
+
+const QUICK: Sizes = Sizes {
+    rounds: 1,
+    handshakes: 100,
+    fanout: [50, 100],
+    broadcasts: [5, 5],
+    inflight: 4,
+    typing_room: 10,
+    typing_events: 3,
+    rooms: 10,
+    per_room: 3,
+    room_broadcasts: 2,
+    idle: 100,
+};
+
+/// Scenario name → what its value measures, and whether it is a fan-out scenario.
+const SCENARIOS: &[(&str, &str, bool)] = &[
+    ("handshake", "handshakes/s", false),
+    ("fanout_1000_sequential", "deliveries/s", true),
+    ("fanout_1000_inflight", "deliveries/s", true),
+    ("fanout_4000_sequential", "deliveries/s", true),
+    ("fanout_4000_inflight", "deliveries/s", true),
+    ("typing_200", "deliveries/s", false),
+    ("rooms_200x10", "deliveries/s", false),
+    ("idle_memory", "KiB/socket", false),
+    ("room_memory_100x10", "KiB/socket", false),
+];
+
+struct Args {
+    servers: Vec<Server>,
+    quick: bool,
+    rounds: Option<usize>,
+    out: Option<String>,
+    wasm_raw: Option<u64>,
+    wasm_gzip: Option<u64>,
+    runtime: String,
+    /// Run only the scenarios whose name starts with one of these.
+    only: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        servers: Vec::new(),
+        quick: false,
+        rounds: None,
+        out: None,
+        wasm_raw: None,
+        wasm_gzip: None,
+        runtime: "workerd".into(),
+        only: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--server" => {
+                let v = value()?;
+                let (name, rest) = v.split_once('=').ok_or("--server NAME=ORIGIN@PID")?;
+                let (origin, pid) = rest.rsplit_once('@').ok_or("--server NAME=ORIGIN@PID")?;
+                a.servers.push(Server {
+                    name: name.into(),
+                    origin: origin.into(),
+                    pid: pid.parse().map_err(|_| "bad pid")?,
+                    token: "dev:".into(),
+                });
+            }
+            "--quick" => a.quick = true,
+            "--rounds" => a.rounds = Some(value()?.parse().map_err(|_| "bad --rounds")?),
+            "--out" => a.out = Some(value()?),
+            "--wasm-raw" => a.wasm_raw = value()?.parse().ok(),
+            "--wasm-gzip" => a.wasm_gzip = value()?.parse().ok(),
+            "--runtime" => a.runtime = value()?,
+            "--only" => a.only.push(value()?),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.servers.is_empty() {
+        return Err("give at least one --server".into());
+    }
+    Ok(a)
+}
+
+type Results = BTreeMap<&'static str, BTreeMap<String, Vec<Run>>>;
+
+async fn round(
+    s: &Server,
+    sizes: &Sizes,
+    r: usize,
+    only: &[String],
+    http: &reqwest::Client,
+    idle: &mut Vec<socket::Joined>,
+    out: &mut Results,
+) {
+    let tag = format!("r{r}-{}", std::process::id());
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.starts_with(o.as_str()));
+    let mut add = |name: &'static str, run: Run| {
+        if let Some(e) = &run.error {
+            eprintln!("  {name} on {}: FAILED: {e}", s.name);
+        }
+        out.entry(name)
+            .or_default()
+            .entry(s.name.clone())
+            .or_default()
+            .push(run);
+    };
+    if wanted("idle_memory") {
+        add(
+            "idle_memory",
+            scenarios::memory(s, &tag, sizes.idle, 1, idle).await,
+        );
+    }
+    // Opt-in (--only room_memory): its idle sockets would push the default run past
+    // the machine's 20,000 open files across three servers and three rounds.
+    if only.iter().any(|o| o.starts_with("room_memory")) {
+        // 100 rooms of 10: what each extra room costs beyond its sockets.
+        add(
+            "room_memory_100x10",
+            scenarios::memory(s, &format!("{tag}-rm"), sizes.idle, 100, idle).await,
+        );
+    }
+    if wanted("handshake") {
+        add(
+            "handshake",
+            scenarios::handshakes(s, &tag, sizes.handshakes, 10).await,
+        );
+    }
+    let fanouts = [
+        ("fanout_1000_sequential", "fanout_1000_inflight"),
+        ("fanout_4000_sequential", "fanout_4000_inflight"),
+    ];
+    for (i, (seq_name, inflight_name)) in fanouts.into_iter().enumerate() {
+        if !wanted(seq_name) && !wanted(inflight_name) {
+            continue;
+        }
+        let (seq, inflight) = scenarios::fanout(
+            s,
+            http,
+            &tag,
+            sizes.fanout[i],
+            sizes.broadcasts[i],
+            sizes.inflight,
+        )
+        .await;
+        add(seq_name, seq);
+        add(inflight_name, inflight);
+    }
+    if !s.is_floor() && wanted("typing_200") {
+        add(
+            "typing_200",
+            scenarios::typing(s, &tag, sizes.typing_room, sizes.typing_events).await,
+        );
+    }
+    if wanted("rooms_200x10") {
+        add(
+            "rooms_200x10",
+            scenarios::many_rooms(
+                s,
+                http,
+                &tag,
+                sizes.rooms,
+                sizes.per_room,
+                sizes.room_broadcasts,
+                8,
+            )
+            .await,
+        );
+    }
+    // Let the runtime process the closes of this round's sockets before the next server.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+fn values(runs: &[Run], f: impl Fn(&Run) -> f64) -> Vec<f64> {
+    runs.iter().filter(|r| r.error.is_none()).map(f).collect()
+}
+
+fn summary(runs: &[Run]) -> Value {
+    let ok = values(runs, |r| r.value);
+    json!({
+        "runs": runs.iter().map(|r| json!({
+            "value": if r.error.is_none() { json!(r.value) } else { Value::Null },
+            "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+            "loadgen_cpu_cores": r.cpu.loadgen, "server_cpu_cores": r.cpu.server,
+            "error": r.error,
+        })).collect::<Vec<_>>(),
+        "failed_runs": runs.len() - ok.len(),
+        "min": min(&ok), "median": median(&ok),
+        "p50_ms_median": median(&values(runs, |r| r.p50_ms)),
+        "p99_ms_median": median(&values(runs, |r| r.p99_ms)),
+        "loadgen_cpu_cores_median": median(&values(runs, |r| r.cpu.loadgen)),
+        "server_cpu_cores_median": median(&values(runs, |r| r.cpu.server)),
+    })
+}
+
+fn fmt(v: f64) -> String {
+    if !v.is_finite() {
+        "—".into()
+    } else if v >= 1000.0 {
+        format!("{:.0}", v)
+    } else {
+        format!("{:.2}", v)
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if a.is_finite() && b.is_finite() && b != 0.0 {
+        a / b
+    } else {
+        f64::NAN
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let sizes = if args.quick { &QUICK } else { &FULL };
+    let rounds = args.rounds.unwrap_or(sizes.rounds);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("HTTP client");
+    let mut results: Results = BTreeMap::new();
+    let mut idle: BTreeMap<String, Vec<socket::Joined>> = BTreeMap::new();
+    for r in 0..rounds {
+        // Interleave: each round starts with a different server.
+        for i in 0..args.servers.len() {
+            let s = &args.servers[(i + r) % args.servers.len()];
+            println!("round {}/{rounds}: {}", r + 1, s.name);
+            let keep = idle.entry(s.name.clone()).or_default();
+            round(s, sizes, r, &args.only, &http, keep, &mut results).await;
+        }
+    }
+    drop(idle);
+
+    let names: Vec<String> = args.servers.iter().map(|s| s.name.clone()).collect();
+    let med = |scenario: &str, server: &str| {
+        results
+            .get(scenario)
+            .and_then(|m| m.get(server))
+            .map(|r| median(&values(r, |x| x.value)))
+            .unwrap_or(f64::NAN)
+    };
+    let p99 = |scenario: &str, server: &str| {
+        results
+            .get(scenario)
+            .and_then(|m| m.get(server))
+            .map(|r| median(&values(r, |x| x.p99_ms)))
+            .unwrap_or(f64::NAN)
+    };
+
+    println!();
+    let header: Vec<String> = names.iter().map(|n| format!("{n} median (min)")).collect();
+    println!("| scenario | unit | {} | hub/baseline | hub/floor | p99 ms (hub / baseline) | loadgen CPU (cores) |", header.join(" | "));
+    println!("|---|---|{}---|---|---|---|", "---|".repeat(names.len()));
+    let mut scen_json = Map::new();
+    let mut ratios = Map::new();
+    let (mut vs_js, mut vs_floor) = (Vec::new(), Vec::new());
+    for (scenario, unit, is_fanout) in SCENARIOS {
+        let Some(per_server) = results.get(scenario) else {
+            continue;
+        };
+        let cells: Vec<String> = names
+            .iter()
+            .map(|n| match per_server.get(n) {
+                Some(runs) => {
+                    let ok = values(runs, |r| r.value);
+                    let failed = runs.len() - ok.len();
+                    let mut cell = format!("{} ({})", fmt(median(&ok)), fmt(min(&ok)));
+                    if failed > 0 {
+                        cell.push_str(&format!(" **{failed} FAILED**"));
+                    }
+                    cell
+                }
+                None => "n/a".into(),
+            })
+            .collect();
+        let (hub_js, hub_floor) = (
+            ratio(med(scenario, "hub"), med(scenario, "baseline")),
+            ratio(med(scenario, "hub"), med(scenario, "floor")),
+        );
+        if *is_fanout {
+            vs_js.push(hub_js);
+            vs_floor.push(hub_floor);
+        }
+        ratios.insert(
+            scenario.to_string(),
+            json!({"hub_vs_baseline": hub_js, "hub_vs_floor": hub_floor,
+            "p99_hub_vs_baseline": ratio(p99(scenario, "hub"), p99(scenario, "baseline"))}),
+        );
+        let lg = per_server
+            .get("hub")
+            .map(|r| median(&values(r, |x| x.cpu.loadgen)))
+            .unwrap_or(f64::NAN);
+        println!(
+            "| {scenario} | {unit} | {} | {} | {} | {} / {} | {} |",
+            cells.join(" | "),
+            fmt(hub_js),
+            fmt(hub_floor),
+            fmt(p99(scenario, "hub")),
+            fmt(p99(scenario, "baseline")),
+            fmt(lg)
+        );
+        let servers: Map<String, Value> = per_server
+            .iter()
+            .map(|(k, v)| (k.clone(), summary(v)))
+            .collect();
+        scen_json.insert(
+            scenario.to_string(),
+            json!({"unit": unit, "servers": servers}),
+        );
+    }
+    let failed: usize = results
+        .values()
+        .flat_map(|m| m.values())
+        .flatten()
+        .filter(|r| r.error.is_some())
+        .count();
+    let report = json!({
+        "date": std::env::var("BENCH_DATE").unwrap_or_default(),
+        "quick": args.quick,
+        "rounds": rounds,
+        "runtime": args.runtime,
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "wasm": { "raw_bytes": args.wasm_raw, "gzip_bytes": args.wasm_gzip },
+        "fanout_vs_js_min": min(&vs_js),
+        "fanout_vs_floor_min": min(&vs_floor),
+        "ratios": ratios,
+        "scenarios": scen_json,
+        "failed_runs": failed,
+    });
+    println!();
+    println!(
+        "fanout_vs_js_min = {}, fanout_vs_floor_min = {}",
+        fmt(min(&vs_js)),
+        fmt(min(&vs_floor))
+    );
+    if let (Some(raw), Some(gz)) = (args.wasm_raw, args.wasm_gzip) {
+        println!("wasm: {raw} bytes raw, {gz} bytes gzip");
+    }
+    if let Some(path) = &args.out {
+        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("cannot write {path}: {e}");
+            std::process::exit(1);
+        }
+        println!("wrote {path}");
+    }
+    if failed > 0 {
+        eprintln!("{failed} run(s) failed: see above");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,444 @@
+//! The benchmark scenarios. Each one verifies that every delivery arrived exactly once
+//! (and in order where order is defined); a run that loses or duplicates anything
+//! returns an error instead of a number.
+
+use crate::probe::{percentile, CpuMeter, CpuShare};
+use crate::socket::{collect, join, Joined, Writer};
+use futures_util::stream::{self, StreamExt};
+use futures_util::SinkExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A server under test.
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub name: String,
+    pub origin: String,
+    pub pid: u32,
+    pub token: String,
+}
+
+impl Server {
+    /// The floor answers auth without a backend and sends typing without identities.
+    pub fn is_floor(&self) -> bool {
+        self.name == "floor"
+    }
+}
+
+/// One measured run.
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    /// Deliveries/s, handshakes/s, or KiB per socket (see the scenario).
+    pub value: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub cpu: CpuShare,
+    pub error: Option<String>,
+}
+
+impl Run {
+    fn failed(e: impl Into<String>) -> Run {
+        Run {
+            value: f64::NAN,
+            error: Some(e.into()),
+            ..Run::default()
+        }
+    }
+}
+
+const CONNECT_CONCURRENCY: usize = 64;
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Joins `per_room` sockets to each room; the token's user is `u<index>`.
+pub async fn join_many(
+    s: &Server,
+    rooms: &[String],
+    per_room: usize,
+) -> Result<Vec<Joined>, String> {
+    let jobs: Vec<(String, usize)> = rooms
+        .iter()
+        .flat_map(|r| (0..per_room).map(move |i| (r.clone(), i)))
+        .collect();
+    let results: Vec<Result<Joined, String>> = stream::iter(jobs)
+        .map(|(room, i)| {
+            let token = if s.token.ends_with(':') {
+                format!("{}u{i}", s.token)
+            } else {
+                s.token.clone()
+            };
+            let origin = s.origin.clone();
+            async move { join(&origin, &room, &token).await }
+        })
+        .buffered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// (a) connect + auth of `n` sockets spread over `rooms` rooms.
+pub async fn handshakes(s: &Server, tag: &str, n: usize, rooms: usize) -> Run {
+    let names: Vec<String> = (0..rooms).map(|r| format!("{tag}-hs-{r}")).collect();
+    let meter = CpuMeter::start(s.pid);
+    let started = Instant::now();
+    let joined = match join_many(s, &names, n / rooms).await {
+        Ok(j) => j,
+        Err(e) => return Run::failed(e),
+    };
+    let wall = started.elapsed();
+    let cpu = meter.stop();
+    let mut times: Vec<Duration> = joined.iter().map(|j| j.handshake).collect();
+    Run {
+        value: joined.len() as f64 / wall.as_secs_f64(),
+        p50_ms: ms(percentile(&mut times, 50.0)),
+        p99_ms: ms(percentile(&mut times, 99.0)),
+        cpu,
+        error: None,
+    }
+}
+
+fn broadcast_body(room: &str, seq: usize) -> String {
+    format!(
+        r#"{{"roomId":"{room}","message":{{"type":"bench.message","seq":{seq},"room":"{room}","preview":"a benchmark message of ordinary length"}},"excludeConnectionIds":["bench-nobody"]}}"#
+    )
+}
+
+/// Posts the broadcasts `(room, seq)` with `inflight` requests at a time; records when
+/// each was sent; checks every answer reports `expect` deliveries.
+async fn post_all(
+    s: &Server,
+    http: &reqwest::Client,
+    jobs: Vec<(String, usize)>,
+    inflight: usize,
+    expect: usize,
+) -> Result<Vec<Instant>, String> {
+    let sent = Arc::new(Mutex::new(vec![None; jobs.len()]));
+    let next = Arc::new(AtomicUsize::new(0));
+    let jobs = Arc::new(jobs);
+    let mut workers = Vec::new();
+    for _ in 0..inflight {
+        let (sent, next, jobs, http) = (sent.clone(), next.clone(), jobs.clone(), http.clone());
+        let url = format!("{}/api/broadcast", s.origin);
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((room, seq)) = jobs.get(i) else {
+                    return Ok(());
+                };
+                let body = broadcast_body(room, *seq);
+                if let Ok(mut sent) = sent.lock() {
+                    sent[i] = Some(Instant::now());
+                }
+                let resp = http
+                    .post(&url)
+                    .header("Authorization", "Bearer bench-webhook-token")
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| format!("POST: {e}"))?;
+                let status = resp.status().as_u16();
+                let text = resp.text().await.unwrap_or_default();
+                if status != 200 || !text.contains(&format!("\"delivered\":{expect}")) {
+                    return Err(format!(
+                        "broadcast answered {status}: {text} (expected {expect} deliveries)"
+                    ));
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.map_err(|e| e.to_string())??;
+    }
+    let sent = sent.lock().map_err(|e| e.to_string())?.clone();
+    sent.into_iter()
+        .map(|t| t.ok_or("a broadcast was never sent".to_owned()))
+        .collect()
+}
+
+/// Latencies and rate of a set of deliveries `(job index, arrival)`, given send times.
+fn summarize(deliveries: &[Vec<(u64, Instant)>], sent: &[Instant], cpu: CpuShare) -> Run {
+    let first = sent.iter().min().copied();
+    let last = deliveries.iter().flatten().map(|d| d.1).max();
+    let (Some(first), Some(last)) = (first, last) else {
+        return Run::failed("nothing was delivered");
+    };
+    let mut lat: Vec<Duration> = deliveries
+        .iter()
+        .flatten()
+        .map(|(i, at)| at.saturating_duration_since(sent[*i as usize]))
+        .collect();
+    let total = lat.len();
+    Run {
+        value: total as f64 / last.duration_since(first).as_secs_f64().max(1e-9),
+        p50_ms: ms(percentile(&mut lat, 50.0)),
+        p99_ms: ms(percentile(&mut lat, 99.0)),
+        cpu,
+        error: None,
+    }
+}
+
+/// Every socket got every one of its broadcasts exactly once; with `ordered`, in the
+/// order they were sent; otherwise all sockets of a room in the same order.
+fn verify(
+    deliveries: &[Vec<(u64, Instant)>],
+    expected: &[u64],
+    ordered: bool,
+) -> Result<(), String> {
+    let mut want = expected.to_vec();
+    want.sort_unstable();
+    let reference: Vec<u64> = deliveries
+        .first()
+        .map(|d| d.iter().map(|x| x.0).collect())
+        .unwrap_or_default();
+    for (i, d) in deliveries.iter().enumerate() {
+        let got: Vec<u64> = d.iter().map(|x| x.0).collect();
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        if sorted != want {
+            return Err(format!(
+                "socket {i} received {} of {} broadcasts (lost or duplicated)",
+                got.len(),
+                want.len()
+            ));
+        }
+        if ordered && got != expected {
+            return Err(format!("socket {i} received broadcasts out of order"));
+        }
+        if !ordered && got != reference {
+            return Err(format!("socket {i} saw a different order than socket 0"));
+        }
+    }
+    Ok(())
+}
+
+/// A reader task: the frames it matched, with their arrival times.
+type Collector = tokio::task::JoinHandle<Vec<(u64, Instant)>>;
+
+/// Splits each socket: the writers are returned (dropping one closes nothing, but
+/// keeping them keeps the sockets owned), the readers collect `count` frames matching `key`.
+fn listen(joined: Vec<Joined>, key: &'static str, count: usize) -> (Vec<Writer>, Vec<Collector>) {
+    let deadline = Instant::now() + DEADLINE;
+    joined
+        .into_iter()
+        .map(|j| {
+            let (w, r) = futures_util::StreamExt::split(j.ws);
+            (w, tokio::spawn(collect(r, key, count, deadline)))
+        })
+        .unzip()
+}
+
+async fn gather(readers: Vec<Collector>) -> Vec<Vec<(u64, Instant)>> {
+    let mut out = Vec::with_capacity(readers.len());
+    for r in readers {
+        out.push(r.await.unwrap_or_default());
+    }
+    out
+}
+
+/// (b) fan-out to one room of `n` sockets: `k` broadcasts one after another, then `k`
+/// more (to fresh sockets) with `inflight` in flight. Returns (sequential, in flight).
+pub async fn fanout(
+    s: &Server,
+    http: &reqwest::Client,
+    tag: &str,
+    n: usize,
+    k: usize,
+    inflight: usize,
+) -> (Run, Run) {
+    let sequential = fanout_phase(s, http, &format!("{tag}-fanout-{n}-seq"), n, k, 1).await;
+    let in_flight = fanout_phase(
+        s,
+        http,
+        &format!("{tag}-fanout-{n}-inflight"),
+        n,
+        k,
+        inflight,
+    )
+    .await;
+    (sequential, in_flight)
+}
+
+async fn fanout_phase(
+    s: &Server,
+    http: &reqwest::Client,
+    room: &str,
+    n: usize,
+    k: usize,
+    inflight: usize,
+) -> Run {
+    let joined = match join_many(s, &[room.to_owned()], n).await {
+        Ok(j) => j,
+        Err(e) => return Run::failed(e),
+    };
+    let (writers, readers) = listen(joined, "\"seq\":", k);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let meter = CpuMeter::start(s.pid);
+    let jobs: Vec<(String, usize)> = (0..k).map(|i| (room.to_owned(), i)).collect();
+    let sent = post_all(s, http, jobs, inflight, n).await;
+    let deliveries = gather(readers).await;
+    let cpu = meter.stop();
+    drop(writers);
+    let sent = match sent {
+        Ok(sent) => sent,
+        Err(e) => return Run::failed(e),
+    };
+    let expected: Vec<u64> = (0..k as u64).collect();
+    match verify(&deliveries, &expected, inflight == 1) {
+        Ok(()) => summarize(&deliveries, &sent, cpu),
+        Err(e) => Run::failed(e),
+    }
+}
+
+/// (c) typing fan-out in a room of `n`: every socket sends `events` typing events,
+/// 5 per second; every other socket must receive each exactly once.
+pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
+    let room = format!("{tag}-typing");
+    let joined = match join_many(s, std::slice::from_ref(&room), n).await {
+        Ok(j) => j,
+        Err(e) => return Run::failed(e),
+    };
+    let (writers, readers) = listen(joined, "\"userId\":\"u", (n - 1) * events);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let meter = CpuMeter::start(s.pid);
+    let senders: Vec<_> = writers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut w)| {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis((i as u64 * 200) / n as u64)).await;
+                let mut times = Vec::with_capacity(events);
+                for _ in 0..events {
+                    times.push(Instant::now());
+                    if w.send(Message::text(r#"{"type":"typing","isTyping":true}"#))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                (w, times)
+            })
+        })
+        .collect();
+    let mut send_times = Vec::new();
+    let mut keep = Vec::new();
+    for t in senders {
+        match t.await {
+            Ok((w, times)) => {
+                keep.push(w);
+                send_times.push(times);
+            }
+            Err(e) => return Run::failed(e.to_string()),
+        }
+    }
+    let deliveries = gather(readers).await;
+    let cpu = meter.stop();
+    // Verify and pair the j-th arrival from sender u with u's j-th send.
+    let mut lat = Vec::new();
+    for (receiver, d) in deliveries.iter().enumerate() {
+        let mut seen = vec![0usize; n];
+        for (sender, at) in d {
+            let u = *sender as usize;
+            if u >= n || u == receiver {
+                return Run::failed(format!("socket {receiver} received typing from {u}"));
+            }
+            let Some(sent) = send_times[u].get(seen[u]) else {
+                return Run::failed(format!(
+                    "socket {receiver} received too many typing events from {u}"
+                ));
+            };
+            lat.push(at.saturating_duration_since(*sent));
+            seen[u] += 1;
+        }
+        if let Some((u, c)) = seen
+            .iter()
+            .enumerate()
+            .find(|(u, c)| *u != receiver && **c != events)
+        {
+            return Run::failed(format!(
+                "socket {receiver} received {c} of {events} typing events from {u}"
+            ));
+        }
+    }
+    let first = send_times.iter().flatten().min().copied();
+    let last = deliveries.iter().flatten().map(|d| d.1).max();
+    drop(keep);
+    let (Some(first), Some(last)) = (first, last) else {
+        return Run::failed("no typing delivered");
+    };
+    let total = lat.len();
+    Run {
+        value: total as f64 / last.duration_since(first).as_secs_f64(),
+        p50_ms: ms(percentile(&mut lat, 50.0)),
+        p99_ms: ms(percentile(&mut lat, 99.0)),
+        cpu,
+        error: None,
+    }
+}
+
+/// (d) `rooms` rooms of `per_room` sockets, `per_room_broadcasts` broadcasts each,
+/// spread across the rooms with `inflight` requests in flight.
+pub async fn many_rooms(
+    s: &Server,
+    http: &reqwest::Client,
+    tag: &str,
+    rooms: usize,
+    per_room: usize,
+    broadcasts: usize,
+    inflight: usize,
+) -> Run {
+    let names: Vec<String> = (0..rooms).map(|r| format!("{tag}-rooms-{r}")).collect();
+    let joined = match join_many(s, &names, per_room).await {
+        Ok(j) => j,
+        Err(e) => return Run::failed(e),
+    };
+    let (writers, readers) = listen(joined, "\"seq\":", broadcasts);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let meter = CpuMeter::start(s.pid);
+    // Job i is broadcast number i / rooms to room i % rooms: spread across the rooms.
+    let jobs: Vec<(String, usize)> = (0..rooms * broadcasts)
+        .map(|i| (names[i % rooms].clone(), i))
+        .collect();
+    let sent = post_all(s, http, jobs, inflight, per_room).await;
+    let deliveries = gather(readers).await;
+    let cpu = meter.stop();
+    drop(writers);
+    let sent = match sent {
+        Ok(s) => s,
+        Err(e) => return Run::failed(e),
+    };
+    for (i, d) in deliveries.iter().enumerate() {
+        let room = i / per_room;
+        let expected: Vec<u64> = (0..broadcasts).map(|b| (b * rooms + room) as u64).collect();
+        if let Err(e) = verify(std::slice::from_ref(d), &expected, false) {
+            return Run::failed(format!("room {room}: {e}"));
+        }
+    }
+    summarize(&deliveries, &sent, cpu)
+}
+
+/// (e) resident memory per idle authenticated socket: the server's RSS growth while
+/// `n` more sockets join `rooms` rooms (kept open by the caller, so each round adds
+/// fresh ones). One room isolates the per-socket cost from the per-room cost.
+pub async fn memory(s: &Server, tag: &str, n: usize, rooms: usize, keep: &mut Vec<Joined>) -> Run {
+    let before = crate::probe::process_rss_kib(s.pid);
+    let names: Vec<String> = (0..rooms).map(|r| format!("{tag}-idle-{r}")).collect();
+    match join_many(s, &names, n / rooms).await {
+        Ok(j) => keep.extend(j),
+        Err(e) => return Run::failed(e),
+    }
+    // Idle means idle: past the runtime's ~10 s hibernation window, as in production.
+    tokio::time::sleep(Duration::from_secs(if n >= 1000 { 12 } else { 2 })).await;
+    let after = crate::probe::process_rss_kib(s.pid);
+    Run {
+        value: (after - before) / n as f64,
+        ..Run::default()
+    }
+}

@@ -1,0 +1,104 @@
+//! Joining rooms and reading frames cheaply: no JSON parsing on the hot path, only
+//! a scan for the one number a scenario needs.
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Reader = SplitStream<Ws>;
+pub type Writer = SplitSink<Ws, Message>;
+
+/// An authenticated socket and how long connect + auth took.
+pub struct Joined {
+    pub ws: Ws,
+    pub handshake: Duration,
+}
+
+fn config() -> WebSocketConfig {
+    // tungstenite zero-fills its read buffer on every read; 128 KiB of it per message
+    // made the load generator the bottleneck in a probe. 4 KiB fits every frame here.
+    WebSocketConfig::default().read_buffer_size(4096)
+}
+
+/// Connects to `room` and authenticates with `token`; fails unless `auth:ok` arrives.
+pub async fn join(origin: &str, room: &str, token: &str) -> Result<Joined, String> {
+    let started = Instant::now();
+    let url = format!("{}/rooms/{room}", origin.replacen("http", "ws", 1));
+    let (mut ws, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::connect_async_with_config(&url, Some(config()), false),
+    )
+    .await
+    .map_err(|_| format!("connect {url}: timed out"))?
+    .map_err(|e| format!("connect {url}: {e}"))?;
+    let auth = format!(r#"{{"type":"auth","token":"{token}","roomId":"{room}"}}"#);
+    ws.send(Message::text(auth))
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) if t.contains("\"auth:ok\"") => Ok(Joined {
+            ws,
+            handshake: started.elapsed(),
+        }),
+        other => Err(format!("auth in {room}: {other:?}")),
+    }
+}
+
+/// The unsigned number after `key` (e.g. `"seq":`) in `text`.
+pub fn number_after(text: &str, key: &str) -> Option<u64> {
+    let start = text.find(key)? + key.len();
+    let digits: &str = &text[start..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// Reads frames until `count` of them matched `key`, or `deadline`; returns the number
+/// found in each matching frame with its arrival time.
+pub async fn collect(
+    mut reader: Reader,
+    key: &'static str,
+    count: usize,
+    deadline: Instant,
+) -> Vec<(u64, Instant)> {
+    let mut got = Vec::with_capacity(count);
+    while got.len() < count {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        match tokio::time::timeout(left, reader.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                if let Some(n) = number_after(&t, key) {
+                    got.push((n, Instant::now()));
+                }
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => break,
+        }
+    }
+    got
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_after;
+
+    #[test]
+    fn finds_numbers() {
+        assert_eq!(
+            number_after(r#"{"type":"bench","seq":17,"x":1}"#, "\"seq\":"),
+            Some(17)
+        );
+        assert_eq!(
+            number_after(r#"{"userId":"u42"}"#, "\"userId\":\"u"),
+            Some(42)
+        );
+        assert_eq!(number_after("{}", "\"seq\":"), None);
+    }
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The benchmark, one command: `npm run bench` (full: 3 interleaved rounds) or
+# `npm run bench -- --quick` (small sizes, one round: proves it works).
+# Starts the dev backend and three servers directly on workerd (no wrangler relay):
+# this hub (release build), the JS baseline and the JS floor (bench/servers/), runs the
+# Rust load generator, stops everything it started, prints a table and writes
+# bench/results/<date>.json (quick runs write target/bench-quick.json instead).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+QUICK=""
+if [ "${1:-}" = "--quick" ]; then
+  QUICK="--quick"
+  shift
+fi
+# Any further arguments go to the load generator (e.g. --only handshake --rounds 1).
+
+bash scripts/setup.sh
+say "Building the hub (release), the dev backend and the load generator"
+bash scripts/build.sh
+cargo build --quiet --release -p dev-backend -p bench
+
+# Sockets: the load generator and each server hold thousands of descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+WORKERD="$ROOT/node_modules/@cloudflare/workerd-linux-64/bin/workerd"
+RUN="$ROOT/bench/tmp/run-$$"
+mkdir -p "$RUN"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$RUN"
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+BACKEND_PORT="$(free_port)"
+TOKEN="bench-webhook-token"
+
+say "Starting the dev backend on 127.0.0.1:$BACKEND_PORT (dev:<user> tokens answer at once)"
+target/release/dev-backend --port "$BACKEND_PORT" --hub "http://127.0.0.1:1" --webhook-token "$TOKEN" >"$RUN/backend.log" 2>&1 &
+PIDS+=($!)
+
+# One workerd config per server: same runtime, same storage kind (SQLite on local disk),
+# loopback outbound allowed for the participants check.
+config() { # name port modules-block
+  mkdir -p "$RUN/$1-storage"
+  cat >"$RUN/$1.capnp" <<CAPNP
+using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .server),
+    (name = "net", network = (allow = ["public", "private", "local"])),
+    (name = "storage", disk = (path = "$RUN/$1-storage", writable = true)),
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:$2", http = (), service = "main") ],
+);
+const server :Workerd.Worker = (
+  modules = [ $3 ],
+  compatibilityDate = "2026-05-01",
+  bindings = [
+    (name = "BACKEND_ORIGIN", text = "http://127.0.0.1:$BACKEND_PORT"),
+    (name = "WEBHOOK_TOKEN", text = "$TOKEN"),
+    (name = "Chat", durableObjectNamespace = "ChatRoom"),
+  ],
+  durableObjectNamespaces = [ (className = "ChatRoom", uniqueKey = "bench-$1", enableSql = true) ],
+  durableObjectStorage = (localDisk = "storage"),
+  globalOutbound = "net",
+);
+CAPNP
+}
+
+SERVERS=()
+start() { # name modules-block
+  local port
+  port="$(free_port)"
+  config "$1" "$port" "$2"
+  "$WORKERD" serve "$RUN/$1.capnp" >"$RUN/$1.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "$1 did not start:"; cat "$RUN/$1.log"; exit 1; }
+  SERVERS+=(--server "$1=http://127.0.0.1:$port@$pid")
+  say "Started $1 on 127.0.0.1:$port (workerd pid $pid)"
+}
+
+# Embedded paths are relative to the config file, which lives in bench/tmp/run-*/.
+UP="../../.."
+start hub "(name = \"index.js\", esModule = embed \"$UP/build/index.js\"), (name = \"index_bg.wasm\", wasm = embed \"$UP/build/index_bg.wasm\")"
+start baseline "(name = \"baseline.js\", esModule = embed \"$UP/bench/servers/baseline.js\")"
+start floor "(name = \"floor.js\", esModule = embed \"$UP/bench/servers/floor.js\")"
+
+DATE="$(date -u +%Y-%m-%d)"
+if [ -n "$QUICK" ]; then OUT="$ROOT/target/bench-quick.json"; else OUT="$ROOT/bench/results/$DATE.json"; fi
+mkdir -p "$(dirname "$OUT")"
+RAW="$(stat -c %s build/index_bg.wasm)"
+GZ="$(gzip -9 -c build/index_bg.wasm | wc -c)"
+
+say "Running the load generator ${QUICK:-(full: 3 rounds, takes several minutes)}"
+BENCH_DATE="$DATE" target/release/loadgen "${SERVERS[@]}" $QUICK --out "$OUT" \
+  --wasm-raw "$RAW" --wasm-gzip "$GZ" "$@" --runtime "workerd $("$WORKERD" --version | awk '{print $2}') (workerd serve, measured directly)"
