@@ -139,6 +139,16 @@ mod tests {
     }
 
     #[test]
+    fn messages_with_numbers_serde_would_refuse_stay_verbatim() {
+        // Found by the fuzzer: valid JSON numbers outside f64's range are delivered as sent.
+        let body = r#"{"roomId":"r","message":{"type":"x","n":8E88888}}"#;
+        assert_eq!(
+            parse(body).unwrap().message.get(),
+            r#"{"type":"x","n":8E88888}"#
+        );
+    }
+
+    #[test]
     fn exclusions_are_optional() {
         assert!(parse(r#"{"roomId":"r","message":{"type":"x"}}"#)
             .unwrap()

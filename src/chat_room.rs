@@ -221,12 +221,16 @@ impl Room {
             .accept_websocket_with_tags(&pair.server, &[session.connection_id.as_str()]);
         write_session(&pair.server, &session)?;
         self.live.borrow_mut().insert(session.connection_id.clone());
-        if let Err(e) = self
-            .store
-            .insert(&session.connection_id, AuthState::Pending, now)
-        {
-            console_error!("recording a connection failed: {e}");
-        }
+        // The runtime holds a Durable Object's outgoing messages until its storage writes
+        // are durable (the output gate). Recording the row after the 101 has gone keeps a
+        // disk flush out of every handshake; nothing can close this socket before then.
+        let room = Rc::clone(self);
+        let connection_id = session.connection_id.clone();
+        self.state.wait_until(async move {
+            if let Err(e) = room.store.insert(&connection_id, AuthState::Pending, now) {
+                console_error!("recording a connection failed: {e}");
+            }
+        });
         self.arm_auth_timer(
             pair.server,
             session.connection_id,
@@ -369,18 +373,15 @@ impl Room {
             Ok(done) => done,
             Err((e, code)) => return self.close_with(ws, &connection_id, &e, code),
         };
-        // The socket may have closed while the check was in flight; its row is then gone.
-        match self
-            .store
-            .authenticated(&connection_id, done.user_id.as_deref(), now_ms())
-        {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => console_error!("recording auth failed: {e}"),
+        // The socket may have closed while the check was in flight.
+        if !self.live.borrow().contains(&connection_id) {
+            return;
         }
         if write_session(ws, &done).is_err() {
             return self.forget(&connection_id);
         }
+        // auth:ok goes out before the row is written, so the output gate does not hold
+        // it for a disk flush (see `connect`).
         fanout::send(
             ws,
             &ServerFrame::AuthOk {
@@ -390,6 +391,12 @@ impl Room {
             .encode(),
         );
         self.cancel_auth_timer(&connection_id);
+        if let Err(e) = self
+            .store
+            .authenticated(&connection_id, done.user_id.as_deref(), now_ms())
+        {
+            console_error!("recording auth failed: {e}");
+        }
         self.roster.borrow_mut().insert(Member {
             connection_id,
             user_id: done.user_id,

@@ -48,20 +48,21 @@ impl Cancel {
     }
 }
 
-/// Sleeps for `limit` unless `cancel` fires first; true when the full time passed.
-pub async fn sleep(limit: Duration, cancel: &Cancel) -> bool {
-    let mut timer = pin!(Delay::from(limit));
+/// Completes when `cancel` fires.
+async fn fired(cancel: &Cancel) {
     poll_fn(|cx| {
         if cancel.fired.get() {
-            return Poll::Ready(false);
-        }
-        if timer.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(true);
+            return Poll::Ready(());
         }
         *cancel.waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
     })
     .await
+}
+
+/// Sleeps for `limit` unless `cancel` fires first; true when the full time passed.
+pub async fn sleep(limit: Duration, cancel: &Cancel) -> bool {
+    timeout(limit, fired(cancel)).await.is_none()
 }
 
 /// Why a bounded read stopped.

@@ -80,24 +80,14 @@ impl Store {
         Ok(())
     }
 
-    /// Records a successful auth. Returns false when the row is gone, which means the
-    /// socket closed while the participants check was in flight.
-    pub fn authenticated(
-        &self,
-        connection_id: &str,
-        user_id: Option<&str>,
-        at: u64,
-    ) -> Result<bool> {
+    /// Records a successful auth (a no-op if the socket closed meanwhile: its row is gone).
+    pub fn authenticated(&self, connection_id: &str, user_id: Option<&str>, at: u64) -> Result<()> {
         let user = user_id.map(text).unwrap_or(SqlStorageValue::Null);
-        // RETURNING makes the update observable without relying on cursor counters.
-        let rows = self
-            .sql
-            .exec(
-                "UPDATE connections SET state = ?, user_id = ?, authenticated_at = ? WHERE connection_id = ? RETURNING connection_id",
-                vec![text(AuthState::Authenticated.as_str()), user, int(at), text(connection_id)],
-            )?
-            .to_array::<IdRow>()?;
-        Ok(!rows.is_empty())
+        self.sql.exec(
+            "UPDATE connections SET state = ?, user_id = ?, authenticated_at = ? WHERE connection_id = ?",
+            vec![text(AuthState::Authenticated.as_str()), user, int(at), text(connection_id)],
+        )?;
+        Ok(())
     }
 
     pub fn delete(&self, connection_id: &str) -> Result<()> {
