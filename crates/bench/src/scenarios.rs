@@ -241,6 +241,25 @@ async fn gather(readers: Vec<Collector>) -> Vec<Vec<(u64, Instant)>> {
     out
 }
 
+/// Posts the broadcasts, then waits for every reader; the CPU meter covers both.
+async fn post_and_gather(
+    s: &Server,
+    http: &reqwest::Client,
+    jobs: Vec<(String, usize)>,
+    inflight: usize,
+    expect: usize,
+    readers: Vec<Collector>,
+) -> (
+    Result<Vec<Instant>, String>,
+    Vec<Vec<(u64, Instant)>>,
+    CpuShare,
+) {
+    let meter = CpuMeter::start(s.pid);
+    let sent = post_all(s, http, jobs, inflight, expect).await;
+    let deliveries = gather(readers).await;
+    (sent, deliveries, meter.stop())
+}
+
 /// (b) fan-out to one room of `n` sockets: `k` broadcasts one after another, then `k`
 /// more (to fresh sockets) with `inflight` in flight. Returns (sequential, in flight).
 pub async fn fanout(
@@ -278,11 +297,8 @@ async fn fanout_phase(
     };
     let (writers, readers) = listen(joined, "\"seq\":", k);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let meter = CpuMeter::start(s.pid);
     let jobs: Vec<(String, usize)> = (0..k).map(|i| (room.to_owned(), i)).collect();
-    let sent = post_all(s, http, jobs, inflight, n).await;
-    let deliveries = gather(readers).await;
-    let cpu = meter.stop();
+    let (sent, deliveries, cpu) = post_and_gather(s, http, jobs, inflight, n, readers).await;
     drop(writers);
     let sent = match sent {
         Ok(sent) => sent,
@@ -401,14 +417,11 @@ pub async fn many_rooms(
     };
     let (writers, readers) = listen(joined, "\"seq\":", broadcasts);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let meter = CpuMeter::start(s.pid);
     // Job i is broadcast number i / rooms to room i % rooms: spread across the rooms.
     let jobs: Vec<(String, usize)> = (0..rooms * broadcasts)
         .map(|i| (names[i % rooms].clone(), i))
         .collect();
-    let sent = post_all(s, http, jobs, inflight, per_room).await;
-    let deliveries = gather(readers).await;
-    let cpu = meter.stop();
+    let (sent, deliveries, cpu) = post_and_gather(s, http, jobs, inflight, per_room, readers).await;
     drop(writers);
     let sent = match sent {
         Ok(s) => s,
