@@ -38,14 +38,22 @@ fn count(frames: &[Value], pred: impl Fn(&Value) -> bool) -> usize {
 async fn excess_events_are_dropped_with_one_notice(h: Hubs) {
     let r = room("rate");
     let mut a = joined(&h.main, &r, "alice").await;
+    let started = Instant::now();
     for i in 0..30 {
         a.send_text(format!(r#"{{"type":"ping","t":{i}}}"#)).await;
     }
     let frames = drain(&mut a, Duration::from_millis(800)).await;
+    // The server handled the pings within this span (the quiet wait is not part of it).
+    let span = started.elapsed().saturating_sub(Duration::from_millis(800));
     let pongs = count(&frames, |f| f["type"] == "pong");
     let notices = count(&frames, |f| f["code"] == "rate_limited");
-    // Burst of 20 (the auth frame took one), plus what refilled (10/s) meanwhile.
-    assert!((19..=23).contains(&pongs), "{pongs} pongs: {frames:?}");
+    // Burst of 20 (the auth frame took one), plus at most what refilled (10/s) meanwhile.
+    let most = 20 + (span.as_millis() as usize) / 100;
+    assert!(
+        (19..=most).contains(&pongs),
+        "{pongs} pongs in {span:?}: {frames:?}"
+    );
+    assert!(pongs < 30, "nothing was dropped: {frames:?}");
     assert_eq!(notices, 1, "{frames:?}");
     assert_eq!(frames.len(), pongs + notices);
     // Still open; a second later the client may send again.
@@ -99,21 +107,25 @@ async fn thousands_of_invalid_frames_close_4429_without_affecting_others(h: Hubs
     let mut pending = Client::connect(&h.main.room_url(&r)).await;
     let mut b = joined(&h.main, &r, "bob").await;
     let mut c = joined(&h.main, &r, "carol").await;
+    let started = Instant::now();
     for i in 0..2000 {
         if !pending.try_send_text(format!("junk {i} {{")).await {
             break;
         }
     }
     let (closed, frames) = pending.closed_within(Duration::from_secs(15)).await;
+    let span = started.elapsed();
     assert_eq!(closed, Closed::Code(4429, "rate_limited".into()));
     let errors: Vec<Value> = frames
         .iter()
         .map(|f| serde_json::from_str(f).unwrap())
         .collect();
-    assert_eq!(
-        count(&errors, |f| f["code"] == "invalid_json"),
-        20,
-        "{errors:?}"
+    // The burst of 20 is answered, then at most the refill (10/s) until the flood closes it.
+    let answered = count(&errors, |f| f["code"] == "invalid_json");
+    let most = 20 + (span.as_millis() as usize) / 100;
+    assert!(
+        (20..=most).contains(&answered),
+        "{answered} answered in {span:?}: {errors:?}"
     );
     b.send_text(r#"{"type":"typing","isTyping":true}"#).await;
     assert_eq!(c.recv().await["userId"], "bob");
