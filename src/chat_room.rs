@@ -9,7 +9,7 @@ use crate::broadcast;
 use crate::config::Config;
 use crate::conn_id;
 use crate::fanout::{self, deliver};
-use crate::http::{error, route_of};
+use crate::http::{config_from_env, error, route_of};
 use crate::net::{self, Cancel};
 use crate::protocol::{
     self, AuthRequest, ClientError, CloseCode, ErrorCode, Incoming, ServerFrame,
@@ -75,7 +75,7 @@ fn write_session(ws: &WebSocket, session: &Session) -> Result<()> {
 
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
-        let (config, invalid) = Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()));
+        let (config, invalid) = config_from_env(&env);
         if !invalid.is_empty() {
             console_error!("ignoring invalid configuration: {}", invalid.join(", "));
         }
@@ -203,7 +203,7 @@ impl Room {
             // a bare handshake failure; never tagged, stored or counted.
             pair.server.accept()?;
             let e = ClientError::new(ErrorCode::RoomFull);
-            fanout::send(&pair.server, &ServerFrame::Error(&e).encode());
+            fanout::send_error(&pair.server, &e);
             let _ = pair
                 .server
                 .close(Some(CloseCode::RoomFull.code()), Some(e.code.as_str()));
@@ -288,10 +288,7 @@ impl Room {
             Verdict::Allow => {}
             Verdict::Drop { notify } => {
                 if notify {
-                    fanout::send(
-                        &ws,
-                        &ServerFrame::Error(&ErrorCode::RateLimited.into()).encode(),
-                    );
+                    fanout::send_error(&ws, &ErrorCode::RateLimited.into());
                 }
                 return;
             }
@@ -306,7 +303,7 @@ impl Room {
         };
         let frame = protocol::parse_incoming(incoming, self.config.max_frame_bytes);
         match session::decide(&session, frame, now_ms()) {
-            Action::Reply(e) => fanout::send(&ws, &ServerFrame::Error(&e).encode()),
+            Action::Reply(e) => fanout::send_error(&ws, &e),
             Action::Close(e, code) => self.close_with(&ws, &session.connection_id, &e, code),
             Action::Pong(t) => fanout::send(&ws, &ServerFrame::Pong { t: t.as_deref() }.encode()),
             Action::Typing(is_typing) => {
@@ -406,7 +403,7 @@ impl Room {
 
     /// Sends the error, closes with `code`, and forgets the connection at once.
     fn close_with(&self, ws: &WebSocket, connection_id: &str, e: &ClientError, code: CloseCode) {
-        fanout::send(ws, &ServerFrame::Error(e).encode());
+        fanout::send_error(ws, e);
         // The close reason is the stable error code (always far below 123 bytes).
         let _ = ws.close(Some(code.code()), Some(e.code.as_str()));
         self.forget(connection_id);

@@ -2,6 +2,7 @@
 //! once, then handed to each socket's `send`. The per-socket cost is the runtime's
 //! own `send`, nothing else (no attachment reads, no re-serialization, no copies).
 
+use crate::protocol::{ClientError, ServerFrame};
 use crate::roster::Member;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::JsString;
@@ -47,4 +48,9 @@ pub fn deliver<'a>(
 /// Sends one frame to one socket, ignoring a socket that is already closing.
 pub fn send(ws: &WebSocket, payload: &str) {
     let _ = ws.send_with_str(payload);
+}
+
+/// Sends `{"type":"error",…}` to one socket.
+pub fn send_error(ws: &WebSocket, e: &ClientError) {
+    send(ws, &ServerFrame::Error(e).encode());
 }

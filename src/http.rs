@@ -108,19 +108,18 @@ fn require_webhook_token(req: &Request, env: &Env) -> Result<std::result::Result
     Ok(Ok(()))
 }
 
+/// The configuration from the Worker's vars (see `Config::from_lookup`).
+pub fn config_from_env(env: &Env) -> (Config, Vec<&'static str>) {
+    Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()))
+}
+
 /// The broadcast body limit, read from the environment once per isolate (vars do not
 /// change while an isolate lives) rather than on every broadcast.
 fn max_broadcast_bytes(env: &Env) -> usize {
     thread_local! {
         static LIMIT: std::cell::OnceCell<usize> = const { std::cell::OnceCell::new() };
     }
-    LIMIT.with(|l| {
-        *l.get_or_init(|| {
-            Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()))
-                .0
-                .max_broadcast_bytes
-        })
-    })
+    LIMIT.with(|l| *l.get_or_init(|| config_from_env(env).0.max_broadcast_bytes))
 }
 
 fn method_not_allowed(allow: &str) -> Result<Response> {
