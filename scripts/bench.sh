@@ -44,15 +44,16 @@ PIDS+=($!)
 
 # One workerd config per server: same runtime, same storage kind (SQLite on local disk),
 # loopback outbound allowed for the participants check.
+STORAGE="${BENCH_STORAGE_DIR:-$RUN}"
 config() { # name port modules-block
-  mkdir -p "$RUN/$1-storage"
+  mkdir -p "$STORAGE/$1-storage"
   cat >"$RUN/$1.capnp" <<CAPNP
 using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .server),
     (name = "net", network = (allow = ["public", "private", "local"])),
-    (name = "storage", disk = (path = "$RUN/$1-storage", writable = true)),
+    (name = "storage", disk = (path = "$STORAGE/$1-storage", writable = true)),
   ],
   sockets = [ (name = "http", address = "127.0.0.1:$2", http = (), service = "main") ],
 );

@@ -4,13 +4,14 @@
 
 use crate::auth::{self, AuthOutcome};
 use crate::config::Config;
-use crate::net::{read_bounded, response_stream, timeout};
+use crate::net::{read_bounded, timeout};
 use crate::room_id::RoomId;
 use std::time::Duration;
-use worker::wasm_bindgen::JsValue;
-use worker::{
-    console_error, AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
-};
+use worker::console_error;
+use worker::js_sys;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::{self, AbortController, AbortSignal, RequestRedirect, WorkerGlobalScope};
 
 pub struct CheckInput<'a> {
     pub room: &'a RoomId,
@@ -19,18 +20,49 @@ pub struct CheckInput<'a> {
     pub connection_id: &'a str,
 }
 
-fn build_request(origin: &str, input: &CheckInput<'_>) -> worker::Result<Request> {
-    let headers = Headers::new();
+/// The call itself, straight on the runtime's `fetch` and `Response`, with the body
+/// read in one call when its declared length fits. In a perf profile of 2,000
+/// handshakes, the general-purpose wrappers (request and response conversions, a
+/// chunked read) cost more than the call itself. `Err` is a network error.
+async fn call(
+    url: &str,
+    input: &CheckInput<'_>,
+    signal: &AbortSignal,
+) -> Result<(u16, Option<String>), JsValue> {
+    let headers = web_sys::Headers::new()?;
     headers.set("Authorization", &format!("Bearer {}", input.token))?;
     headers.set("Content-Type", "application/json")?;
     let body = auth::check_body(input.room, input.claimed_user_id, input.connection_id);
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(JsValue::from_str(&body)))
-        // A redirect is an answer, not an instruction: never follow it with the token.
-        .with_redirect(RequestRedirect::Manual);
-    Request::new_with_init(&auth::check_url(origin, input.room), &init)
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(&body));
+    // A redirect is an answer, not an instruction: never follow it with the token.
+    init.set_redirect(RequestRedirect::Manual);
+    init.set_signal(Some(signal));
+    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let response: web_sys::Response = JsFuture::from(global.fetch_with_str_and_init(url, &init))
+        .await?
+        .unchecked_into();
+    let declared = response
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|l| l.parse::<usize>().ok());
+    // An unreadable body is judged as no body (see `auth::judge`).
+    let text = match declared {
+        Some(len) if len <= auth::MAX_RESPONSE_BYTES => match response.text() {
+            Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
+            Err(_) => None,
+        },
+        // No declared length, or too long: read at most the limit, then give up on it.
+        _ => read_bounded(response.body(), auth::MAX_RESPONSE_BYTES)
+            .await
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok()),
+    };
+    Ok((response.status(), text))
 }
 
 pub async fn participants_check(config: &Config, input: CheckInput<'_>) -> AuthOutcome {
@@ -38,26 +70,14 @@ pub async fn participants_check(config: &Config, input: CheckInput<'_>) -> AuthO
         console_error!("participants check: BACKEND_ORIGIN is not configured");
         return AuthOutcome::Unavailable;
     };
-    let request = match build_request(origin, &input) {
-        Ok(r) => r,
-        Err(_) => {
-            console_error!("participants check: could not build the request");
-            return AuthOutcome::Unavailable;
-        }
-    };
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let call = async {
-        let response = Fetch::Request(request).send_with_signal(&signal).await?;
-        let status = response.status_code();
-        let body = read_bounded(response_stream(response.body()), auth::MAX_RESPONSE_BYTES)
-            .await
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
-        Ok::<_, worker::Error>((status, body))
+    let url = auth::check_url(origin, input.room);
+    // A cancellable timer rather than `AbortSignal.timeout`, whose timer would outlive
+    // the call and keep the room from hibernating.
+    let Ok(controller) = AbortController::new() else {
+        return AuthOutcome::Unavailable;
     };
     let limit = Duration::from_millis(config.auth_check_timeout_ms);
-    match timeout(limit, call).await {
+    match timeout(limit, call(&url, &input, &controller.signal())).await {
         None => {
             controller.abort();
             console_error!(

@@ -8,8 +8,10 @@ use crate::backend::{self, CheckInput};
 use crate::broadcast;
 use crate::config::Config;
 use crate::conn_id;
+use crate::deadlines::Deadlines;
 use crate::fanout::{self, deliver};
 use crate::http::{config_from_env, error, route_of};
+use crate::journal::{Journal, Row};
 use crate::net::{self, Cancel};
 use crate::protocol::{
     self, AuthRequest, ClientError, CloseCode, ErrorCode, Incoming, ServerFrame,
@@ -33,6 +35,13 @@ use worker::{
 /// Close code for a socket whose state cannot be read (should never happen).
 const INTERNAL_ERROR: u16 = 1011;
 
+/// How long row changes wait to be written together (see `journal`): long enough for
+/// a burst of joins to share one commit, short enough that `/stats` and the table stay
+/// current. `/stats` writes pending changes before it reads.
+const WRITE_BEHIND: Duration = Duration::from_millis(20);
+/// Pending row changes that trigger a write at once, bounding the batch's memory.
+const MAX_PENDING_WRITES: usize = 400;
+
 #[durable_object(websocket)]
 pub struct ChatRoom {
     room: Rc<Room>,
@@ -50,9 +59,14 @@ struct Room {
     live: RefCell<HashSet<String>>,
     /// Per-connection rate counters (in memory only: they may reset on hibernation).
     rates: RefCell<HashMap<String, Bucket>>,
-    /// Pending auth-deadline timers, cancelled once a socket authenticates or closes,
-    /// so an authenticated room has no timer left and can hibernate.
-    timers: RefCell<HashMap<String, Rc<Cancel>>>,
+    /// Sockets still waiting to authenticate, by deadline, and the room's one auth
+    /// timer (for the earliest deadline; cancelled when nobody is waiting any more, so
+    /// an authenticated room has no timer left and can hibernate).
+    deadlines: RefCell<Deadlines<WebSocket>>,
+    deadline_timer: RefCell<Option<(u64, Rc<Cancel>)>>,
+    /// Row changes not yet written, and whether a write is already scheduled.
+    journal: RefCell<Journal>,
+    write_scheduled: Cell<bool>,
     /// Set once this instance has reconciled sockets, timers and SQLite.
     awake: Cell<bool>,
     /// When this in-memory instance was created (Unix ms): a new value after
@@ -73,6 +87,16 @@ fn write_session(ws: &WebSocket, session: &Session) -> Result<()> {
     ws.serialize_attachment(session.to_attachment())
 }
 
+fn row_of(session: &Session, authenticated_at: Option<u64>) -> Row {
+    Row {
+        connection_id: session.connection_id.clone(),
+        user_id: session.user_id.clone(),
+        state: session.state,
+        connected_at: session.connected_at,
+        authenticated_at,
+    }
+}
+
 impl DurableObject for ChatRoom {
     fn new(state: State, env: Env) -> Self {
         let (config, invalid) = config_from_env(&env);
@@ -91,7 +115,10 @@ impl DurableObject for ChatRoom {
                 roster: RefCell::new(Roster::default()),
                 live: RefCell::new(HashSet::new()),
                 rates: RefCell::new(HashMap::new()),
-                timers: RefCell::new(HashMap::new()),
+                deadlines: RefCell::new(Deadlines::default()),
+                deadline_timer: RefCell::new(None),
+                journal: RefCell::new(Journal::default()),
+                write_scheduled: Cell::new(false),
                 awake: Cell::new(false),
                 started_at: now_ms(),
             }),
@@ -100,12 +127,11 @@ impl DurableObject for ChatRoom {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         self.room.wake();
-        let url = req.url()?;
-        match url.path() {
+        match req.path().as_str() {
             "/broadcast" => self.room.broadcast(req).await,
             "/stats" => self.room.stats(),
             // A room upgrade, forwarded by the Worker exactly as the client sent it.
-            _ => match route_of(&url) {
+            _ => match route_of(&req.inner().url()) {
                 Route::Room(Ok(room)) => self.room.connect(room),
                 _ => error(404, "not_found", "no such room endpoint"),
             },
@@ -176,7 +202,7 @@ impl Room {
                     CloseCode::Unauthorized,
                 ),
                 AuthState::Pending => {
-                    self.arm_auth_timer(ws, session.connection_id, session.auth_deadline - now)
+                    self.watch_auth_deadline(ws, session.connection_id, session.auth_deadline)
                 }
             }
         }
@@ -221,57 +247,75 @@ impl Room {
             .accept_websocket_with_tags(&pair.server, &[session.connection_id.as_str()]);
         write_session(&pair.server, &session)?;
         self.live.borrow_mut().insert(session.connection_id.clone());
-        // The runtime holds a Durable Object's outgoing messages until its storage writes
-        // are durable (the output gate). Recording the row after the 101 has gone keeps a
-        // disk flush out of every handshake; nothing can close this socket before then.
-        let room = Rc::clone(self);
-        let connection_id = session.connection_id.clone();
-        self.state.wait_until(async move {
-            if let Err(e) = room.store.insert(&connection_id, AuthState::Pending, now) {
-                console_error!("recording a connection failed: {e}");
-            }
-        });
-        self.arm_auth_timer(
-            pair.server,
-            session.connection_id,
-            self.config.auth_timeout_ms,
-        );
+        self.record(|j| j.accepted(row_of(&session, None)));
+        self.watch_auth_deadline(pair.server, session.connection_id, session.auth_deadline);
         Response::from_websocket(pair.client)
     }
 
-    /// A one-shot timer (no alarm, no interval): closes the socket if it has still not
-    /// sent auth when the deadline passes. Cancelled when the socket authenticates or
-    /// closes, so it keeps the instance awake only while someone is still pending.
-    fn arm_auth_timer(self: &Rc<Self>, ws: WebSocket, connection_id: String, after_ms: u64) {
-        let cancel = Rc::new(Cancel::default());
-        self.timers
-            .borrow_mut()
-            .insert(connection_id.clone(), Rc::clone(&cancel));
-        let room = Rc::clone(self);
-        self.state.wait_until(async move {
-            let expired = net::sleep(Duration::from_millis(after_ms), &cancel).await;
-            room.timers.borrow_mut().remove(&connection_id);
-            if !expired {
-                return;
-            }
-            if let Some(session) = read_session(&ws) {
-                if session.is_overdue(now_ms()) {
-                    room.close_with(
-                        &ws,
-                        &session.connection_id,
-                        &ErrorCode::AuthTimeout.into(),
-                        CloseCode::Unauthorized,
-                    );
-                }
-            }
-        });
+    fn watch_auth_deadline(self: &Rc<Self>, ws: WebSocket, connection_id: String, at: u64) {
+        self.deadlines.borrow_mut().insert(connection_id, at, ws);
+        self.arm_deadline_timer();
     }
 
-    fn cancel_auth_timer(&self, connection_id: &str) {
-        let cancel = self.timers.borrow_mut().remove(connection_id);
-        if let Some(c) = cancel {
-            c.fire();
+    fn unwatch_auth_deadline(&self, connection_id: &str) {
+        let nobody_waits = {
+            let mut deadlines = self.deadlines.borrow_mut();
+            deadlines.remove(connection_id);
+            deadlines.is_empty()
+        };
+        if nobody_waits {
+            let timer = self.deadline_timer.borrow_mut().take();
+            if let Some((_, cancel)) = timer {
+                cancel.fire();
+            }
         }
+    }
+
+    /// Makes sure a one-shot timer (no alarm, no interval) fires at or before the
+    /// earliest deadline. A timer for an earlier deadline is kept: when it fires it
+    /// finds nobody due and re-arms for the next one.
+    fn arm_deadline_timer(self: &Rc<Self>) {
+        let Some(earliest) = self.deadlines.borrow().earliest() else {
+            return;
+        };
+        let previous = {
+            let mut timer = self.deadline_timer.borrow_mut();
+            if timer.as_ref().is_some_and(|(at, _)| *at <= earliest) {
+                return;
+            }
+            let cancel = Rc::new(Cancel::default());
+            let previous = timer.replace((earliest, Rc::clone(&cancel)));
+            let room = Rc::clone(self);
+            let after = Duration::from_millis(earliest.saturating_sub(now_ms()).max(1));
+            self.state.wait_until(async move {
+                if net::sleep(after, &cancel).await {
+                    room.deadline_timer.borrow_mut().take();
+                    room.expire_overdue();
+                }
+            });
+            previous
+        };
+        if let Some((_, cancel)) = previous {
+            cancel.fire();
+        }
+    }
+
+    /// Closes every socket whose deadline passed without auth (one still being checked
+    /// is left to its check), then re-arms for the next deadline.
+    fn expire_overdue(self: &Rc<Self>) {
+        let now = now_ms();
+        let due = self.deadlines.borrow_mut().take_due(now);
+        for (connection_id, ws) in due {
+            if read_session(&ws).is_some_and(|s| s.is_overdue(now)) {
+                self.close_with(
+                    &ws,
+                    &connection_id,
+                    &ErrorCode::AuthTimeout.into(),
+                    CloseCode::Unauthorized,
+                );
+            }
+        }
+        self.arm_deadline_timer();
     }
 
     async fn on_message(self: &Rc<Self>, ws: WebSocket, message: WebSocketIncomingMessage) {
@@ -337,7 +381,7 @@ impl Room {
         }
     }
 
-    async fn authenticate(&self, ws: &WebSocket, session: Session, request: AuthRequest) {
+    async fn authenticate(self: &Rc<Self>, ws: &WebSocket, session: Session, request: AuthRequest) {
         let connection_id = session.connection_id.clone();
         let checking = Session {
             state: AuthState::Authenticating,
@@ -377,8 +421,6 @@ impl Room {
         if write_session(ws, &done).is_err() {
             return self.forget(&connection_id);
         }
-        // auth:ok goes out before the row is written, so the output gate does not hold
-        // it for a disk flush (see `connect`).
         fanout::send(
             ws,
             &ServerFrame::AuthOk {
@@ -387,13 +429,8 @@ impl Room {
             }
             .encode(),
         );
-        self.cancel_auth_timer(&connection_id);
-        if let Err(e) = self
-            .store
-            .authenticated(&connection_id, done.user_id.as_deref(), now_ms())
-        {
-            console_error!("recording auth failed: {e}");
-        }
+        self.unwatch_auth_deadline(&connection_id);
+        self.record(|j| j.authenticated(row_of(&done, Some(now_ms()))));
         self.roster.borrow_mut().insert(Member {
             connection_id,
             user_id: done.user_id,
@@ -402,26 +439,61 @@ impl Room {
     }
 
     /// Sends the error, closes with `code`, and forgets the connection at once.
-    fn close_with(&self, ws: &WebSocket, connection_id: &str, e: &ClientError, code: CloseCode) {
+    fn close_with(
+        self: &Rc<Self>,
+        ws: &WebSocket,
+        connection_id: &str,
+        e: &ClientError,
+        code: CloseCode,
+    ) {
         fanout::send_error(ws, e);
         // The close reason is the stable error code (always far below 123 bytes).
         let _ = ws.close(Some(code.code()), Some(e.code.as_str()));
         self.forget(connection_id);
     }
 
-    fn forget_socket(&self, ws: &WebSocket) {
+    fn forget_socket(self: &Rc<Self>, ws: &WebSocket) {
         if let Some(session) = read_session(ws) {
             self.forget(&session.connection_id);
         }
     }
 
-    fn forget(&self, connection_id: &str) {
-        self.cancel_auth_timer(connection_id);
+    fn forget(self: &Rc<Self>, connection_id: &str) {
+        self.unwatch_auth_deadline(connection_id);
         self.roster.borrow_mut().remove(connection_id);
         self.live.borrow_mut().remove(connection_id);
         self.rates.borrow_mut().remove(connection_id);
-        if let Err(e) = self.store.delete(connection_id) {
-            console_error!("deleting a connection row failed: {e}");
+        self.record(|j| j.closed(connection_id));
+    }
+
+    /// Records a row change and makes sure a write follows: at once when the batch is
+    /// full, otherwise after `WRITE_BEHIND` (one one-shot timer per batch).
+    fn record(self: &Rc<Self>, change: impl FnOnce(&mut Journal)) {
+        let pending = {
+            let mut journal = self.journal.borrow_mut();
+            change(&mut journal);
+            journal.len()
+        };
+        if pending >= MAX_PENDING_WRITES {
+            self.write_rows();
+        } else if pending > 0 && !self.write_scheduled.replace(true) {
+            let room = Rc::clone(self);
+            self.state.wait_until(async move {
+                worker::Delay::from(WRITE_BEHIND).await;
+                room.write_rows();
+            });
+        }
+    }
+
+    /// Writes every pending row change in one synchronous batch (one commit).
+    fn write_rows(&self) {
+        self.write_scheduled.set(false);
+        let writes = self.journal.borrow_mut().take();
+        if writes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.apply(&writes) {
+            console_error!("writing connection rows failed: {e}");
         }
     }
 
@@ -438,6 +510,7 @@ impl Room {
     }
 
     fn stats(&self) -> Result<Response> {
+        self.write_rows();
         Response::from_json(&json!({
             "connections": self.state.get_websockets().len(),
             "authenticated": self.roster.borrow().len(),

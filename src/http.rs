@@ -7,9 +7,12 @@ use crate::broadcast;
 use crate::config::Config;
 use crate::net::{read_bounded, ReadError};
 use crate::room_id::RoomId;
-use crate::routes::{route, Route};
+use crate::routes::{route, split_url, Route};
 use serde_json::json;
-use worker::{Env, Headers, Method, Request, RequestInit, Response, Result, Stub};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::DurableObject;
+use worker::{web_sys, Env, Method, Request, Response, Result, Url};
 
 /// The Durable Object namespace binding.
 pub const DO_BINDING: &str = "Chat";
@@ -26,66 +29,89 @@ pub fn error(status: u16, code: &str, message: &str) -> Result<Response> {
     .with_status(status))
 }
 
-/// The route of a URL (the `room` query parameter decoded).
-pub fn route_of(url: &worker::Url) -> Route {
-    let room_query = url
-        .query_pairs()
-        .find(|(k, _)| k == "room")
-        .map(|(_, v)| v.into_owned());
-    route(url.path(), room_query.as_deref())
+/// The route of a serialized URL. Only `/rooms?room=` needs the query, so only then
+/// is the URL parsed in full (the `room` parameter decoded).
+pub fn route_of(url: &str) -> Route {
+    let (path, query) = split_url(url);
+    let room_query = match (path, query) {
+        ("/rooms" | "/rooms/", Some(_)) => Url::parse(url).ok().and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "room")
+                .map(|(_, v)| v.into_owned())
+        }),
+        _ => None,
+    };
+    route(path, room_query.as_deref())
 }
 
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    let url = req.url()?;
-    match route_of(&url) {
+/// The Worker's entry. Hot paths (room upgrades, broadcasts) stay on the runtime's
+/// own request and response objects: converting to workers-rs types copies headers
+/// and reads `request.cf` on every request, which a perf profile of the handshake
+/// showed costing as much as the routing itself.
+pub async fn handle(raw: web_sys::Request, env: Env) -> Result<web_sys::Response> {
+    let response = match route_of(&raw.url()) {
+        Route::Room(Ok(room)) => return connect(raw, &env, &room).await,
+        Route::Broadcast => return publish(raw, &env).await,
         Route::Health => {
             Response::from_json(&json!({ "ok": true, "service": "nativor-chat-worker" }))
         }
         Route::Room(Err(e)) => error(400, "invalid_room_id", e.message()),
-        Route::Room(Ok(room)) => connect(req, &env, &room).await,
-        Route::Broadcast => publish(req, &env).await,
-        Route::Stats(room) => stats(req, &env, room).await,
+        Route::Stats(room) => stats(Request::from(raw), &env, room).await,
         Route::ApiNotFound => error(404, "not_found", "no such endpoint"),
         Route::Asset => match env.assets("ASSETS") {
-            Ok(assets) => assets.fetch_request(req).await,
+            Ok(assets) => assets.fetch_request(Request::from(raw)).await,
             Err(_) => error(404, "not_found", "no such page"),
         },
+    };
+    response.map(Into::into)
+}
+
+/// Sends a request to the room's Durable Object and returns its response as is.
+async fn to_room(env: &Env, room: &RoomId, req: &web_sys::Request) -> Result<web_sys::Response> {
+    let stub: DurableObject = env
+        .durable_object(DO_BINDING)?
+        .get_by_name(room.as_str())?
+        .into_rpc();
+    let response = JsFuture::from(stub.fetch_with_request(req)?).await?;
+    Ok(response.unchecked_into())
+}
+
+fn internal_request(path: &str, method: &str, body: Option<&str>) -> Result<web_sys::Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
     }
+    Ok(web_sys::Request::new_with_str_and_init(
+        &format!("{INTERNAL_ORIGIN}{path}"),
+        &init,
+    )?)
 }
 
-fn room_stub(env: &Env, room: &RoomId) -> Result<Stub> {
-    env.durable_object(DO_BINDING)?.get_by_name(room.as_str())
+fn header(req: &web_sys::Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
 }
 
-fn internal_request(
-    path: &str,
-    method: Method,
-    headers: Headers,
-    body: Option<String>,
-) -> Result<Request> {
-    let mut init = RequestInit::new();
-    init.with_method(method)
-        .with_headers(headers)
-        .with_body(body.map(|b| b.into()));
-    Request::new_with_init(&format!("{INTERNAL_ORIGIN}{path}"), &init)
-}
-
-async fn connect(req: Request, env: &Env, room: &RoomId) -> Result<Response> {
-    let upgrade = req.headers().get("Upgrade")?;
+async fn connect(raw: web_sys::Request, env: &Env, room: &RoomId) -> Result<web_sys::Response> {
+    let upgrade = header(&raw, "Upgrade");
     if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
         return error(
             426,
             "upgrade_required",
             "connect with a WebSocket (Upgrade: websocket)",
-        );
+        )
+        .map(Into::into);
     }
     // The request goes to the room as it came: the room reads its id from the same
     // URL, and nothing is copied on the way.
-    room_stub(env, room)?.fetch_with_request(req).await
+    to_room(env, room, &raw).await
 }
 
 /// The webhook secret, or the error response when it is not configured (fail closed).
-fn require_webhook_token(req: &Request, env: &Env) -> Result<std::result::Result<(), Response>> {
+fn require_webhook_token(
+    authorization: Option<String>,
+    env: &Env,
+) -> Result<std::result::Result<(), Response>> {
     let expected = env
         .secret("WEBHOOK_TOKEN")
         .map(|s| s.to_string())
@@ -97,8 +123,7 @@ fn require_webhook_token(req: &Request, env: &Env) -> Result<std::result::Result
             "WEBHOOK_TOKEN is not configured",
         )?));
     }
-    let header = req.headers().get("Authorization")?;
-    if !bearer::authorized(header.as_deref(), &expected) {
+    if !bearer::authorized(authorization.as_deref(), &expected) {
         return Ok(Err(error(
             401,
             "unauthorized",
@@ -128,12 +153,37 @@ fn method_not_allowed(allow: &str) -> Result<Response> {
     Ok(resp)
 }
 
-async fn publish(req: Request, env: &Env) -> Result<Response> {
-    if req.method() != Method::Post {
-        return method_not_allowed("POST");
+async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> {
+    checked_publish(raw, env).await?.into_raw()
+}
+
+/// A room's answer as is, or an error answered here.
+enum Answer {
+    Room(web_sys::Response),
+    Here(Response),
+}
+
+impl Answer {
+    fn into_raw(self) -> Result<web_sys::Response> {
+        match self {
+            Answer::Room(r) => Ok(r),
+            Answer::Here(r) => Ok(r.into()),
+        }
     }
-    if let Err(resp) = require_webhook_token(&req, env)? {
-        return Ok(resp);
+}
+
+impl From<Response> for Answer {
+    fn from(r: Response) -> Self {
+        Answer::Here(r)
+    }
+}
+
+async fn checked_publish(raw: web_sys::Request, env: &Env) -> Result<Answer> {
+    if raw.method() != "POST" {
+        return method_not_allowed("POST").map(Into::into);
+    }
+    if let Err(resp) = require_webhook_token(header(&raw, "Authorization"), env)? {
+        return Ok(resp.into());
     }
     let limit = max_broadcast_bytes(env);
     let too_large = || {
@@ -142,30 +192,28 @@ async fn publish(req: Request, env: &Env) -> Result<Response> {
             "payload_too_large",
             &format!("body is limited to {limit} bytes"),
         )
+        .map(Into::into)
     };
-    let declared = req
-        .headers()
-        .get("Content-Length")?
-        .and_then(|l| l.parse::<usize>().ok());
+    let declared = header(&raw, "Content-Length").and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > limit) {
         return too_large();
     }
-    let body = match read_bounded(req.inner().body(), limit).await {
+    let body = match read_bounded(raw.body(), limit).await {
         Ok(b) => b,
         Err(ReadError::TooLarge) => return too_large(),
-        Err(ReadError::Failed) => return error(400, "invalid_body", "could not read the body"),
+        Err(ReadError::Failed) => {
+            return error(400, "invalid_body", "could not read the body").map(Into::into)
+        }
     };
     let Ok(text) = String::from_utf8(body) else {
-        return error(400, "invalid_json", "body is not UTF-8 JSON");
+        return error(400, "invalid_json", "body is not UTF-8 JSON").map(Into::into);
     };
     let room = match broadcast::parse(&text) {
         Ok(b) => b.room_id,
-        Err(e) => return error(400, e.code(), &e.message()),
+        Err(e) => return error(400, e.code(), &e.message()).map(Into::into),
     };
-    let headers = Headers::new();
-    headers.set("Content-Type", "application/json")?;
-    let forward = internal_request("/broadcast", Method::Post, headers, Some(text))?;
-    room_stub(env, &room)?.fetch_with_request(forward).await
+    let forward = internal_request("/broadcast", "POST", Some(&text))?;
+    Ok(Answer::Room(to_room(env, &room, &forward).await?))
 }
 
 async fn stats(
@@ -176,13 +224,13 @@ async fn stats(
     if req.method() != Method::Get {
         return method_not_allowed("GET");
     }
-    if let Err(resp) = require_webhook_token(&req, env)? {
+    if let Err(resp) = require_webhook_token(req.headers().get("Authorization")?, env)? {
         return Ok(resp);
     }
     let room = match room {
         Ok(r) => r,
         Err(e) => return error(400, "invalid_room_id", e.message()),
     };
-    let forward = internal_request("/stats", Method::Get, Headers::new(), None)?;
-    room_stub(env, &room)?.fetch_with_request(forward).await
+    let forward = internal_request("/stats", "GET", None)?;
+    Ok(to_room(env, &room, &forward).await?.into())
 }

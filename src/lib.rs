@@ -11,6 +11,8 @@ pub mod bearer;
 pub mod broadcast;
 pub mod config;
 pub mod conn_id;
+pub mod deadlines;
+pub mod journal;
 pub mod protocol;
 pub mod rate_limit;
 pub mod room_id;
@@ -27,9 +29,14 @@ mod store;
 
 pub use chat_room::ChatRoom;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, web_sys, Context, Env, Result};
+
+#[event(start)]
+fn start() {
+    net::schedule_futures_with_promises();
+}
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     http::handle(req, env).await
 }

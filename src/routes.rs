@@ -44,6 +44,22 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
     Route::Asset
 }
 
+/// The path (still percent-encoded) and the query of a URL as the runtime serializes
+/// it (WHATWG): the first `/` after the authority starts the path, and within the path
+/// `?` and `#` are always percent-encoded. Cheaper than a full parse on every request.
+pub fn split_url(url: &str) -> (&str, Option<&str>) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let Some(start) = url[after_scheme..].find('/').map(|i| i + after_scheme) else {
+        return ("/", None);
+    };
+    let rest = &url[start..];
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    }
+}
+
 fn one_segment(segment: &str) -> Result<RoomId, RoomIdError> {
     if segment.contains('/') {
         return Err(RoomIdError::InvalidCharacter);
@@ -54,6 +70,21 @@ fn one_segment(segment: &str) -> Result<RoomId, RoomIdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_url_finds_path_and_query() {
+        assert_eq!(split_url("https://h.example/rooms/r1"), ("/rooms/r1", None));
+        assert_eq!(
+            split_url("http://127.0.0.1:8787/rooms?room=a%2Fb&x=1#frag"),
+            ("/rooms", Some("room=a%2Fb&x=1"))
+        );
+        assert_eq!(
+            split_url("https://u:p@h:1/a%3Fb/c?"),
+            ("/a%3Fb/c", Some(""))
+        );
+        assert_eq!(split_url("https://h.example"), ("/", None));
+        assert_eq!(split_url("https://h.example/#x?y"), ("/", None));
+    }
 
     fn room(id: &str) -> Result<RoomId, RoomIdError> {
         RoomId::parse(id)

@@ -1,7 +1,7 @@
 //! The room's SQLite storage: the migrations runner and the connections table.
 //! Connection metadata only; no token or message content is ever written.
 
-use crate::session::AuthState;
+use crate::journal::{Row, Write};
 use serde::Deserialize;
 use std::collections::HashSet;
 use worker::{Result, SqlStorage, SqlStorageValue};
@@ -17,6 +17,35 @@ pub fn pending<'a>(
         .filter(|(name, _)| !applied.contains(*name))
         .copied()
         .collect()
+}
+
+/// Durable Object SQLite accepts at most 100 bound parameters per statement.
+const MAX_PARAMS: usize = 100;
+const ROW_COLUMNS: usize = 5;
+
+fn upsert_sql(rows: usize) -> String {
+    let row = "(?, ?, ?, ?, ?)";
+    format!(
+        "INSERT OR REPLACE INTO connections (connection_id, user_id, state, connected_at, authenticated_at) VALUES {}",
+        vec![row; rows].join(", ")
+    )
+}
+
+fn delete_sql(ids: usize) -> String {
+    format!(
+        "DELETE FROM connections WHERE connection_id IN ({})",
+        vec!["?"; ids].join(", ")
+    )
+}
+
+fn row_values(r: &Row) -> [SqlStorageValue; ROW_COLUMNS] {
+    [
+        text(&r.connection_id),
+        r.user_id.as_deref().map_or(SqlStorageValue::Null, text),
+        text(r.state.as_str()),
+        int(r.connected_at),
+        r.authenticated_at.map_or(SqlStorageValue::Null, int),
+    ]
 }
 
 pub struct Store {
@@ -72,29 +101,32 @@ impl Store {
         Ok(todo.len())
     }
 
-    pub fn insert(&self, connection_id: &str, state: AuthState, connected_at: u64) -> Result<()> {
-        self.sql.exec(
-            "INSERT OR REPLACE INTO connections (connection_id, user_id, state, connected_at, authenticated_at) VALUES (?, NULL, ?, ?, NULL)",
-            vec![text(connection_id), text(state.as_str()), int(connected_at)],
-        )?;
-        Ok(())
-    }
-
-    /// Records a successful auth (a no-op if the socket closed meanwhile: its row is gone).
-    pub fn authenticated(&self, connection_id: &str, user_id: Option<&str>, at: u64) -> Result<()> {
-        let user = user_id.map(text).unwrap_or(SqlStorageValue::Null);
-        self.sql.exec(
-            "UPDATE connections SET state = ?, user_id = ?, authenticated_at = ? WHERE connection_id = ?",
-            vec![text(AuthState::Authenticated.as_str()), user, int(at), text(connection_id)],
-        )?;
-        Ok(())
-    }
-
-    pub fn delete(&self, connection_id: &str) -> Result<()> {
-        self.sql.exec(
-            "DELETE FROM connections WHERE connection_id = ?",
-            vec![text(connection_id)],
-        )?;
+    /// Writes a batch of row changes with as few statements as the runtime's limit
+    /// on bound parameters allows. The caller runs no await in between, so the whole
+    /// batch commits once.
+    pub fn apply(&self, writes: &[Write]) -> Result<()> {
+        let upserts: Vec<&Row> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Upsert(row) => Some(row),
+                Write::Delete(_) => None,
+            })
+            .collect();
+        let deletes: Vec<&str> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Delete(id) => Some(id.as_str()),
+                Write::Upsert(_) => None,
+            })
+            .collect();
+        for chunk in upserts.chunks(MAX_PARAMS / ROW_COLUMNS) {
+            let values: Vec<_> = chunk.iter().flat_map(|r| row_values(r)).collect();
+            self.sql.exec(&upsert_sql(chunk.len()), values)?;
+        }
+        for chunk in deletes.chunks(MAX_PARAMS) {
+            let ids: Vec<_> = chunk.iter().map(|id| text(id)).collect();
+            self.sql.exec(&delete_sql(chunk.len()), ids)?;
+        }
         Ok(())
     }
 
@@ -104,12 +136,13 @@ impl Store {
             .sql
             .exec("SELECT connection_id FROM connections", None)?
             .to_array::<IdRow>()?;
-        let mut removed = 0;
-        for row in rows.iter().filter(|r| !live.contains(&r.connection_id)) {
-            self.delete(&row.connection_id)?;
-            removed += 1;
-        }
-        Ok(removed)
+        let ghosts: Vec<Write> = rows
+            .into_iter()
+            .filter(|r| !live.contains(&r.connection_id))
+            .map(|r| Write::Delete(r.connection_id))
+            .collect();
+        self.apply(&ghosts)?;
+        Ok(ghosts.len())
     }
 
     pub fn count(&self) -> Result<u64> {
@@ -140,6 +173,14 @@ mod tests {
         assert!(MIGRATIONS[0]
             .1
             .contains("CREATE TABLE IF NOT EXISTS connections"));
+    }
+
+    #[test]
+    fn batch_statements_bind_exactly_their_placeholders() {
+        assert!(upsert_sql(1).ends_with("VALUES (?, ?, ?, ?, ?)"));
+        assert_eq!(upsert_sql(20).matches('?').count(), MAX_PARAMS);
+        assert_eq!(delete_sql(MAX_PARAMS).matches('?').count(), MAX_PARAMS);
+        assert!(delete_sql(1).ends_with("IN (?)"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use nativor_chat_worker::broadcast;
 use nativor_chat_worker::protocol::{parse_client_frame, ClientFrame, ErrorCode, ServerFrame};
 use nativor_chat_worker::room_id::RoomId;
+use nativor_chat_worker::routes::split_url;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -136,5 +137,34 @@ proptest! {
             prop_assert!(!id.as_str().contains(['/', '?', '#', '%', ' ', '\\']));
             prop_assert!(id.as_str() != "." && id.as_str() != "..");
         }
+    }
+}
+
+proptest! {
+    /// The router's cheap URL split agrees with a full WHATWG parse on every URL the
+    /// runtime can hand over (it serializes URLs before they reach the Worker).
+    #[test]
+    fn split_url_agrees_with_a_full_parse(
+        host in "[a-z][a-z0-9]{0,10}(\\.[a-z][a-z0-9]{0,4}){0,2}",
+        port in proptest::option::of(1u16..),
+        path in "(/[^?#]{0,12}){0,4}",
+        query in proptest::option::of("[^#]{0,20}"),
+        fragment in proptest::option::of(".{0,10}"),
+    ) {
+        let mut raw = format!("https://{host}");
+        if let Some(p) = port {
+            raw.push_str(&format!(":{p}"));
+        }
+        raw.push_str(&path);
+        if let Some(q) = &query {
+            raw.push_str(&format!("?{q}"));
+        }
+        if let Some(f) = &fragment {
+            raw.push_str(&format!("#{f}"));
+        }
+        let url = worker::Url::parse(&raw).expect("a valid URL by construction");
+        let (p, q) = split_url(url.as_str());
+        prop_assert_eq!(p, url.path());
+        prop_assert_eq!(q, url.query());
     }
 }
