@@ -43,13 +43,16 @@ target/release/dev-backend --port "$BACKEND_PORT" --hub "http://127.0.0.1:1" --w
 PIDS+=($!)
 
 # One workerd config per server: same runtime, same storage kind (SQLite on local disk),
-# loopback outbound allowed for the participants check.
+# loopback outbound allowed for the participants check. BENCH_STORAGE_DIR moves the
+# storage (e.g. to /dev/shm); BENCH_V8_FLAGS passes V8 flags, e.g. '"--perf-basic-prof"'
+# so that `perf` names JIT and wasm frames.
 STORAGE="${BENCH_STORAGE_DIR:-$RUN}"
 config() { # name port modules-block
   mkdir -p "$STORAGE/$1-storage"
   cat >"$RUN/$1.capnp" <<CAPNP
 using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
+  v8Flags = [ ${BENCH_V8_FLAGS:-} ],
   services = [
     (name = "main", worker = .server),
     (name = "net", network = (allow = ["public", "private", "local"])),
