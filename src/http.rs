@@ -154,31 +154,6 @@ fn method_not_allowed(allow: &str) -> Result<Response> {
 }
 
 async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> {
-    checked_publish(raw, env).await?.into_raw()
-}
-
-/// A room's answer as is, or an error answered here.
-enum Answer {
-    Room(web_sys::Response),
-    Here(Response),
-}
-
-impl Answer {
-    fn into_raw(self) -> Result<web_sys::Response> {
-        match self {
-            Answer::Room(r) => Ok(r),
-            Answer::Here(r) => Ok(r.into()),
-        }
-    }
-}
-
-impl From<Response> for Answer {
-    fn from(r: Response) -> Self {
-        Answer::Here(r)
-    }
-}
-
-async fn checked_publish(raw: web_sys::Request, env: &Env) -> Result<Answer> {
     if raw.method() != "POST" {
         return method_not_allowed("POST").map(Into::into);
     }
@@ -213,7 +188,7 @@ async fn checked_publish(raw: web_sys::Request, env: &Env) -> Result<Answer> {
         Err(e) => return error(400, e.code(), &e.message()).map(Into::into),
     };
     let forward = internal_request("/broadcast", "POST", Some(&text))?;
-    Ok(Answer::Room(to_room(env, &room, &forward).await?))
+    to_room(env, &room, &forward).await
 }
 
 async fn stats(
