@@ -31,7 +31,11 @@ fn parse_args() -> Result<Args, String> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let room = a.next().unwrap_or_else(|| format!("smoke-{stamp}"));
+    // The process id keeps two runs started in the same millisecond (two operators, or
+    // two tests) out of each other's room, where each would see the other's sockets.
+    let room = a
+        .next()
+        .unwrap_or_else(|| format!("smoke-{stamp}-{}", std::process::id()));
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(format!(
             "base URL must start with http:// or https://: {base}"
