@@ -10,7 +10,9 @@ use crate::config::Config;
 use crate::conn_id;
 use crate::deadlines::Deadlines;
 use crate::fanout::{self, deliver};
-use crate::http::{config_from_env, error, route_of};
+use crate::http::{
+    config_from_env, error, json_response, respond, respond_later, route_of, websocket_response,
+};
 use crate::journal::{Journal, Row};
 use crate::net::{self, Cancel};
 use crate::protocol::{
@@ -19,7 +21,7 @@ use crate::protocol::{
 use crate::rate_limit::{Bucket, Verdict};
 use crate::room_id::RoomId;
 use crate::roster::{Member, Roster};
-use crate::routes::Route;
+use crate::routes::{split_url, Route};
 use crate::session::{self, Action, AuthState, Session};
 use crate::store::Store;
 use serde_json::json;
@@ -27,10 +29,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Duration;
-use worker::{
-    console_error, durable_object, Date, DurableObject, Env, Request, Response, Result, State,
-    WebSocket, WebSocketIncomingMessage, WebSocketPair,
-};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::worker_sys::DurableObjectState;
+use worker::{console_error, web_sys, Date, Env, Result, State, WebSocket, WebSocketPair};
 
 /// Close code for a socket whose state cannot be read (should never happen).
 const INTERNAL_ERROR: u16 = 1011;
@@ -42,9 +44,73 @@ const WRITE_BEHIND: Duration = Duration::from_millis(20);
 /// Pending row changes that trigger a write at once, bounding the batch's memory.
 const MAX_PENDING_WRITES: usize = 400;
 
-#[durable_object(websocket)]
+/// The Durable Object class the runtime instantiates, one per room.
+///
+/// Exported with `wasm_bindgen` directly rather than through `#[durable_object]`: the
+/// macro runs every event as a future (a promise, a task, a microtask) and converts
+/// requests and responses to workers-rs types (headers copied, `request.cf` read).
+/// Here an event that needs no `await` (an upgrade, typing, ping, a close) runs and
+/// answers synchronously; only a broadcast (reading its body) and an auth (the
+/// participants check) return a promise.
+#[wasm_bindgen]
 pub struct ChatRoom {
     room: Rc<Room>,
+}
+
+#[wasm_bindgen]
+impl ChatRoom {
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, env: Env) -> ChatRoom {
+        ChatRoom {
+            room: Rc::new(Room::new(State::from(state), &env)),
+        }
+    }
+
+    /// A room upgrade (forwarded by the Worker exactly as the client sent it), or an
+    /// internal `/broadcast` or `/stats` request from the Worker.
+    pub fn fetch(&self, req: web_sys::Request) -> JsValue {
+        let room = Rc::clone(&self.room);
+        room.wake();
+        let url = req.url();
+        let answer = match split_url(&url).0 {
+            "/broadcast" => return respond_later(async move { room.broadcast(req).await }),
+            "/stats" => room.stats(),
+            _ => match route_of(&url) {
+                Route::Room(Ok(id)) => room.connect(id),
+                _ => error(404, "not_found", "no such room endpoint").map(Into::into),
+            },
+        };
+        respond(answer)
+    }
+
+    #[wasm_bindgen(js_name = webSocketMessage)]
+    pub fn web_socket_message(&self, ws: web_sys::WebSocket, message: JsValue) -> JsValue {
+        self.room.wake();
+        let ws = WebSocket::from(ws);
+        let Some((session, request)) = self.room.on_message(&ws, &message) else {
+            return JsValue::UNDEFINED;
+        };
+        // Only an auth awaits (the participants check); its promise keeps the event
+        // open until the check has answered.
+        let room = Rc::clone(&self.room);
+        future_to_promise(async move {
+            room.authenticate(&ws, session, request).await;
+            Ok(JsValue::UNDEFINED)
+        })
+        .into()
+    }
+
+    #[wasm_bindgen(js_name = webSocketClose)]
+    pub fn web_socket_close(&self, ws: web_sys::WebSocket) {
+        self.room.wake();
+        self.room.forget_socket(&WebSocket::from(ws));
+    }
+
+    #[wasm_bindgen(js_name = webSocketError)]
+    pub fn web_socket_error(&self, ws: web_sys::WebSocket) {
+        self.room.wake();
+        self.room.forget_socket(&WebSocket::from(ws));
+    }
 }
 
 /// Everything the room holds in memory. Shared with one-shot timers through `Rc`.
@@ -97,9 +163,9 @@ fn row_of(session: &Session, authenticated_at: Option<u64>) -> Row {
     }
 }
 
-impl DurableObject for ChatRoom {
-    fn new(state: State, env: Env) -> Self {
-        let (config, invalid) = config_from_env(&env);
+impl Room {
+    fn new(state: State, env: &Env) -> Room {
+        let (config, invalid) = config_from_env(env);
         if !invalid.is_empty() {
             console_error!("ignoring invalid configuration: {}", invalid.join(", "));
         }
@@ -107,67 +173,22 @@ impl DurableObject for ChatRoom {
         if let Err(e) = store.migrate() {
             console_error!("migrations failed: {e}");
         }
-        ChatRoom {
-            room: Rc::new(Room {
-                state,
-                config,
-                store,
-                roster: RefCell::new(Roster::default()),
-                live: RefCell::new(HashSet::new()),
-                rates: RefCell::new(HashMap::new()),
-                deadlines: RefCell::new(Deadlines::default()),
-                deadline_timer: RefCell::new(None),
-                journal: RefCell::new(Journal::default()),
-                write_scheduled: Cell::new(false),
-                awake: Cell::new(false),
-                started_at: now_ms(),
-            }),
+        Room {
+            state,
+            config,
+            store,
+            roster: RefCell::new(Roster::default()),
+            live: RefCell::new(HashSet::new()),
+            rates: RefCell::new(HashMap::new()),
+            deadlines: RefCell::new(Deadlines::default()),
+            deadline_timer: RefCell::new(None),
+            journal: RefCell::new(Journal::default()),
+            write_scheduled: Cell::new(false),
+            awake: Cell::new(false),
+            started_at: now_ms(),
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        self.room.wake();
-        match req.path().as_str() {
-            "/broadcast" => self.room.broadcast(req).await,
-            "/stats" => self.room.stats(),
-            // A room upgrade, forwarded by the Worker exactly as the client sent it.
-            _ => match route_of(&req.inner().url()) {
-                Route::Room(Ok(room)) => self.room.connect(room),
-                _ => error(404, "not_found", "no such room endpoint"),
-            },
-        }
-    }
-
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        self.room.wake();
-        self.room.on_message(ws, message).await;
-        Ok(())
-    }
-
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        _code: usize,
-        _reason: String,
-        _clean: bool,
-    ) -> Result<()> {
-        self.room.wake();
-        self.room.forget_socket(&ws);
-        Ok(())
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.room.wake();
-        self.room.forget_socket(&ws);
-        Ok(())
-    }
-}
-
-impl Room {
     /// Runs once per in-memory instance, at its first event: rebuilds the roster from
     /// the attachments, closes sockets whose auth deadline passed (or whose check died
     /// with the previous instance), re-arms pending timers, and deletes ghost rows.
@@ -218,10 +239,10 @@ impl Room {
         }
     }
 
-    fn connect(self: &Rc<Self>, room: RoomId) -> Result<Response> {
+    fn connect(self: &Rc<Self>, room: RoomId) -> Result<web_sys::Response> {
         let Some(connection_id) = conn_id::generate() else {
             console_error!("no randomness available for a connection id");
-            return error(500, "internal", "could not create a connection id");
+            return error(500, "internal", "could not create a connection id").map(Into::into);
         };
         let pair = WebSocketPair::new()?;
         if self.live.borrow().len() >= self.config.max_connections {
@@ -233,7 +254,7 @@ impl Room {
             let _ = pair
                 .server
                 .close(Some(CloseCode::RoomFull.code()), Some(e.code.as_str()));
-            return Response::from_websocket(pair.client);
+            return websocket_response(pair.client);
         }
         let now = now_ms();
         let session = Session::new(
@@ -249,7 +270,7 @@ impl Room {
         self.live.borrow_mut().insert(session.connection_id.clone());
         self.record(|j| j.accepted(row_of(&session, None)));
         self.watch_auth_deadline(pair.server, session.connection_id, session.auth_deadline);
-        Response::from_websocket(pair.client)
+        websocket_response(pair.client)
     }
 
     fn watch_auth_deadline(self: &Rc<Self>, ws: WebSocket, connection_id: String, at: u64) {
@@ -318,38 +339,47 @@ impl Room {
         self.arm_deadline_timer();
     }
 
-    async fn on_message(self: &Rc<Self>, ws: WebSocket, message: WebSocketIncomingMessage) {
-        let Some(session) = read_session(&ws) else {
+    /// Handles one client frame; returns the auth to run when the frame starts one
+    /// (the only case that awaits).
+    fn on_message(
+        self: &Rc<Self>,
+        ws: &WebSocket,
+        message: &JsValue,
+    ) -> Option<(Session, AuthRequest)> {
+        let Some(session) = read_session(ws) else {
             let _ = ws.close(Some(INTERNAL_ERROR), Some("lost state"));
-            return;
+            return None;
         };
         // Frames already in flight when the room closed this socket (a flood, a room
         // mismatch, a timeout) still arrive: they must not count as a new connection.
         if !self.live.borrow().contains(&session.connection_id) {
-            return;
+            return None;
         }
         match self.rate_check(&session.connection_id) {
             Verdict::Allow => {}
             Verdict::Drop { notify } => {
                 if notify {
-                    fanout::send_error(&ws, &ErrorCode::RateLimited.into());
+                    fanout::send_error(ws, &ErrorCode::RateLimited.into());
                 }
-                return;
+                return None;
             }
             Verdict::Close => {
                 let e = ErrorCode::RateLimited.into();
-                return self.close_with(&ws, &session.connection_id, &e, CloseCode::RateLimited);
+                self.close_with(ws, &session.connection_id, &e, CloseCode::RateLimited);
+                return None;
             }
         }
-        let incoming = match &message {
-            WebSocketIncomingMessage::String(text) => Incoming::Text(text),
-            WebSocketIncomingMessage::Binary(_) => Incoming::Binary,
+        // A binary frame is refused without copying it out of the runtime.
+        let text = message.as_string();
+        let incoming = match &text {
+            Some(text) => Incoming::Text(text),
+            None => Incoming::Binary,
         };
         let frame = protocol::parse_incoming(incoming, self.config.max_frame_bytes);
         match session::decide(&session, frame, now_ms()) {
-            Action::Reply(e) => fanout::send_error(&ws, &e),
-            Action::Close(e, code) => self.close_with(&ws, &session.connection_id, &e, code),
-            Action::Pong(t) => fanout::send(&ws, &ServerFrame::Pong { t: t.as_deref() }.encode()),
+            Action::Reply(e) => fanout::send_error(ws, &e),
+            Action::Close(e, code) => self.close_with(ws, &session.connection_id, &e, code),
+            Action::Pong(t) => fanout::send(ws, &ServerFrame::Pong { t: t.as_deref() }.encode()),
             Action::Typing(is_typing) => {
                 let frame = ServerFrame::Typing {
                     user_id: session.user_id.as_deref(),
@@ -360,8 +390,9 @@ impl Room {
                     c == session.connection_id
                 });
             }
-            Action::StartAuth(request) => self.authenticate(&ws, session, request).await,
+            Action::StartAuth(request) => return Some((session, request)),
         }
+        None
     }
 
     /// Counts one frame against the connection's rate limit. Dropped frames are never
@@ -497,25 +528,32 @@ impl Room {
         }
     }
 
-    async fn broadcast(&self, mut req: Request) -> Result<Response> {
-        let text = req.text().await?;
+    async fn broadcast(&self, req: web_sys::Request) -> Result<web_sys::Response> {
+        let text = JsFuture::from(req.text()?)
+            .await?
+            .as_string()
+            .unwrap_or_default();
         let parsed = match broadcast::parse(&text) {
             Ok(b) => b,
-            Err(e) => return error(400, e.code(), &e.message()),
+            Err(e) => return error(400, e.code(), &e.message()).map(Into::into),
         };
         let exclude: HashSet<&str> = parsed.exclude.iter().map(String::as_str).collect();
         let roster = self.roster.borrow();
         let delivered = deliver(roster.iter(), parsed.message.get(), |c| exclude.contains(c));
-        Response::from_json(&json!({ "success": true, "delivered": delivered }))
+        json_response(
+            200,
+            &format!(r#"{{"success":true,"delivered":{delivered}}}"#),
+        )
     }
 
-    fn stats(&self) -> Result<Response> {
+    fn stats(&self) -> Result<web_sys::Response> {
         self.write_rows();
-        Response::from_json(&json!({
+        let body = json!({
             "connections": self.state.get_websockets().len(),
             "authenticated": self.roster.borrow().len(),
             "storedConnections": self.store.count().unwrap_or(0),
             "instanceStartedAt": self.started_at,
-        }))
+        });
+        json_response(200, &body.to_string())
     }
 }

@@ -9,10 +9,12 @@ use crate::net::{read_bounded, ReadError};
 use crate::room_id::RoomId;
 use crate::routes::{route, split_url, Route};
 use serde_json::json;
+use wasm_bindgen_futures::future_to_promise;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::ext::ResponseInitExt;
 use worker::worker_sys::DurableObject;
-use worker::{web_sys, Env, Method, Request, Response, Result, Url};
+use worker::{console_error, web_sys, Env, Method, Request, Response, Result, Url, WebSocket};
 
 /// The Durable Object namespace binding.
 pub const DO_BINDING: &str = "Chat";
@@ -44,13 +46,77 @@ pub fn route_of(url: &str) -> Route {
     route(path, room_query.as_deref())
 }
 
-/// The Worker's entry. Hot paths (room upgrades, broadcasts) stay on the runtime's
-/// own request and response objects: converting to workers-rs types copies headers
-/// and reads `request.cf` on every request, which a perf profile of the handshake
-/// showed costing as much as the routing itself.
-pub async fn handle(raw: web_sys::Request, env: Env) -> Result<web_sys::Response> {
-    let response = match route_of(&raw.url()) {
-        Route::Room(Ok(room)) => return connect(raw, &env, &room).await,
+/// A JSON response on the runtime's own `Response` (no workers-rs conversion).
+pub fn json_response(status: u16, body: &str) -> Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
+    headers.set("Content-Type", "application/json")?;
+    let init = web_sys::ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    Ok(web_sys::Response::new_with_opt_str_and_init(
+        Some(body),
+        &init,
+    )?)
+}
+
+/// The `101 Switching Protocols` answer handing `client` to the runtime.
+pub fn websocket_response(client: WebSocket) -> Result<web_sys::Response> {
+    let mut init = web_sys::ResponseInit::new();
+    init.set_status(101);
+    init.websocket(client.as_ref())?;
+    Ok(web_sys::Response::new_with_opt_str_and_init(None, &init)?)
+}
+
+/// The value a handler hands back to the runtime: the response, or a JSON 500 (and
+/// a log line) when building it failed.
+pub fn respond(answer: Result<web_sys::Response>) -> JsValue {
+    match answer {
+        Ok(response) => response.into(),
+        Err(e) => {
+            console_error!("internal error: {e}");
+            match error(500, "internal", "internal error") {
+                Ok(response) => web_sys::Response::from(response).into(),
+                Err(_) => JsValue::UNDEFINED,
+            }
+        }
+    }
+}
+
+/// The same for an answer that must await: a promise of the response. Only paths
+/// that read a body or call out pay for a future (a task and a microtask per poll).
+pub fn respond_later(
+    answer: impl std::future::Future<Output = Result<web_sys::Response>> + 'static,
+) -> JsValue {
+    future_to_promise(async move { Ok(respond(answer.await)) }).into()
+}
+
+/// The Worker's entry (exported as `fetch` in `lib.rs`). A room upgrade is handed to
+/// the room's Durable Object and the runtime receives the room's own promise: nothing
+/// awaits in wasm. Every path stays on the runtime's request and response objects:
+/// converting to workers-rs types copies headers and reads `request.cf`, which a perf
+/// profile of the handshake showed costing as much as the routing itself.
+pub fn entry(raw: web_sys::Request, env: Env) -> JsValue {
+    let route = route_of(&raw.url());
+    if let Route::Room(Ok(room)) = &route {
+        if is_upgrade(&raw) {
+            // The request goes to the room as it came: the room reads its id from the
+            // same URL, and nothing is copied on the way.
+            return match room_stub(&env, room).and_then(|stub| Ok(stub.fetch_with_request(&raw)?)) {
+                Ok(promise) => promise.into(),
+                Err(e) => respond(Err(e)),
+            };
+        }
+    }
+    respond_later(async move { handle(route, raw, env).await })
+}
+
+async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys::Response> {
+    let response = match route {
+        Route::Room(Ok(_)) => error(
+            426,
+            "upgrade_required",
+            "connect with a WebSocket (Upgrade: websocket)",
+        ),
         Route::Broadcast => return publish(raw, &env).await,
         Route::Health => {
             Response::from_json(&json!({ "ok": true, "service": "nativor-chat-worker" }))
@@ -66,12 +132,16 @@ pub async fn handle(raw: web_sys::Request, env: Env) -> Result<web_sys::Response
     response.map(Into::into)
 }
 
-/// Sends a request to the room's Durable Object and returns its response as is.
-async fn to_room(env: &Env, room: &RoomId, req: &web_sys::Request) -> Result<web_sys::Response> {
-    let stub: DurableObject = env
+fn room_stub(env: &Env, room: &RoomId) -> Result<DurableObject> {
+    Ok(env
         .durable_object(DO_BINDING)?
         .get_by_name(room.as_str())?
-        .into_rpc();
+        .into_rpc())
+}
+
+/// Sends a request to the room's Durable Object and returns its response as is.
+async fn to_room(env: &Env, room: &RoomId, req: &web_sys::Request) -> Result<web_sys::Response> {
+    let stub = room_stub(env, room)?;
     let response = JsFuture::from(stub.fetch_with_request(req)?).await?;
     Ok(response.unchecked_into())
 }
@@ -92,19 +162,8 @@ fn header(req: &web_sys::Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-async fn connect(raw: web_sys::Request, env: &Env, room: &RoomId) -> Result<web_sys::Response> {
-    let upgrade = header(&raw, "Upgrade");
-    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-        return error(
-            426,
-            "upgrade_required",
-            "connect with a WebSocket (Upgrade: websocket)",
-        )
-        .map(Into::into);
-    }
-    // The request goes to the room as it came: the room reads its id from the same
-    // URL, and nothing is copied on the way.
-    to_room(env, room, &raw).await
+fn is_upgrade(raw: &web_sys::Request) -> bool {
+    header(raw, "Upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
 /// The webhook secret, or the error response when it is not configured (fail closed).

@@ -29,14 +29,18 @@ mod store;
 
 pub use chat_room::ChatRoom;
 
-use worker::{event, web_sys, Context, Env, Result};
+use wasm_bindgen::prelude::*;
+use worker::{event, web_sys, Env};
 
 #[event(start)]
 fn start() {
     net::schedule_futures_with_promises();
 }
 
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
-    http::handle(req, env).await
+/// The Worker's fetch handler. Exported directly rather than through
+/// `#[event(fetch)]`, which runs every request as a future: a room upgrade answers
+/// with the room's own promise (see `http::entry`).
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env, _ctx: JsValue) -> JsValue {
+    http::entry(req, env)
 }
