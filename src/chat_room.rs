@@ -38,9 +38,10 @@ use worker::{console_error, web_sys, Date, Env, Result, State, WebSocket, WebSoc
 const INTERNAL_ERROR: u16 = 1011;
 
 /// How long row changes wait to be written together (see `journal`): long enough for
-/// a burst of joins to share one commit, short enough that `/stats` and the table stay
-/// current. `/stats` writes pending changes before it reads.
-const WRITE_BEHIND: Duration = Duration::from_millis(20);
+/// a connection's accept and auth to land in the same batch (one row write instead of
+/// two) and for a burst of joins to share one commit, short enough that the table
+/// stays current. `/stats` writes pending changes before it reads.
+const WRITE_BEHIND: Duration = Duration::from_millis(250);
 /// Pending row changes that trigger a write at once, bounding the batch's memory.
 const MAX_PENDING_WRITES: usize = 400;
 
@@ -125,10 +126,11 @@ struct Room {
     live: RefCell<HashSet<String>>,
     /// Per-connection rate counters (in memory only: they may reset on hibernation).
     rates: RefCell<HashMap<String, Bucket>>,
-    /// Sockets still waiting to authenticate, by deadline, and the room's one auth
-    /// timer (for the earliest deadline; cancelled when nobody is waiting any more, so
+    /// Sockets still waiting to authenticate and participants checks in flight, by
+    /// deadline, and the room's one timer for both (for the earliest deadline;
+    /// cancelled when nobody is waiting any more, so
     /// an authenticated room has no timer left and can hibernate).
-    deadlines: RefCell<Deadlines<WebSocket>>,
+    deadlines: RefCell<Deadlines<Watch>>,
     deadline_timer: RefCell<Option<(u64, Rc<Cancel>)>>,
     /// Row changes not yet written, and whether a write is already scheduled.
     journal: RefCell<Journal>,
@@ -138,6 +140,13 @@ struct Room {
     /// When this in-memory instance was created (Unix ms): a new value after
     /// hibernation or a restart.
     started_at: u64,
+}
+
+/// What a deadline guards: a socket that must authenticate in time, or a
+/// participants check that must answer in time (aborted through its `Cancel`).
+enum Watch {
+    Auth(WebSocket),
+    Check(Rc<Cancel>),
 }
 
 fn now_ms() -> u64 {
@@ -274,16 +283,38 @@ impl Room {
     }
 
     fn watch_auth_deadline(self: &Rc<Self>, ws: WebSocket, connection_id: String, at: u64) {
-        self.deadlines.borrow_mut().insert(connection_id, at, ws);
+        self.watch(connection_id, at, Watch::Auth(ws));
+    }
+
+    /// Replaces the socket's auth deadline (which no longer applies while its check
+    /// runs) with the check's own; the returned `Cancel` fires when the check is due.
+    fn watch_check(self: &Rc<Self>, connection_id: &str) -> Rc<Cancel> {
+        let cancel = Rc::new(Cancel::default());
+        let at = now_ms().saturating_add(self.config.auth_check_timeout_ms);
+        self.watch(
+            connection_id.to_owned(),
+            at,
+            Watch::Check(Rc::clone(&cancel)),
+        );
+        cancel
+    }
+
+    fn watch(self: &Rc<Self>, connection_id: String, at: u64, watch: Watch) {
+        self.deadlines.borrow_mut().insert(connection_id, at, watch);
         self.arm_deadline_timer();
     }
 
-    fn unwatch_auth_deadline(&self, connection_id: &str) {
-        let nobody_waits = {
+    /// Stops watching the connection. A check still in flight is aborted: its socket
+    /// is authenticated or gone.
+    fn unwatch(&self, connection_id: &str) {
+        let (removed, nobody_waits) = {
             let mut deadlines = self.deadlines.borrow_mut();
-            deadlines.remove(connection_id);
-            deadlines.is_empty()
+            let removed = deadlines.remove(connection_id);
+            (removed, deadlines.is_empty())
         };
+        if let Some(Watch::Check(cancel)) = removed {
+            cancel.fire();
+        }
         if nobody_waits {
             let timer = self.deadline_timer.borrow_mut().take();
             if let Some((_, cancel)) = timer {
@@ -321,19 +352,23 @@ impl Room {
         }
     }
 
-    /// Closes every socket whose deadline passed without auth (one still being checked
-    /// is left to its check), then re-arms for the next deadline.
+    /// Closes every socket whose deadline passed without auth, aborts every check
+    /// that ran out of time (its auth then fails as `auth_unavailable`), then re-arms
+    /// for the next deadline.
     fn expire_overdue(self: &Rc<Self>) {
         let now = now_ms();
         let due = self.deadlines.borrow_mut().take_due(now);
-        for (connection_id, ws) in due {
-            if read_session(&ws).is_some_and(|s| s.is_overdue(now)) {
-                self.close_with(
-                    &ws,
-                    &connection_id,
-                    &ErrorCode::AuthTimeout.into(),
-                    CloseCode::Unauthorized,
-                );
+        for (connection_id, watch) in due {
+            match watch {
+                Watch::Auth(ws) if read_session(&ws).is_some_and(|s| s.is_overdue(now)) => self
+                    .close_with(
+                        &ws,
+                        &connection_id,
+                        &ErrorCode::AuthTimeout.into(),
+                        CloseCode::Unauthorized,
+                    ),
+                Watch::Auth(_) => {}
+                Watch::Check(cancel) => cancel.fire(),
             }
         }
         self.arm_deadline_timer();
@@ -431,6 +466,7 @@ impl Room {
                 CloseCode::Forbidden,
             );
         };
+        let cancel = self.watch_check(&connection_id);
         let outcome = backend::participants_check(
             &self.config,
             CheckInput {
@@ -439,6 +475,7 @@ impl Room {
                 claimed_user_id: request.user_id.as_deref(),
                 connection_id: &connection_id,
             },
+            &cancel,
         )
         .await;
         let done = match session::finish_auth(&checking, outcome) {
@@ -460,7 +497,7 @@ impl Room {
             }
             .encode(),
         );
-        self.unwatch_auth_deadline(&connection_id);
+        self.unwatch(&connection_id);
         self.record(|j| j.authenticated(row_of(&done, Some(now_ms()))));
         self.roster.borrow_mut().insert(Member {
             connection_id,
@@ -490,7 +527,7 @@ impl Room {
     }
 
     fn forget(self: &Rc<Self>, connection_id: &str) {
-        self.unwatch_auth_deadline(connection_id);
+        self.unwatch(connection_id);
         self.roster.borrow_mut().remove(connection_id);
         self.live.borrow_mut().remove(connection_id);
         self.rates.borrow_mut().remove(connection_id);

@@ -1,5 +1,6 @@
 //! Small async helpers the runtime does not provide: racing a future against a
-//! timer, reading a body with an upper bound, and a cheaper way to schedule futures.
+//! timer or a cancellation, reading a body with an upper bound, and a cheaper way
+//! to schedule futures.
 
 use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
@@ -31,17 +32,17 @@ pub fn schedule_futures_with_promises() {
     let _ = Reflect::set(&global, &key, &original);
 }
 
-/// Runs `fut` for at most `limit`; `None` when the timer won. Dropping the loser
-/// cancels it (a dropped `Delay` clears its timeout), so nothing keeps the
-/// Durable Object awake afterwards.
-pub async fn timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+/// Runs `fut` until it completes or `stop` does; `None` when `stop` won. The loser
+/// is dropped: a dropped `Delay` clears its JS timeout, so nothing keeps the Durable
+/// Object awake afterwards.
+async fn unless<F: Future>(fut: F, stop: impl Future) -> Option<F::Output> {
     let mut fut = pin!(fut);
-    let mut timer = pin!(Delay::from(limit));
+    let mut stop = pin!(stop);
     poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
         }
-        if timer.as_mut().poll(cx).is_ready() {
+        if stop.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
         Poll::Pending
@@ -79,9 +80,14 @@ async fn fired(cancel: &Cancel) {
     .await
 }
 
+/// Runs `fut` until it completes or `cancel` fires; `None` when cancelled.
+pub async fn unless_cancelled<F: Future>(cancel: &Cancel, fut: F) -> Option<F::Output> {
+    unless(fut, fired(cancel)).await
+}
+
 /// Sleeps for `limit` unless `cancel` fires first; true when the full time passed.
 pub async fn sleep(limit: Duration, cancel: &Cancel) -> bool {
-    timeout(limit, fired(cancel)).await.is_none()
+    unless(fired(cancel), Delay::from(limit)).await.is_none()
 }
 
 /// Why a bounded read stopped.
