@@ -37,6 +37,39 @@ pub fn check_body(room: &RoomId, claimed_user_id: Option<&str>, connection_id: &
     .unwrap_or_default()
 }
 
+#[derive(Serialize)]
+struct CheckHeaders<'a> {
+    #[serde(rename = "Authorization")]
+    authorization: &'a str,
+    #[serde(rename = "Content-Type")]
+    content_type: &'static str,
+}
+
+#[derive(Serialize)]
+struct CheckInit<'a> {
+    method: &'static str,
+    headers: CheckHeaders<'a>,
+    body: &'a str,
+    /// A redirect is an answer, not an instruction: never follow it with the token.
+    redirect: &'static str,
+}
+
+/// The participants check's `fetch` options (all but the abort signal) as one JSON
+/// text, so the runtime builds them in one call (`JSON.parse`) instead of one call
+/// per field and header from wasm.
+pub fn check_init(token: &str, body: &str) -> String {
+    serde_json::to_string(&CheckInit {
+        method: "POST",
+        headers: CheckHeaders {
+            authorization: &format!("Bearer {token}"),
+            content_type: "application/json",
+        },
+        body,
+        redirect: "manual",
+    })
+    .unwrap_or_default()
+}
+
 /// What the participants check decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthOutcome {
@@ -78,6 +111,27 @@ pub fn judge(status: u16, body: Option<&str>, claimed_user_id: Option<&str>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_init_carries_the_token_only_in_its_header() {
+        let body = check_body(&RoomId::parse("r1").unwrap(), Some("u\"1"), "c1");
+        let token = "t\",\"redirect\":\"follow";
+        let init: serde_json::Value = serde_json::from_str(&check_init(token, &body)).unwrap();
+        assert_eq!(
+            init,
+            serde_json::json!({
+                "method": "POST",
+                "headers": {
+                    "Authorization": format!("Bearer {token}"),
+                    "Content-Type": "application/json",
+                },
+                "body": body,
+                "redirect": "manual",
+            })
+        );
+        let sent: serde_json::Value = serde_json::from_str(init["body"].as_str().unwrap()).unwrap();
+        assert_eq!(sent["userId"], "u\"1");
+    }
 
     #[test]
     fn url_always_targets_the_participants_check() {

@@ -10,7 +10,7 @@ use worker::console_error;
 use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::web_sys::{self, AbortController, AbortSignal, RequestRedirect, WorkerGlobalScope};
+use worker::web_sys::{self, AbortController, AbortSignal, WorkerGlobalScope};
 
 pub struct CheckInput<'a> {
     pub room: &'a RoomId,
@@ -28,16 +28,9 @@ async fn call(
     input: &CheckInput<'_>,
     signal: &AbortSignal,
 ) -> Result<(u16, Option<String>), JsValue> {
-    let headers = web_sys::Headers::new()?;
-    headers.set("Authorization", &format!("Bearer {}", input.token))?;
-    headers.set("Content-Type", "application/json")?;
     let body = auth::check_body(input.room, input.claimed_user_id, input.connection_id);
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&JsValue::from_str(&body));
-    // A redirect is an answer, not an instruction: never follow it with the token.
-    init.set_redirect(RequestRedirect::Manual);
+    let init: web_sys::RequestInit =
+        js_sys::JSON::parse(&auth::check_init(input.token, &body))?.unchecked_into();
     init.set_signal(Some(signal));
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     let response: web_sys::Response = JsFuture::from(global.fetch_with_str_and_init(url, &init))

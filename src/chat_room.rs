@@ -31,6 +31,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::worker_sys::ext::WebSocketExt;
 use worker::worker_sys::DurableObjectState;
 use worker::{console_error, web_sys, Date, Env, Result, State, WebSocket, WebSocketPair};
 
@@ -153,13 +154,18 @@ fn now_ms() -> u64 {
     Date::now().as_millis()
 }
 
+// Attachments are one JSON string, read and written through the runtime's own calls
+// (no serde_wasm_bindgen round trip).
 fn read_session(ws: &WebSocket) -> Option<Session> {
-    let text = ws.deserialize_attachment::<String>().ok().flatten()?;
+    let raw: &web_sys::WebSocket = ws.as_ref();
+    let text = raw.deserialize_attachment().ok()?.as_string()?;
     Session::from_attachment(&text)
 }
 
 fn write_session(ws: &WebSocket, session: &Session) -> Result<()> {
-    ws.serialize_attachment(session.to_attachment())
+    let raw: &web_sys::WebSocket = ws.as_ref();
+    raw.serialize_attachment(JsValue::from_str(&session.to_attachment()))?;
+    Ok(())
 }
 
 fn row_of(session: &Session, authenticated_at: Option<u64>) -> Row {

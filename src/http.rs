@@ -10,10 +10,11 @@ use crate::room_id::RoomId;
 use crate::routes::{route, split_url, Route};
 use serde_json::json;
 use wasm_bindgen_futures::future_to_promise;
+use worker::js_sys::Reflect;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::ext::ResponseInitExt;
-use worker::worker_sys::DurableObject;
+use worker::worker_sys::{DurableObject, DurableObjectNamespace};
 use worker::{console_error, web_sys, Env, Method, Request, Response, Result, Url, WebSocket};
 
 /// The Durable Object namespace binding.
@@ -132,11 +133,15 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
     response.map(Into::into)
 }
 
+/// The room's Durable Object stub. The binding is read as is: workers-rs's typed
+/// lookup also reads the binding's constructor name on every request.
 fn room_stub(env: &Env, room: &RoomId) -> Result<DurableObject> {
-    Ok(env
-        .durable_object(DO_BINDING)?
-        .get_by_name(room.as_str())?
-        .into_rpc())
+    let namespace = Reflect::get(env, &JsValue::from_str(DO_BINDING))?;
+    if namespace.is_undefined() {
+        return Err(format!("the {DO_BINDING} Durable Object binding is missing").into());
+    }
+    let namespace: DurableObjectNamespace = namespace.unchecked_into();
+    Ok(namespace.get_by_name(room.as_str())?)
 }
 
 /// Sends a request to the room's Durable Object and returns its response as is.
