@@ -10,7 +10,7 @@ use crate::room_id::RoomId;
 use crate::routes::{route, split_url, Route};
 use serde_json::json;
 use wasm_bindgen_futures::future_to_promise;
-use worker::js_sys::Reflect;
+use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::ext::ResponseInitExt;
@@ -237,7 +237,13 @@ async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> 
     if declared.is_some_and(|l| l > limit) {
         return too_large();
     }
-    let body = match read_bounded(raw.body(), limit).await {
+    // A declared length within the limit is read in one call; otherwise the body is
+    // read in chunks and refused once it passes the limit.
+    let body = match declared {
+        Some(_) => read_whole(&raw).await.map_err(|_| ReadError::Failed),
+        None => read_bounded(raw.body(), limit).await,
+    };
+    let body = match body {
         Ok(b) => b,
         Err(ReadError::TooLarge) => return too_large(),
         Err(ReadError::Failed) => {
@@ -253,6 +259,11 @@ async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> 
     };
     let forward = internal_request("/broadcast", "POST", Some(&text))?;
     to_room(env, &room, &forward).await
+}
+
+async fn read_whole(raw: &web_sys::Request) -> Result<Vec<u8>> {
+    let buffer = JsFuture::from(raw.array_buffer()?).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 async fn stats(
