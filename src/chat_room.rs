@@ -129,8 +129,8 @@ struct Room {
     rates: RefCell<HashMap<String, Bucket>>,
     /// Sockets still waiting to authenticate and participants checks in flight, by
     /// deadline, and the room's one timer for both (for the earliest deadline;
-    /// cancelled when nobody is waiting any more, so
-    /// an authenticated room has no timer left and can hibernate).
+    /// cancelled when nothing is left, so an authenticated room has no timer and can
+    /// hibernate).
     deadlines: RefCell<Deadlines<Watch>>,
     deadline_timer: RefCell<Option<(u64, Rc<Cancel>)>>,
     /// Row changes not yet written, and whether a write is already scheduled.

@@ -93,9 +93,10 @@ pub fn respond_later(
 
 /// The Worker's entry (exported as `fetch` in `lib.rs`). A room upgrade is handed to
 /// the room's Durable Object and the runtime receives the room's own promise: nothing
-/// awaits in wasm. Every path stays on the runtime's request and response objects:
-/// converting to workers-rs types copies headers and reads `request.cf`, which a perf
-/// profile of the handshake showed costing as much as the routing itself.
+/// awaits in wasm. The hot paths (upgrades, broadcasts) stay on the runtime's request
+/// and response objects: converting to workers-rs types copies headers and reads
+/// `request.cf`, which a perf profile of the handshake showed costing as much as the
+/// routing itself.
 pub fn entry(raw: web_sys::Request, env: Env) -> JsValue {
     let route = route_of(&raw.url());
     if let Route::Room(Ok(room)) = &route {
