@@ -3,6 +3,9 @@
 # Release by default (wasm-opt -Oz via binaryen from npm); BUILD_PROFILE=dev for a fast debug build.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
+# A git-ignored copy, before any early exit: the client lives in clients/web/, assets are served from public/.
+cmp -s clients/web/nativor-chat.js public/nativor-chat.js \
+  || cp clients/web/nativor-chat.js public/nativor-chat.js
 # The end-to-end harness builds once, then starts several `wrangler dev`s that must not
 # rebuild build/ underneath each other.
 if [ "${NATIVOR_PREBUILT:-}" = "1" ] && [ -f build/index.js ]; then

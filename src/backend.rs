@@ -2,10 +2,10 @@
 //! Builds the request from `auth`, bounds it in time and size, and returns the
 //! outcome. Logs summarise failures and never include the token.
 
-use crate::auth::{self, AuthOutcome};
-use crate::config::Config;
 use crate::net::{read_bounded, unless_cancelled, Cancel};
-use crate::room_id::RoomId;
+use hub_core::auth::{self, AuthOutcome};
+use hub_core::config::Config;
+use hub_core::room_id::RoomId;
 use worker::console_error;
 use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};

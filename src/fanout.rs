@@ -2,8 +2,7 @@
 //! once, then handed to each socket's `send`. The per-socket cost is the runtime's
 //! own `send`, nothing else (no attachment reads, no re-serialization, no copies).
 
-use crate::protocol::{ClientError, ServerFrame};
-use crate::roster::Member;
+use hub_core::protocol::{ClientError, ServerFrame};
 use wasm_bindgen::prelude::*;
 use worker::js_sys::JsString;
 use worker::wasm_bindgen::JsCast;
@@ -20,20 +19,13 @@ extern "C" {
     fn send_js_string(this: &RawSocket, data: &JsString) -> Result<(), JsValue>;
 }
 
-/// Sends `payload` to every member not skipped; returns how many sends succeeded.
+/// Sends `payload` to every socket of `to`; returns how many sends succeeded.
 /// A failed send means the socket is closing: its close event will clean it up.
-pub fn deliver<'a>(
-    members: impl Iterator<Item = &'a Member<WebSocket>>,
-    payload: &str,
-    skip: impl Fn(&str) -> bool,
-) -> usize {
+pub fn deliver<'a>(payload: &str, to: impl Iterator<Item = &'a WebSocket>) -> usize {
     let data = JsString::from(payload);
     let mut delivered = 0;
-    for member in members {
-        if skip(&member.connection_id) {
-            continue;
-        }
-        let socket: &web_sys::WebSocket = member.socket.as_ref();
+    for ws in to {
+        let socket: &web_sys::WebSocket = ws.as_ref();
         if socket
             .unchecked_ref::<RawSocket>()
             .send_js_string(&data)

@@ -2,94 +2,23 @@
 //! stats endpoint, `/healthz`, and JSON errors. Routes to the room's Durable
 //! Object; decides nothing about the protocol itself.
 
-use crate::bearer;
-use crate::broadcast;
-use crate::config::Config;
 use crate::net::{read_bounded, ReadError};
-use crate::room_id::RoomId;
-use crate::routes::{route, split_url, Route};
+use crate::respond::{error, respond, respond_later};
+use crate::vars::config_from_env;
+use hub_core::bearer;
+use hub_core::broadcast;
+use hub_core::internal::Internal;
+use hub_core::room_id::{RoomId, RoomIdError};
+use hub_core::routes::{route_of, Route};
 use serde_json::json;
-use wasm_bindgen_futures::future_to_promise;
 use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::worker_sys::ext::ResponseInitExt;
 use worker::worker_sys::{DurableObject, DurableObjectNamespace};
-use worker::{console_error, web_sys, Env, Method, Request, Response, Result, Url, WebSocket};
+use worker::{web_sys, Env, Method, Request, Response, Result};
 
 /// The Durable Object namespace binding.
 pub const DO_BINDING: &str = "Chat";
-/// Base URL of requests from the Worker to a room's Durable Object (never public).
-pub const INTERNAL_ORIGIN: &str = "https://chat-room.internal";
-
-/// A JSON error in the one shape every endpoint uses:
-/// `{"success":false,"error":{"code":…,"message":…}}`.
-pub fn error(status: u16, code: &str, message: &str) -> Result<Response> {
-    Ok(Response::from_json(&json!({
-        "success": false,
-        "error": { "code": code, "message": message },
-    }))?
-    .with_status(status))
-}
-
-/// The route of a serialized URL. Only `/rooms?room=` needs the query, so only then
-/// is the URL parsed in full (the `room` parameter decoded).
-pub fn route_of(url: &str) -> Route {
-    let (path, query) = split_url(url);
-    let room_query = match (path, query) {
-        ("/rooms" | "/rooms/", Some(_)) => Url::parse(url).ok().and_then(|u| {
-            u.query_pairs()
-                .find(|(k, _)| k == "room")
-                .map(|(_, v)| v.into_owned())
-        }),
-        _ => None,
-    };
-    route(path, room_query.as_deref())
-}
-
-/// A JSON response on the runtime's own `Response` (no workers-rs conversion).
-pub fn json_response(status: u16, body: &str) -> Result<web_sys::Response> {
-    let headers = web_sys::Headers::new()?;
-    headers.set("Content-Type", "application/json")?;
-    let init = web_sys::ResponseInit::new();
-    init.set_status(status);
-    init.set_headers(&headers);
-    Ok(web_sys::Response::new_with_opt_str_and_init(
-        Some(body),
-        &init,
-    )?)
-}
-
-/// The `101 Switching Protocols` answer handing `client` to the runtime.
-pub fn websocket_response(client: WebSocket) -> Result<web_sys::Response> {
-    let mut init = web_sys::ResponseInit::new();
-    init.set_status(101);
-    init.websocket(client.as_ref())?;
-    Ok(web_sys::Response::new_with_opt_str_and_init(None, &init)?)
-}
-
-/// The value a handler hands back to the runtime: the response, or a JSON 500 (and
-/// a log line) when building it failed.
-pub fn respond(answer: Result<web_sys::Response>) -> JsValue {
-    match answer {
-        Ok(response) => response.into(),
-        Err(e) => {
-            console_error!("internal error: {e}");
-            match error(500, "internal", "internal error") {
-                Ok(response) => web_sys::Response::from(response).into(),
-                Err(_) => JsValue::UNDEFINED,
-            }
-        }
-    }
-}
-
-/// The same for an answer that must await: a promise of the response. Only paths
-/// that read a body or call out pay for a future (a task and a microtask per poll).
-pub fn respond_later(
-    answer: impl std::future::Future<Output = Result<web_sys::Response>> + 'static,
-) -> JsValue {
-    future_to_promise(async move { Ok(respond(answer.await)) }).into()
-}
 
 /// The Worker's entry (exported as `fetch` in `lib.rs`). A room upgrade is handed to
 /// the room's Durable Object and the runtime receives the room's own promise: nothing
@@ -152,16 +81,15 @@ async fn to_room(env: &Env, room: &RoomId, req: &web_sys::Request) -> Result<web
     Ok(response.unchecked_into())
 }
 
-fn internal_request(path: &str, method: &str, body: Option<&str>) -> Result<web_sys::Request> {
+/// Sends one internal request to the room and returns the room's response as is.
+async fn ask_room(env: &Env, room: &RoomId, request: Internal<'_>) -> Result<web_sys::Response> {
     let init = web_sys::RequestInit::new();
-    init.set_method(method);
-    if let Some(body) = body {
-        init.set_body(&JsValue::from_str(body));
+    init.set_method(request.method());
+    if let Some(body) = request.body() {
+        init.set_body(&JsValue::from_str(&body));
     }
-    Ok(web_sys::Request::new_with_str_and_init(
-        &format!("{INTERNAL_ORIGIN}{path}"),
-        &init,
-    )?)
+    let forward = web_sys::Request::new_with_str_and_init(&request.url(), &init)?;
+    to_room(env, room, &forward).await
 }
 
 fn header(req: &web_sys::Request, name: &str) -> Option<String> {
@@ -196,11 +124,6 @@ fn require_webhook_token(
         )?));
     }
     Ok(Ok(()))
-}
-
-/// The configuration from the Worker's vars (see `Config::from_lookup`).
-pub fn config_from_env(env: &Env) -> (Config, Vec<&'static str>) {
-    Config::from_lookup(|k| env.var(k).ok().map(|v| v.to_string()))
 }
 
 /// The broadcast body limit, read from the environment once per isolate (vars do not
@@ -254,12 +177,13 @@ async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> 
     let Ok(text) = String::from_utf8(body) else {
         return error(400, "invalid_json", "body is not UTF-8 JSON").map(Into::into);
     };
-    let room = match broadcast::parse(&text) {
-        Ok(b) => b.room_id,
+    // Parsed once, here: the room receives only what it needs (`hub_core::internal`).
+    let parsed = match broadcast::parse(&text) {
+        Ok(b) => b,
         Err(e) => return error(400, e.code(), &e.message()).map(Into::into),
     };
-    let forward = internal_request("/broadcast", "POST", Some(&text))?;
-    to_room(env, &room, &forward).await
+    let room = parsed.room_id.clone();
+    ask_room(env, &room, Internal::Broadcast(parsed.into())).await
 }
 
 async fn read_whole(raw: &web_sys::Request) -> Result<Vec<u8>> {
@@ -270,7 +194,7 @@ async fn read_whole(raw: &web_sys::Request) -> Result<Vec<u8>> {
 async fn stats(
     req: Request,
     env: &Env,
-    room: std::result::Result<RoomId, crate::room_id::RoomIdError>,
+    room: std::result::Result<RoomId, RoomIdError>,
 ) -> Result<Response> {
     if req.method() != Method::Get {
         return method_not_allowed("GET");
@@ -282,6 +206,5 @@ async fn stats(
         Ok(r) => r,
         Err(e) => return error(400, "invalid_room_id", e.message()),
     };
-    let forward = internal_request("/stats", "GET", None)?;
-    Ok(to_room(env, &room, &forward).await?.into())
+    Ok(ask_room(env, &room, Internal::Stats).await?.into())
 }

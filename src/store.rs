@@ -1,7 +1,7 @@
 //! The room's SQLite storage: the migrations runner and the connections table.
 //! Connection metadata only; no token or message content is ever written.
 
-use crate::journal::{Row, Write};
+use hub_core::journal::{Row, Write};
 use serde::Deserialize;
 use std::collections::HashSet;
 use worker::{Result, SqlStorage, SqlStorageValue};

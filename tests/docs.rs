@@ -1,7 +1,7 @@
 //! The documents cannot drift from the code: both READMEs and the error schema list
 //! exactly the error codes the hub has, and both READMEs list every close code.
 
-use nativor_chat_worker::protocol::{CloseCode, ErrorCode};
+use hub_core::protocol::{CloseCode, ErrorCode};
 use std::collections::BTreeSet;
 
 const CLOSE_CODES: [CloseCode; 4] = [

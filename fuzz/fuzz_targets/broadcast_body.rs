@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nativor_chat_worker::broadcast;
+use hub_core::broadcast;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 

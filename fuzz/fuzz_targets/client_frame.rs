@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nativor_chat_worker::protocol::{parse_incoming, ClientFrame, Incoming, ServerFrame};
+use hub_core::protocol::{parse_incoming, ClientFrame, Incoming, ServerFrame};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

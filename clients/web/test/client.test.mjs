@@ -2,7 +2,7 @@
 // reconnect by close code, token refresh, typing throttle.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULTS, NativorChatClient, TypingThrottle } from "../../../public/nativor-chat.js";
+import { DEFAULTS, NativorChatClient, TypingThrottle } from "../nativor-chat.js";
 import { FakeClock, fakeWebSocketClass, flush } from "../support/fakes.mjs";
 
 function setup({ tokens = ["dev:alice"], random = () => 0.5, options = {}, userId } = {}) {

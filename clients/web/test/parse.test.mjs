@@ -1,7 +1,7 @@
 // Parsing hub frames, room ids and room URLs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isValidRoomId, parseServerFrame, roomUrl } from "../../../public/nativor-chat.js";
+import { isValidRoomId, parseServerFrame, roomUrl } from "../nativor-chat.js";
 
 test("auth:ok", () => {
   assert.deepEqual(parseServerFrame('{"type":"auth:ok","connectionId":"Zk3abc","userId":"u1"}'), {

@@ -1,7 +1,7 @@
 // The reconnect policy (`decideReconnect`) and the jitter (`fullJitter`), without a socket.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CloseCode, DEFAULTS, decideReconnect, fullJitter } from "../../../public/nativor-chat.js";
+import { CloseCode, DEFAULTS, decideReconnect, fullJitter } from "../nativor-chat.js";
 
 const ALMOST_ONE = 1 - Number.EPSILON;
 const decide = (p) => decideReconnect({ random: () => 0.5, ...p });

@@ -7,7 +7,7 @@
 //! exclusion, and checks every expected frame. Exits non-zero with a clear message on
 //! the first failure. `base-url` is `https://ws.nativor.com` or `http://127.0.0.1:8787`.
 
-use harness::Client;
+use e2e::Client;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

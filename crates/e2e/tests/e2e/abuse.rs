@@ -1,9 +1,9 @@
 //! Hostile clients: floods, oversized and malformed input, a full room.
 
 use crate::support::{joined, room};
-use harness::runner::{Hubs, Test};
-use harness::tests;
-use harness::{Client, Closed};
+use e2e::runner::{Hubs, Test};
+use e2e::tests;
+use e2e::{Client, Closed};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -1,9 +1,9 @@
 //! `POST /api/broadcast`: authentication, validation, delivery with exclusion.
 
 use crate::support::{joined, room, WEBHOOK_TOKEN};
-use harness::runner::{Hubs, Test};
-use harness::tests;
-use harness::Client;
+use e2e::runner::{Hubs, Test};
+use e2e::tests;
+use e2e::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub fn tests() -> Vec<Test> {
     ]
 }
 
-async fn post(h: &harness::Hub, auth: Option<&str>, body: String) -> (u16, Value) {
+async fn post(h: &e2e::Hub, auth: Option<&str>, body: String) -> (u16, Value) {
     let mut req = h
         .http
         .post(format!("{}/api/broadcast", h.origin))

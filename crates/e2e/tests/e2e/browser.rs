@@ -8,9 +8,9 @@
 //! `scripts/setup.sh` installs it.
 
 use crate::support::room;
-use harness::exclusive_tests;
-use harness::hub::repo_root;
-use harness::runner::{Hubs, Test};
+use e2e::exclusive_tests;
+use e2e::hub::repo_root;
+use e2e::runner::{Hubs, Test};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};

@@ -1,9 +1,9 @@
 //! Connecting: routes, upgrade, room ids, `/healthz`, assets.
 
 use crate::support::{joined, room};
-use harness::runner::{Hubs, Test};
-use harness::tests;
-use harness::Client;
+use e2e::runner::{Hubs, Test};
+use e2e::tests;
+use e2e::Client;
 use serde_json::Value;
 
 pub fn tests() -> Vec<Test> {
@@ -32,7 +32,7 @@ async fn healthz_answers_json(h: Hubs) {
         .starts_with("application/json"));
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["ok"], true);
-    harness::spec::check_api_response(200, "http/health-response.json", &v);
+    e2e::spec::check_api_response(200, "http/health-response.json", &v);
 }
 
 /// The room's DO answers auth only if the upgrade really reached it and the
@@ -86,7 +86,7 @@ async fn plain_http_to_a_room_gets_426(h: Hubs) {
             .unwrap();
         assert_eq!(r.status().as_u16(), 426, "{path}");
         let v: Value = r.json().await.unwrap();
-        harness::spec::check_api_response(426, "", &v);
+        e2e::spec::check_api_response(426, "", &v);
         assert_eq!(v["error"]["code"], "upgrade_required");
     }
 }
@@ -118,7 +118,7 @@ async fn invalid_room_ids_get_400(h: Hubs) {
             .unwrap();
         assert_eq!(r.status().as_u16(), 400, "{path}");
         let v: Value = r.json().await.unwrap();
-        harness::spec::check_api_response(400, "", &v);
+        e2e::spec::check_api_response(400, "", &v);
         assert_eq!(v["error"]["code"], "invalid_room_id", "{path}");
         // The WebSocket handshake is refused too.
         assert!(

@@ -1,9 +1,9 @@
 //! Authenticated events (typing, ping) and the error for every kind of bad frame.
 
 use crate::support::{joined, room};
-use harness::runner::{Hubs, Test};
-use harness::tests;
-use harness::Client;
+use e2e::runner::{Hubs, Test};
+use e2e::tests;
+use e2e::Client;
 use serde_json::json;
 use std::time::Duration;
 

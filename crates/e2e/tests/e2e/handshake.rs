@@ -1,9 +1,9 @@
 //! The auth handshake: the participants check, identities, failures, timeouts.
 
 use crate::support::{joined, room};
-use harness::runner::{Hubs, Test};
-use harness::{exclusive_tests, tests};
-use harness::{Client, Closed};
+use e2e::runner::{Hubs, Test};
+use e2e::{exclusive_tests, tests};
+use e2e::{Client, Closed};
 use serde_json::json;
 use std::time::{Duration, Instant};
 

@@ -18,8 +18,8 @@ mod ship;
 mod storage;
 mod support;
 
-use harness::hub::{build_worker, repo_root, Hub, HubOptions};
-use harness::runner::{self, Hubs};
+use e2e::hub::{build_worker, repo_root, Hub, HubOptions};
+use e2e::runner::{self, Hubs};
 use std::sync::Arc;
 use std::time::Duration;
 

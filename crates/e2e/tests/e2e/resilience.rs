@@ -1,10 +1,10 @@
 //! Failing backends, concurrency, restarts, secrets and isolation.
 
 use crate::support::{joined, room};
+use e2e::runner::{Hubs, Test};
+use e2e::{exclusive_tests, tests};
+use e2e::{Client, Closed};
 use futures_util::future::join_all;
-use harness::runner::{Hubs, Test};
-use harness::{exclusive_tests, tests};
-use harness::{Client, Closed};
 use serde_json::json;
 use std::time::{Duration, Instant};
 

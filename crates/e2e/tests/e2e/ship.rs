@@ -1,9 +1,9 @@
 //! Shipping: deploy configurations validated offline, and the smoke test of a hub.
 
 use crate::support::WEBHOOK_TOKEN;
-use harness::hub::repo_root;
-use harness::runner::{Hubs, Test};
-use harness::tests;
+use e2e::hub::repo_root;
+use e2e::runner::{Hubs, Test};
+use e2e::tests;
 use std::process::{Command, Stdio};
 
 /// The gzip size the deployed bundle (Worker script + wasm) must stay under.
@@ -46,7 +46,7 @@ async fn spec_documents_are_consistent(_h: Hubs) {
     for r in refs {
         assert!(spec.join(r).is_file(), "unresolved $ref {r}");
     }
-    use harness::spec::validate;
+    use e2e::spec::validate;
     use serde_json::json;
     let ok = [
         (

@@ -1,9 +1,9 @@
 //! Connection metadata in SQLite, and state that survives hibernation.
 
 use crate::support::{joined, room};
-use harness::runner::{Hubs, Test};
-use harness::tests;
-use harness::{Client, Hub};
+use e2e::runner::{Hubs, Test};
+use e2e::tests;
+use e2e::{Client, Hub};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Helpers shared by the end-to-end tests.
 
-use harness::{Client, Hub};
+use e2e::{Client, Hub};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -257,6 +257,12 @@ fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, Client
     })
 }
 
+/// The `type` of every frame the hub itself sends: the one list. The JSON Schemas,
+/// the end-to-end frame check and the browser client's parser are tested against it
+/// (`tests/frame_types.rs` at the repository root), and `every_server_frame_type_is_listed`
+/// below fails when a variant of [`ServerFrame`] is missing here.
+pub const SERVER_FRAME_TYPES: [&str; 4] = ["auth:ok", "typing", "pong", "error"];
+
 /// Frames the hub sends to clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerFrame<'a> {
@@ -529,6 +535,32 @@ mod tests {
         assert_eq!(v["type"], "error");
         assert_eq!(v["code"], "room_mismatch");
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    #[test]
+    fn every_server_frame_type_is_listed() {
+        let e = ClientError::new(ErrorCode::InvalidJson);
+        let frames = [
+            ServerFrame::AuthOk {
+                connection_id: "c",
+                user_id: None,
+            },
+            ServerFrame::Typing {
+                user_id: None,
+                is_typing: true,
+            },
+            ServerFrame::Pong { t: None },
+            ServerFrame::Error(&e),
+        ];
+        let mut kinds: Vec<String> = frames
+            .iter()
+            .map(|f| {
+                let v: serde_json::Value = serde_json::from_str(&f.encode()).unwrap();
+                v["type"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        kinds.dedup();
+        assert_eq!(kinds, SERVER_FRAME_TYPES);
     }
 
     #[test]

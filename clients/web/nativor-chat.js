@@ -58,6 +58,13 @@ export const DEFAULTS = Object.freeze({
   stableAfterMs: 10_000,
 });
 
+/**
+ * The `type` of every frame the hub itself sends; any other type is a backend broadcast.
+ * Mirrors `SERVER_FRAME_TYPES` in crates/hub-core/src/protocol.rs (tests/frame_types.rs
+ * checks they match).
+ */
+export const HUB_FRAME_TYPES = Object.freeze(["auth:ok", "typing", "pong", "error"]);
+
 const ROOM_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /** Whether the hub accepts `roomId` (1–128 of `A-Z a-z 0-9 _ - . :`, not `.` or `..`). */
@@ -86,9 +93,9 @@ const isOptString = (v) => v === undefined || v === null || typeof v === "string
 /**
  * Parses one text frame from the hub. Returns the frame object, or `null` when it is not
  * JSON, not an object, has no non-empty string `type`, or a known type has fields of the
- * wrong type. Known types: `auth:ok` (`connectionId` string, `userId` string|null),
- * `typing` (`userId` string|null, `isTyping` boolean), `pong` (`t` any), `error` (`code`
- * string). Anything else (what the backend broadcasts) is returned verbatim.
+ * wrong type. Known types (`HUB_FRAME_TYPES`): `auth:ok` (`connectionId` string, `userId`
+ * string|null), `typing` (`userId` string|null, `isTyping` boolean), `pong` (`t` any),
+ * `error` (`code` string). Anything else (what the backend broadcasts) is returned verbatim.
  */
 export function parseServerFrame(data) {
   if (typeof data !== "string") return null;
@@ -99,6 +106,7 @@ export function parseServerFrame(data) {
     return null;
   }
   if (!isObject(frame) || typeof frame.type !== "string" || frame.type === "") return null;
+  if (!HUB_FRAME_TYPES.includes(frame.type)) return frame;
   switch (frame.type) {
     case "auth:ok":
       if (typeof frame.connectionId !== "string" || frame.connectionId === "") return null;

@@ -1,10 +1,10 @@
 //! Property tests of the parsers that face the outside world: whatever arrives, they
 //! answer (never panic), and what they accept they keep exactly.
 
-use nativor_chat_worker::broadcast;
-use nativor_chat_worker::protocol::{parse_client_frame, ClientFrame, ErrorCode, ServerFrame};
-use nativor_chat_worker::room_id::RoomId;
-use nativor_chat_worker::routes::split_url;
+use hub_core::broadcast;
+use hub_core::protocol::{parse_client_frame, ClientFrame, ErrorCode, ServerFrame};
+use hub_core::room_id::RoomId;
+use hub_core::routes::split_url;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -162,7 +162,7 @@ proptest! {
         if let Some(f) = &fragment {
             raw.push_str(&format!("#{f}"));
         }
-        let url = worker::Url::parse(&raw).expect("a valid URL by construction");
+        let url = url::Url::parse(&raw).expect("a valid URL by construction");
         let (p, q) = split_url(url.as_str());
         prop_assert_eq!(p, url.path());
         prop_assert_eq!(q, url.query());

@@ -44,6 +44,19 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
     Route::Asset
 }
 
+/// The route of a serialized URL. Only `/rooms?room=` needs the query, so only then
+/// is the query decoded (as a form: `+` is a space, escapes are decoded).
+pub fn route_of(url: &str) -> Route {
+    let (path, query) = split_url(url);
+    let room_query = match (path, query) {
+        ("/rooms" | "/rooms/", Some(q)) => form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "room")
+            .map(|(_, v)| v.into_owned()),
+        _ => None,
+    };
+    route(path, room_query.as_deref())
+}
+
 /// The path (still percent-encoded) and the query of a URL as the runtime serializes
 /// it (WHATWG): the first `/` after the authority starts the path, and within the path
 /// `?` and `#` are always percent-encoded. Cheaper than a full parse on every request.
@@ -123,6 +136,27 @@ mod tests {
             route("/rooms", Some("..")),
             Route::Room(Err(RoomIdError::DotSegment))
         );
+    }
+
+    #[test]
+    fn routes_whole_urls_decoding_only_the_room_query() {
+        assert_eq!(
+            route_of("http://h:1/rooms?x=1&room=a%3Ab"),
+            Route::Room(room("a:b"))
+        );
+        assert_eq!(
+            route_of("http://h/rooms/?room=a+b"),
+            Route::Room(Err(RoomIdError::InvalidCharacter))
+        );
+        assert_eq!(
+            route_of("http://h/rooms?other=1"),
+            Route::Room(Err(RoomIdError::Missing))
+        );
+        assert_eq!(
+            route_of("http://h/rooms/r1?room=x"),
+            Route::Room(room("r1"))
+        );
+        assert_eq!(route_of("https://h/api/broadcast"), Route::Broadcast);
     }
 
     #[test]

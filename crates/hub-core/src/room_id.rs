@@ -1,6 +1,8 @@
 //! Room ids: the one place that decides what a room id may be and how it is
 //! written into a backend URL. Pure; no `worker` types.
 
+use percent_encoding::percent_decode_str;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Longest room id accepted, in characters (all accepted characters are ASCII).
@@ -10,8 +12,23 @@ pub const MAX_LEN: usize = 128;
 ///
 /// Holding a `RoomId` is proof of validity, so nothing downstream re-checks it, and
 /// [`RoomId::path_segment`] can never produce `/`, `?`, `#` or a dot-segment.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct RoomId(String);
+
+impl TryFrom<String> for RoomId {
+    type Error = &'static str;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        RoomId::parse(&raw).map_err(RoomIdError::message)
+    }
+}
+
+impl From<RoomId> for String {
+    fn from(id: RoomId) -> String {
+        id.0
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomIdError {
@@ -57,7 +74,11 @@ impl RoomId {
     /// Parses a room id that arrived percent-encoded in a URL path segment
     /// (`/rooms/a%3Ab`). Encoded `/`, `?`, `#`, spaces or invalid UTF-8 are refused.
     pub fn parse_encoded(segment: &str) -> Result<RoomId, RoomIdError> {
-        let decoded = percent_decode(segment).ok_or(RoomIdError::InvalidCharacter)?;
+        // `%` is outside the alphabet, so a `%` the decoder leaves alone (not followed
+        // by two hex digits) is refused by `parse`, as is anything not UTF-8.
+        let decoded = percent_decode_str(segment)
+            .decode_utf8()
+            .map_err(|_| RoomIdError::InvalidCharacter)?;
         RoomId::parse(&decoded)
     }
 
@@ -84,35 +105,6 @@ impl fmt::Display for RoomId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Strict percent-decoding: a `%` not followed by two hex digits, or a result
-/// that is not UTF-8, is an error rather than something to guess at.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = hex(*bytes.get(i + 1)?)?;
-            let lo = hex(*bytes.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

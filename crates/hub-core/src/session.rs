@@ -6,6 +6,7 @@
 
 use crate::auth::AuthOutcome;
 use crate::protocol::{AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode};
+use crate::room_id::RoomId;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,7 +40,7 @@ pub struct Session {
     #[serde(rename = "c")]
     pub connection_id: String,
     #[serde(rename = "r")]
-    pub room_id: String,
+    pub room_id: RoomId,
     /// Unix ms.
     #[serde(rename = "t")]
     pub connected_at: u64,
@@ -54,7 +55,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(connection_id: String, room_id: String, now: u64, auth_timeout_ms: u64) -> Self {
+    pub fn new(connection_id: String, room_id: RoomId, now: u64, auth_timeout_ms: u64) -> Self {
         Session {
             connection_id,
             room_id,
@@ -96,10 +97,58 @@ pub enum Action {
     Pong(Option<String>),
 }
 
+/// A socket that did not authenticate in time: `auth_timeout`, 4401. The one place
+/// this rule is written, whether a frame, the room's timer or a wake finds it.
+pub fn auth_timeout() -> (ClientError, CloseCode) {
+    (ErrorCode::AuthTimeout.into(), CloseCode::Unauthorized)
+}
+
+/// A participants check that gave no usable answer (an error, a timeout, or the
+/// instance that ran it is gone): `auth_unavailable`, 4401, so the client retries.
+pub fn check_unavailable() -> (ClientError, CloseCode) {
+    (ErrorCode::AuthUnavailable.into(), CloseCode::Unauthorized)
+}
+
+/// What becomes of a socket when a new instance of its room starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// Authenticated: back into the roster.
+    Rejoin,
+    /// Still within its auth deadline: keep waiting for auth.
+    Wait,
+    /// Send this error, then close with this code.
+    Close(ClientError, CloseCode),
+}
+
+pub fn on_wake(session: &Session, now: u64) -> Wake {
+    match session.state {
+        AuthState::Authenticated => Wake::Rejoin,
+        // Its check died with the previous instance.
+        AuthState::Authenticating => {
+            let (e, code) = check_unavailable();
+            Wake::Close(e, code)
+        }
+        AuthState::Pending if session.is_overdue(now) => {
+            let (e, code) = auth_timeout();
+            Wake::Close(e, code)
+        }
+        AuthState::Pending => Wake::Wait,
+    }
+}
+
+/// The session while its participants check runs.
+pub fn begin_auth(session: Session) -> Session {
+    Session {
+        state: AuthState::Authenticating,
+        ..session
+    }
+}
+
 /// Decides what one incoming frame (already parsed) means for this session.
 pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u64) -> Action {
     if session.is_overdue(now) {
-        return Action::Close(ErrorCode::AuthTimeout.into(), CloseCode::Unauthorized);
+        let (e, code) = auth_timeout();
+        return Action::Close(e, code);
     }
     let frame = match frame {
         Ok(frame) => frame,
@@ -107,7 +156,7 @@ pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u
     };
     match (session.state, frame) {
         (AuthState::Pending, ClientFrame::Auth(req)) => {
-            if req.room_id != session.room_id {
+            if req.room_id != session.room_id.as_str() {
                 Action::Close(ErrorCode::RoomMismatch.into(), CloseCode::Forbidden)
             } else {
                 Action::StartAuth(req)
@@ -139,9 +188,7 @@ pub fn finish_auth(
             ..session.clone()
         }),
         AuthOutcome::Denied => Err((ErrorCode::Unauthorized.into(), CloseCode::Unauthorized)),
-        AuthOutcome::Unavailable => {
-            Err((ErrorCode::AuthUnavailable.into(), CloseCode::Unauthorized))
-        }
+        AuthOutcome::Unavailable => Err(check_unavailable()),
     }
 }
 
@@ -149,11 +196,15 @@ pub fn finish_auth(
 mod tests {
     use super::*;
 
+    fn room(id: &str) -> RoomId {
+        RoomId::parse(id).unwrap()
+    }
+
     fn session(state: AuthState) -> Session {
         Session {
             state,
             user_id: (state == AuthState::Authenticated).then(|| "u1".to_string()),
-            ..Session::new("c1".into(), "room-1".into(), 1_000, 10_000)
+            ..Session::new("c1".into(), room("room-1"), 1_000, 10_000)
         }
     }
 
@@ -171,7 +222,7 @@ mod tests {
 
     #[test]
     fn new_sessions_are_pending_with_a_deadline() {
-        let s = Session::new("c".into(), "r".into(), 5, 10);
+        let s = Session::new("c".into(), room("r"), 5, 10);
         assert_eq!(
             (s.state, s.auth_deadline, s.connected_at),
             (AuthState::Pending, 15, 5)
@@ -193,6 +244,11 @@ mod tests {
             assert!(text.len() < 120, "{text}");
         }
         assert_eq!(Session::from_attachment("{}"), None);
+        // A room id in an attachment is validated like any other.
+        let bad = session(AuthState::Pending)
+            .to_attachment()
+            .replace("room-1", "a/b");
+        assert_eq!(Session::from_attachment(&bad), None);
         assert_eq!(Session::from_attachment("garbage"), None);
     }
 
@@ -279,6 +335,25 @@ mod tests {
         assert_eq!(
             decide(&ok, Err(ErrorCode::UnknownType.into()), 2_000),
             reply(ErrorCode::UnknownType)
+        );
+    }
+
+    #[test]
+    fn a_wake_keeps_members_and_waiting_sockets_and_closes_the_rest() {
+        assert_eq!(
+            on_wake(&session(AuthState::Authenticated), 99_000),
+            Wake::Rejoin
+        );
+        assert_eq!(on_wake(&session(AuthState::Pending), 10_999), Wake::Wait);
+        let (e, code) = auth_timeout();
+        assert_eq!(
+            on_wake(&session(AuthState::Pending), 11_000),
+            Wake::Close(e, code)
+        );
+        let (e, code) = check_unavailable();
+        assert_eq!(
+            on_wake(&session(AuthState::Authenticating), 2_000),
+            Wake::Close(e, code)
         );
     }
 

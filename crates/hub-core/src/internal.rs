@@ -1,0 +1,183 @@
+//! The requests the Worker sends to a room's Durable Object: one enum, one encoding,
+//! used by both sides. Pure.
+//!
+//! The Worker validates the backend's body once (`broadcast::parse`) and forwards only
+//! what the room needs, so the room never parses the public body again: the message
+//! travels verbatim after one line holding the exclusions.
+
+use crate::broadcast::Broadcast;
+use serde::{Deserialize, Serialize};
+
+/// Base URL of the Worker's requests to a room (never reachable from outside: the
+/// Worker forwards only room upgrades from the public URL space).
+pub const ORIGIN: &str = "https://chat-room.internal";
+
+const BROADCAST_PATH: &str = "/broadcast";
+const STATS_PATH: &str = "/stats";
+
+/// One request from the Worker to a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Internal<'a> {
+    /// Deliver `message` to the room's authenticated sockets.
+    Broadcast(Delivery<'a>),
+    /// Flush pending rows and report the room's counts.
+    Stats,
+}
+
+/// A broadcast as the room carries it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    /// The message's exact JSON text, as the backend sent it.
+    pub message: &'a str,
+    /// Connection ids that must not receive it.
+    pub exclude: Vec<String>,
+}
+
+impl<'a> From<Broadcast<'a>> for Delivery<'a> {
+    fn from(b: Broadcast<'a>) -> Self {
+        Delivery {
+            message: b.message.get(),
+            exclude: b.exclude,
+        }
+    }
+}
+
+/// Which internal request a path names, before its body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Broadcast,
+    Stats,
+}
+
+impl Kind {
+    pub fn of_path(path: &str) -> Option<Kind> {
+        match path {
+            BROADCAST_PATH => Some(Kind::Broadcast),
+            STATS_PATH => Some(Kind::Stats),
+            _ => None,
+        }
+    }
+}
+
+/// The line ahead of the message: small, and never containing a raw newline (JSON
+/// escapes newlines inside strings), so the first `\n` always ends it.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    #[serde(rename = "x", default, skip_serializing_if = "Vec::is_empty")]
+    exclude: Vec<String>,
+}
+
+/// A body the room could not decode: a bug or version skew between Worker and room,
+/// never client input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError;
+
+impl<'a> Internal<'a> {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Internal::Broadcast(_) => Kind::Broadcast,
+            Internal::Stats => Kind::Stats,
+        }
+    }
+
+    /// The request's URL on the room.
+    pub fn url(&self) -> String {
+        let path = match self.kind() {
+            Kind::Broadcast => BROADCAST_PATH,
+            Kind::Stats => STATS_PATH,
+        };
+        format!("{ORIGIN}{path}")
+    }
+
+    pub fn method(&self) -> &'static str {
+        match self.kind() {
+            Kind::Broadcast => "POST",
+            Kind::Stats => "GET",
+        }
+    }
+
+    /// The request body, when the request has one.
+    pub fn body(&self) -> Option<String> {
+        match self {
+            Internal::Broadcast(d) => {
+                let envelope = Envelope {
+                    exclude: d.exclude.clone(),
+                };
+                let head = serde_json::to_string(&envelope).unwrap_or_else(|_| "{}".into());
+                let mut body = String::with_capacity(head.len() + 1 + d.message.len());
+                body.push_str(&head);
+                body.push('\n');
+                body.push_str(d.message);
+                Some(body)
+            }
+            Internal::Stats => None,
+        }
+    }
+
+    /// The request the Worker sent, from its kind and body.
+    pub fn decode(kind: Kind, body: &'a str) -> Result<Internal<'a>, DecodeError> {
+        match kind {
+            Kind::Stats => Ok(Internal::Stats),
+            Kind::Broadcast => {
+                let (head, message) = body.split_once('\n').ok_or(DecodeError)?;
+                let envelope: Envelope = serde_json::from_str(head).map_err(|_| DecodeError)?;
+                Ok(Internal::Broadcast(Delivery {
+                    message,
+                    exclude: envelope.exclude,
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broadcast;
+
+    fn round_trip(req: &Internal<'_>) {
+        let url = req.url();
+        let path = url.strip_prefix(ORIGIN).unwrap();
+        let kind = Kind::of_path(path).unwrap();
+        let body = req.body().unwrap_or_default();
+        assert_eq!(&Internal::decode(kind, &body).unwrap(), req);
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        round_trip(&Internal::Stats);
+        round_trip(&Internal::Broadcast(Delivery {
+            message: "{\"type\":\"x\",\"text\":\"a\\nb\"}",
+            exclude: vec!["c\n1".into(), "c2".into()],
+        }));
+        round_trip(&Internal::Broadcast(Delivery {
+            message: "{\"type\":\"x\"}",
+            exclude: vec![],
+        }));
+    }
+
+    #[test]
+    fn the_message_travels_verbatim_from_the_parsed_body() {
+        let body =
+            r#"{"roomId":"r","message":{"type":"x","n":8E88888},"excludeConnectionIds":["a"]}"#;
+        let req = Internal::Broadcast(broadcast::parse(body).unwrap().into());
+        let encoded = req.body().unwrap();
+        assert!(encoded.ends_with("\n{\"type\":\"x\",\"n\":8E88888}"));
+        let Internal::Broadcast(d) = Internal::decode(Kind::Broadcast, &encoded).unwrap() else {
+            panic!("not a broadcast");
+        };
+        assert_eq!(d.message, r#"{"type":"x","n":8E88888}"#);
+        assert_eq!(d.exclude, ["a"]);
+    }
+
+    #[test]
+    fn unknown_paths_and_broken_bodies_are_refused() {
+        assert_eq!(Kind::of_path("/rooms/broadcast"), None);
+        assert_eq!(Kind::of_path("/"), None);
+        assert_eq!(Internal::decode(Kind::Broadcast, "{}"), Err(DecodeError));
+        assert_eq!(
+            Internal::decode(Kind::Broadcast, "nope\n{}"),
+            Err(DecodeError)
+        );
+    }
+}

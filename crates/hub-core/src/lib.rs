@@ -1,0 +1,35 @@
+//! The hub's rules, pure. This crate has no `worker`, `web-sys` or `js-sys`
+//! dependency, so the compiler keeps every decision here free of runtime effects;
+//! the root crate's shells (`src/`) carry the effects out.
+//!
+//! Map of the crate:
+//! - [`room`]: the room core. Takes a room's events (a socket accepted, a frame, a
+//!   participants-check outcome, a close, a deadline, a wake, a broadcast) with `now`
+//!   and tells its [`room::Io`] what to do. Owns the members below.
+//! - [`session`]: one connection's state machine, `(session, frame, now) -> Action`,
+//!   and its hibernation attachment.
+//! - [`protocol`]: client frames parsed once into enums, server frames encoded once;
+//!   the stable error and close codes; the hub's own frame types.
+//! - [`roster`] (authenticated sockets, for fan-out), [`deadlines`] (auth and check
+//!   deadlines behind one timer), [`journal`] (connection rows written behind),
+//!   [`rate_limit`] (per-connection token bucket and flood window).
+//! - [`internal`]: the Worker ↔ Durable Object requests, one enum, one encoding.
+//! - [`broadcast`]: the backend's broadcast body, validated once.
+//! - [`auth`] (the participants check as data, and how its answer is judged),
+//!   [`bearer`] (the webhook token, compared in constant time), [`config`]
+//!   (environment variables into typed limits), [`room_id`], [`routes`].
+
+pub mod auth;
+pub mod bearer;
+pub mod broadcast;
+pub mod config;
+pub mod deadlines;
+pub mod internal;
+pub mod journal;
+pub mod protocol;
+pub mod rate_limit;
+pub mod room;
+pub mod room_id;
+pub mod roster;
+pub mod routes;
+pub mod session;

@@ -1,0 +1,468 @@
+//! The room core: every rule that involves more than one socket, or the room's
+//! memory, timers and rows. Pure: it takes the room's events with `now` and tells an
+//! [`Io`] what to do. The Durable Object (`src/chat_room.rs`) implements `Io` on the
+//! runtime and does nothing else.
+//!
+//! Effects go through a trait rather than a returned list: a fan-out then walks the
+//! roster straight into the runtime's `send`, with no list of targets allocated per
+//! broadcast or typing event (the two hot paths), and native tests record the calls.
+//!
+//! Generic over the socket handle `S`, so tests use plain values.
+
+use crate::auth::AuthOutcome;
+use crate::config::Config;
+use crate::deadlines::Deadlines;
+use crate::journal::{Journal, Row, Write};
+use crate::protocol::{AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode, ServerFrame};
+use crate::rate_limit::{Bucket, Verdict};
+use crate::room_id::RoomId;
+use crate::roster::{Member, Roster};
+use crate::session::{self, Action, Session};
+use std::collections::{HashMap, HashSet};
+
+/// How long row changes wait to be written together (see `journal`): long enough for
+/// a connection's accept and auth to land in the same batch (one row write instead of
+/// two) and for a burst of joins to share one commit, short enough that the table
+/// stays current. Stats flush pending changes before they count.
+pub const WRITE_BEHIND_MS: u64 = 250;
+/// Pending row changes that trigger a write at once, bounding the batch's memory.
+pub const MAX_PENDING_WRITES: usize = 400;
+/// Close code for a socket whose attachment cannot be read (should never happen).
+pub const LOST_STATE: u16 = 1011;
+
+/// The effects the room asks for. Every method is carried out at once, in order.
+pub trait Io<S> {
+    /// Takes `socket` into the room under `session` (its tag and attachment); false
+    /// when the runtime refused.
+    fn accept(&mut self, socket: &S, session: &Session) -> bool;
+    /// Answers a socket the room does not take in: it gets `error`, then `code`.
+    fn refuse(&mut self, socket: &S, error: &ClientError, code: CloseCode);
+    /// Stores `session` as the socket's attachment; false when the runtime refused.
+    fn save(&mut self, socket: &S, session: &Session) -> bool;
+    /// Sends one frame to one socket.
+    fn send(&mut self, socket: &S, frame: &str);
+    /// Sends one frame to every socket of `to`; returns how many sends succeeded.
+    fn fan_out<'a>(&mut self, frame: &str, to: impl Iterator<Item = &'a S>) -> usize
+    where
+        S: 'a;
+    /// Closes the socket with `code`, `reason` being the stable error code.
+    fn close(&mut self, socket: &S, code: u16, reason: &str);
+    /// Runs the participants check of `session` (already saved as authenticating);
+    /// its outcome comes back through [`Room::on_check_done`].
+    fn start_check(&mut self, socket: &S, session: Session, request: AuthRequest);
+    /// Aborts the connection's participants check, if one still runs; it then ends
+    /// as unavailable.
+    fn cancel_check(&mut self, connection_id: &str);
+    /// Calls [`Room::on_timer`] at Unix ms `at`, replacing any earlier request.
+    fn arm_timer(&mut self, at: u64);
+    /// Drops the pending timer.
+    fn cancel_timer(&mut self);
+    /// Calls [`Room::flush`] after `after_ms`.
+    fn schedule_flush(&mut self, after_ms: u64);
+    /// Writes these row changes in one batch.
+    fn write_rows(&mut self, writes: Vec<Write>);
+    /// Deletes the rows of every connection not in `live` (left by an earlier instance).
+    fn remove_ghost_rows(&mut self, live: &HashSet<String>);
+}
+
+/// What a deadline guards.
+enum Watch<S> {
+    /// A socket that must authenticate in time.
+    Auth(S),
+    /// A participants check that must answer in time.
+    Check,
+}
+
+/// How a new socket fared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// Told why and closed (the room is full).
+    Refused,
+    /// The runtime would not take the socket.
+    Failed,
+}
+
+/// The state of one room instance in memory: rebuilt from the sockets' attachments
+/// whenever a new instance starts ([`Room::on_wake`]).
+pub struct Room<S> {
+    config: Config,
+    /// Authenticated sockets, for fan-out.
+    roster: Roster<S>,
+    /// Connection ids of every open socket the room counts (authenticated or not).
+    live: HashSet<String>,
+    /// Per-connection rate counters (in memory only: they may reset on hibernation).
+    rates: HashMap<String, Bucket>,
+    /// Sockets still waiting to authenticate and checks in flight, by deadline.
+    deadlines: Deadlines<Watch<S>>,
+    /// When the one timer asked of the `Io` fires, if one is pending.
+    timer_at: Option<u64>,
+    /// Row changes not yet written, and whether a flush is already scheduled.
+    journal: Journal,
+    flush_scheduled: bool,
+}
+
+fn row_of(session: &Session, authenticated_at: Option<u64>) -> Row {
+    Row {
+        connection_id: session.connection_id.clone(),
+        user_id: session.user_id.clone(),
+        state: session.state,
+        connected_at: session.connected_at,
+        authenticated_at,
+    }
+}
+
+impl<S: Clone> Room<S> {
+    pub fn new(config: Config) -> Self {
+        Room {
+            config,
+            roster: Roster::default(),
+            live: HashSet::new(),
+            rates: HashMap::new(),
+            deadlines: Deadlines::default(),
+            timer_at: None,
+            journal: Journal::default(),
+            flush_scheduled: false,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Authenticated sockets.
+    pub fn authenticated(&self) -> usize {
+        self.roster.len()
+    }
+
+    /// Open sockets the room counts toward its capacity.
+    pub fn connections(&self) -> usize {
+        self.live.len()
+    }
+
+    /// A new instance starts with the sockets the runtime kept (and their attachments,
+    /// `None` when unreadable): authenticated ones rejoin the roster, ones caught
+    /// mid-check (the check died with the previous instance) and ones past their auth
+    /// deadline are closed, waiting ones get their deadline back, and rows of
+    /// connections that no longer exist are deleted.
+    pub fn on_wake(
+        &mut self,
+        sockets: impl IntoIterator<Item = (S, Option<Session>)>,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        for (socket, session) in sockets {
+            let Some(session) = session else {
+                io.close(&socket, LOST_STATE, "lost state");
+                continue;
+            };
+            self.live.insert(session.connection_id.clone());
+            match session::on_wake(&session, now) {
+                session::Wake::Rejoin => self.roster.insert(Member {
+                    connection_id: session.connection_id,
+                    user_id: session.user_id,
+                    socket,
+                }),
+                session::Wake::Close(e, code) => {
+                    self.close_with(&socket, &session.connection_id, &e, code, io)
+                }
+                session::Wake::Wait => {
+                    self.watch(
+                        session.connection_id,
+                        session.auth_deadline,
+                        Watch::Auth(socket),
+                        io,
+                    );
+                }
+            }
+        }
+        io.remove_ghost_rows(&self.live);
+    }
+
+    /// A new socket for the room, with a fresh connection id.
+    pub fn on_connect(
+        &mut self,
+        socket: S,
+        connection_id: String,
+        room_id: RoomId,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) -> Admission {
+        if self.live.len() >= self.config.max_connections {
+            io.refuse(&socket, &ErrorCode::RoomFull.into(), CloseCode::RoomFull);
+            return Admission::Refused;
+        }
+        let session = Session::new(connection_id, room_id, now, self.config.auth_timeout_ms);
+        if !io.accept(&socket, &session) {
+            return Admission::Failed;
+        }
+        self.live.insert(session.connection_id.clone());
+        self.record(|j| j.accepted(row_of(&session, None)), io);
+        self.watch(
+            session.connection_id,
+            session.auth_deadline,
+            Watch::Auth(socket),
+            io,
+        );
+        Admission::Admitted
+    }
+
+    /// One client frame. `parse` reads and parses it, and is called only when the
+    /// frame is to be handled: a frame the rate limit drops is never copied or parsed.
+    pub fn on_frame(
+        &mut self,
+        socket: &S,
+        session: Option<Session>,
+        parse: impl FnOnce(usize) -> Result<ClientFrame, ClientError>,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        let Some(session) = session else {
+            io.close(socket, LOST_STATE, "lost state");
+            return;
+        };
+        let id = &session.connection_id;
+        // Frames already in flight when the room closed this socket (a flood, a room
+        // mismatch, a timeout) still arrive: they must not count as a new connection.
+        if !self.live.contains(id) {
+            return;
+        }
+        match self.rate_check(id, now) {
+            Verdict::Allow => {}
+            Verdict::Drop { notify } => {
+                if notify {
+                    send_error(io, socket, &ErrorCode::RateLimited.into());
+                }
+                return;
+            }
+            Verdict::Close => {
+                let e = ErrorCode::RateLimited.into();
+                return self.close_with(
+                    socket,
+                    &session.connection_id,
+                    &e,
+                    CloseCode::RateLimited,
+                    io,
+                );
+            }
+        }
+        let frame = parse(self.config.max_frame_bytes);
+        match session::decide(&session, frame, now) {
+            Action::Reply(e) => send_error(io, socket, &e),
+            Action::Close(e, code) => self.close_with(socket, &session.connection_id, &e, code, io),
+            Action::Pong(t) => io.send(socket, &ServerFrame::Pong { t: t.as_deref() }.encode()),
+            Action::Typing(is_typing) => {
+                let frame = ServerFrame::Typing {
+                    user_id: session.user_id.as_deref(),
+                    is_typing,
+                }
+                .encode();
+                let sender = session.connection_id.as_str();
+                io.fan_out(
+                    &frame,
+                    self.roster
+                        .iter()
+                        .filter(|m| m.connection_id != sender)
+                        .map(|m| &m.socket),
+                );
+            }
+            Action::StartAuth(request) => self.start_auth(socket, session, request, now, io),
+        }
+    }
+
+    fn start_auth(
+        &mut self,
+        socket: &S,
+        session: Session,
+        request: AuthRequest,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        let checking = session::begin_auth(session);
+        // Saved before the check, so a second auth meanwhile gets `auth_in_progress`.
+        if !io.save(socket, &checking) {
+            return;
+        }
+        // The socket's auth deadline no longer applies while its check runs: the
+        // check's own deadline replaces it.
+        let at = now.saturating_add(self.config.auth_check_timeout_ms);
+        self.watch(checking.connection_id.clone(), at, Watch::Check, io);
+        io.start_check(socket, checking, request);
+    }
+
+    /// The participants check of `checking` answered (or was aborted).
+    pub fn on_check_done(
+        &mut self,
+        socket: &S,
+        checking: &Session,
+        outcome: AuthOutcome,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        let id = &checking.connection_id;
+        // The socket may have closed, or been closed by the room, while the check ran.
+        if !self.live.contains(id) {
+            return;
+        }
+        let done = match session::finish_auth(checking, outcome) {
+            Ok(done) => done,
+            Err((e, code)) => return self.close_with(socket, id, &e, code, io),
+        };
+        if !io.save(socket, &done) {
+            return self.forget(id, io);
+        }
+        io.send(
+            socket,
+            &ServerFrame::AuthOk {
+                connection_id: id,
+                user_id: done.user_id.as_deref(),
+            }
+            .encode(),
+        );
+        self.unwatch(id, io);
+        self.record(|j| j.authenticated(row_of(&done, Some(now))), io);
+        self.roster.insert(Member {
+            connection_id: done.connection_id,
+            user_id: done.user_id,
+            socket: socket.clone(),
+        });
+    }
+
+    /// The socket closed or failed (the runtime's close and error events).
+    pub fn on_close(&mut self, connection_id: &str, io: &mut impl Io<S>) {
+        self.forget(connection_id, io);
+    }
+
+    /// The timer asked for with [`Io::arm_timer`] fired: sockets past their auth
+    /// deadline are closed, checks past theirs are aborted (their auth then fails as
+    /// `auth_unavailable`), and the timer is armed for the next deadline.
+    pub fn on_timer(&mut self, now: u64, io: &mut impl Io<S>) {
+        self.timer_at = None;
+        for (connection_id, watch) in self.deadlines.take_due(now) {
+            match watch {
+                Watch::Auth(socket) => {
+                    let (e, code) = session::auth_timeout();
+                    self.close_with(&socket, &connection_id, &e, code, io);
+                }
+                Watch::Check => io.cancel_check(&connection_id),
+            }
+        }
+        self.arm_timer(io);
+    }
+
+    /// A broadcast: the message goes verbatim to every authenticated socket not
+    /// excluded. Returns how many sockets it reached.
+    pub fn on_broadcast(
+        &mut self,
+        message: &str,
+        exclude: &[String],
+        io: &mut impl Io<S>,
+    ) -> usize {
+        if exclude.is_empty() {
+            return io.fan_out(message, self.roster.iter().map(|m| &m.socket));
+        }
+        let exclude: HashSet<&str> = exclude.iter().map(String::as_str).collect();
+        io.fan_out(
+            message,
+            self.roster
+                .iter()
+                .filter(|m| !exclude.contains(m.connection_id.as_str()))
+                .map(|m| &m.socket),
+        )
+    }
+
+    /// Writes every pending row change now (the scheduled write-behind, or before
+    /// anything reads the table).
+    pub fn flush(&mut self, io: &mut impl Io<S>) {
+        self.flush_scheduled = false;
+        if !self.journal.is_empty() {
+            io.write_rows(self.journal.take());
+        }
+    }
+
+    /// Sends the error, closes with `code`, and forgets the connection at once.
+    fn close_with(
+        &mut self,
+        socket: &S,
+        connection_id: &str,
+        e: &ClientError,
+        code: CloseCode,
+        io: &mut impl Io<S>,
+    ) {
+        send_error(io, socket, e);
+        io.close(socket, code.code(), e.code.as_str());
+        self.forget(connection_id, io);
+    }
+
+    fn forget(&mut self, connection_id: &str, io: &mut impl Io<S>) {
+        self.unwatch(connection_id, io);
+        self.roster.remove(connection_id);
+        self.live.remove(connection_id);
+        self.rates.remove(connection_id);
+        self.record(|j| j.closed(connection_id), io);
+    }
+
+    /// Counts one frame against the connection's rate limit.
+    fn rate_check(&mut self, connection_id: &str, now: u64) -> Verdict {
+        let limit = &self.config.rate_limit;
+        match self.rates.get_mut(connection_id) {
+            Some(bucket) => bucket.check(limit, now),
+            None => {
+                let mut bucket = Bucket::new(limit, now);
+                let verdict = bucket.check(limit, now);
+                self.rates.insert(connection_id.to_owned(), bucket);
+                verdict
+            }
+        }
+    }
+
+    fn watch(&mut self, connection_id: String, at: u64, watch: Watch<S>, io: &mut impl Io<S>) {
+        self.deadlines.insert(connection_id, at, watch);
+        self.arm_timer(io);
+    }
+
+    /// Stops watching the connection. A check still in flight is aborted: its socket
+    /// is authenticated or gone. With nothing left to wait for, the timer goes, so
+    /// an authenticated room can hibernate.
+    fn unwatch(&mut self, connection_id: &str, io: &mut impl Io<S>) {
+        if let Some(Watch::Check) = self.deadlines.remove(connection_id) {
+            io.cancel_check(connection_id);
+        }
+        if self.deadlines.is_empty() && self.timer_at.take().is_some() {
+            io.cancel_timer();
+        }
+    }
+
+    /// Makes sure the timer fires at or before the earliest deadline. A timer for an
+    /// earlier deadline is kept: when it fires it finds nobody due and re-arms.
+    fn arm_timer(&mut self, io: &mut impl Io<S>) {
+        let Some(earliest) = self.deadlines.earliest() else {
+            return;
+        };
+        if self.timer_at.is_some_and(|at| at <= earliest) {
+            return;
+        }
+        self.timer_at = Some(earliest);
+        io.arm_timer(earliest);
+    }
+
+    /// Records a row change and makes sure a write follows: at once when the batch is
+    /// full, otherwise after `WRITE_BEHIND_MS` (one scheduled flush per batch).
+    fn record(&mut self, change: impl FnOnce(&mut Journal), io: &mut impl Io<S>) {
+        change(&mut self.journal);
+        let pending = self.journal.len();
+        if pending >= MAX_PENDING_WRITES {
+            self.flush(io);
+        } else if pending > 0 && !self.flush_scheduled {
+            self.flush_scheduled = true;
+            io.schedule_flush(WRITE_BEHIND_MS);
+        }
+    }
+}
+
+fn send_error<S>(io: &mut impl Io<S>, socket: &S, e: &ClientError) {
+    io.send(socket, &ServerFrame::Error(e).encode());
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,521 @@
+//! The room's rules, driven through a recording `Io`. Sockets are numbers.
+
+use super::*;
+use crate::journal::Write;
+use crate::protocol::{parse_incoming, Incoming};
+use crate::rate_limit::RateLimit;
+use crate::session::AuthState;
+
+type Sock = u32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ev {
+    Refuse(Sock, &'static str, u16),
+    Send(Sock, String),
+    FanOut(String, Vec<Sock>),
+    Close(Sock, u16, String),
+    StartCheck(Sock),
+    CancelCheck(String),
+    ArmTimer(u64),
+    CancelTimer,
+    ScheduleFlush(u64),
+    WriteRows(Vec<Write>),
+    RemoveGhosts(Vec<String>),
+}
+
+/// Records every effect; keeps attachments as the runtime would.
+#[derive(Default)]
+struct Fake {
+    log: Vec<Ev>,
+    attachments: HashMap<Sock, Session>,
+    fail_saves: bool,
+    fail_accepts: bool,
+}
+
+impl Fake {
+    fn take(&mut self) -> Vec<Ev> {
+        std::mem::take(&mut self.log)
+    }
+
+    fn session(&self, s: Sock) -> Option<Session> {
+        self.attachments.get(&s).cloned()
+    }
+
+    fn sent_to(&self, s: Sock) -> Vec<String> {
+        self.log
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Send(to, f) if *to == s => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn closes(&self) -> Vec<(Sock, u16, String)> {
+        self.log
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Close(s, c, r) => Some((*s, *c, r.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Io<Sock> for Fake {
+    fn accept(&mut self, socket: &Sock, session: &Session) -> bool {
+        if self.fail_accepts {
+            return false;
+        }
+        self.attachments.insert(*socket, session.clone());
+        true
+    }
+    fn refuse(&mut self, socket: &Sock, error: &ClientError, code: CloseCode) {
+        self.log
+            .push(Ev::Refuse(*socket, error.code.as_str(), code.code()));
+    }
+    fn save(&mut self, socket: &Sock, session: &Session) -> bool {
+        if self.fail_saves {
+            return false;
+        }
+        self.attachments.insert(*socket, session.clone());
+        true
+    }
+    fn send(&mut self, socket: &Sock, frame: &str) {
+        self.log.push(Ev::Send(*socket, frame.to_owned()));
+    }
+    fn fan_out<'a>(&mut self, frame: &str, to: impl Iterator<Item = &'a Sock>) -> usize {
+        let mut to: Vec<Sock> = to.copied().collect();
+        to.sort();
+        let n = to.len();
+        self.log.push(Ev::FanOut(frame.to_owned(), to));
+        n
+    }
+    fn close(&mut self, socket: &Sock, code: u16, reason: &str) {
+        self.log.push(Ev::Close(*socket, code, reason.to_owned()));
+    }
+    fn start_check(&mut self, socket: &Sock, _session: Session, _request: AuthRequest) {
+        self.log.push(Ev::StartCheck(*socket));
+    }
+    fn cancel_check(&mut self, connection_id: &str) {
+        self.log.push(Ev::CancelCheck(connection_id.to_owned()));
+    }
+    fn arm_timer(&mut self, at: u64) {
+        self.log.push(Ev::ArmTimer(at));
+    }
+    fn cancel_timer(&mut self) {
+        self.log.push(Ev::CancelTimer);
+    }
+    fn schedule_flush(&mut self, after_ms: u64) {
+        self.log.push(Ev::ScheduleFlush(after_ms));
+    }
+    fn write_rows(&mut self, writes: Vec<Write>) {
+        self.log.push(Ev::WriteRows(writes));
+    }
+    fn remove_ghost_rows(&mut self, live: &HashSet<String>) {
+        let mut live: Vec<String> = live.iter().cloned().collect();
+        live.sort();
+        self.log.push(Ev::RemoveGhosts(live));
+    }
+}
+
+const T0: u64 = 1_000_000;
+
+fn config() -> Config {
+    Config {
+        max_connections: 3,
+        auth_timeout_ms: 10_000,
+        auth_check_timeout_ms: 5_000,
+        rate_limit: RateLimit {
+            per_sec: 10,
+            burst: 20,
+            flood_per_sec: 100,
+        },
+        ..Config::default()
+    }
+}
+
+fn room_id() -> RoomId {
+    RoomId::parse("room-1").unwrap()
+}
+
+fn cid(s: Sock) -> String {
+    format!("c{s}")
+}
+
+fn text(json: &str) -> impl FnOnce(usize) -> Result<ClientFrame, ClientError> + '_ {
+    move |max| parse_incoming(Incoming::Text(json), max)
+}
+
+const AUTH: &str = r#"{"type":"auth","token":"t","roomId":"room-1"}"#;
+
+struct World {
+    room: Room<Sock>,
+    io: Fake,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            room: Room::new(config()),
+            io: Fake::default(),
+        }
+    }
+
+    fn connect(&mut self, s: Sock, now: u64) -> Admission {
+        self.room
+            .on_connect(s, cid(s), room_id(), now, &mut self.io)
+    }
+
+    fn frame(&mut self, s: Sock, json: &str, now: u64) {
+        let session = self.io.session(s);
+        self.room
+            .on_frame(&s, session, text(json), now, &mut self.io);
+    }
+
+    fn check_done(&mut self, s: Sock, outcome: AuthOutcome, now: u64) {
+        let session = self.io.session(s).expect("a session");
+        assert_eq!(session.state, AuthState::Authenticating);
+        self.room
+            .on_check_done(&s, &session, outcome, now, &mut self.io);
+    }
+
+    fn verified(user: &str) -> AuthOutcome {
+        AuthOutcome::Verified {
+            user_id: Some(user.to_owned()),
+        }
+    }
+
+    /// Connects and authenticates `s` as user `u{s}`.
+    fn member(&mut self, s: Sock, now: u64) {
+        assert_eq!(self.connect(s, now), Admission::Admitted);
+        self.frame(s, AUTH, now);
+        self.check_done(s, Self::verified(&format!("u{s}")), now);
+    }
+}
+
+fn is_error(frame: &str, code: &str) -> bool {
+    frame.starts_with(r#"{"type":"error""#) && frame.contains(&format!(r#""code":"{code}""#))
+}
+
+#[test]
+fn capacity_counts_every_open_socket_and_frees_on_close() {
+    let mut w = World::new();
+    w.member(1, T0);
+    assert_eq!(w.connect(2, T0), Admission::Admitted);
+    assert_eq!(w.connect(3, T0), Admission::Admitted);
+    w.io.take();
+    assert_eq!(w.connect(4, T0), Admission::Refused);
+    assert_eq!(w.io.take(), [Ev::Refuse(4, "room_full", 4503)]);
+    assert_eq!(w.room.connections(), 3);
+    w.room.on_close(&cid(2), &mut w.io);
+    assert_eq!(w.connect(5, T0), Admission::Admitted);
+    assert_eq!(w.room.connections(), 3);
+}
+
+#[test]
+fn a_socket_the_runtime_refuses_is_not_counted() {
+    let mut w = World::new();
+    w.io.fail_accepts = true;
+    assert_eq!(w.connect(1, T0), Admission::Failed);
+    assert_eq!(w.room.connections(), 0);
+    assert!(w.io.log.is_empty(), "{:?}", w.io.log);
+}
+
+#[test]
+fn a_burst_passes_then_drops_with_one_notice_then_a_flood_closes() {
+    let mut w = World::new();
+    w.member(1, T0);
+    w.io.take();
+    // The auth frame was the first of the burst of 20.
+    for _ in 0..19 {
+        w.frame(1, r#"{"type":"ping"}"#, T0);
+    }
+    let sent = w.io.sent_to(1);
+    assert_eq!(sent.len(), 19, "the burst is answered");
+    assert!(sent.iter().all(|f| f == r#"{"type":"pong"}"#));
+    w.io.take();
+    for _ in 0..80 {
+        w.frame(1, r#"{"type":"ping"}"#, T0);
+    }
+    let sent = w.io.sent_to(1);
+    assert_eq!(sent.len(), 1, "one notice per window: {sent:?}");
+    assert!(is_error(&sent[0], "rate_limited"));
+    assert!(w.io.closes().is_empty());
+    w.io.take();
+    w.frame(1, r#"{"type":"ping"}"#, T0);
+    assert_eq!(w.io.closes(), [(1, 4429, "rate_limited".into())]);
+    assert_eq!(w.room.authenticated(), 0);
+}
+
+#[test]
+fn frames_from_a_socket_the_room_closed_do_nothing() {
+    let mut w = World::new();
+    w.member(1, T0);
+    w.member(2, T0);
+    for _ in 0..101 {
+        w.frame(1, r#"{"type":"ping"}"#, T0);
+    }
+    assert_eq!(w.io.closes(), [(1, 4429, "rate_limited".into())]);
+    w.io.take();
+    // Still in flight when the room closed it: not parsed, not answered, not counted.
+    let mut parsed = false;
+    let session = w.io.session(1);
+    w.room.on_frame(
+        &1,
+        session,
+        |_| {
+            parsed = true;
+            Ok(ClientFrame::Typing { is_typing: true })
+        },
+        T0,
+        &mut w.io,
+    );
+    assert!(!parsed);
+    assert!(w.io.take().is_empty());
+    assert_eq!(w.room.connections(), 1);
+}
+
+#[test]
+fn a_dropped_frame_is_never_parsed() {
+    let mut w = World::new();
+    w.member(1, T0);
+    for _ in 0..19 {
+        w.frame(1, r#"{"type":"ping"}"#, T0);
+    }
+    let mut parsed = false;
+    let session = w.io.session(1);
+    w.room.on_frame(
+        &1,
+        session,
+        |_| {
+            parsed = true;
+            Ok(ClientFrame::Ping { t: None })
+        },
+        T0,
+        &mut w.io,
+    );
+    assert!(!parsed);
+}
+
+#[test]
+fn typing_reaches_every_other_member_but_not_its_sender_or_waiting_sockets() {
+    let mut w = World::new();
+    w.member(1, T0);
+    w.member(2, T0);
+    assert_eq!(w.connect(3, T0), Admission::Admitted);
+    w.io.take();
+    w.frame(1, r#"{"type":"typing","isTyping":true}"#, T0);
+    assert_eq!(
+        w.io.take(),
+        [Ev::FanOut(
+            r#"{"type":"typing","userId":"u1","isTyping":true}"#.into(),
+            vec![2]
+        )]
+    );
+    w.frame(3, r#"{"type":"typing","isTyping":true}"#, T0);
+    let sent = w.io.sent_to(3);
+    assert!(is_error(&sent[0], "unauthenticated"), "{sent:?}");
+}
+
+#[test]
+fn broadcasts_reach_members_not_excluded() {
+    let mut w = World::new();
+    for s in 1..=3 {
+        w.member(s, T0);
+    }
+    w.io.take();
+    assert_eq!(w.room.on_broadcast(r#"{"type":"x"}"#, &[], &mut w.io), 3);
+    assert_eq!(
+        w.room
+            .on_broadcast(r#"{"type":"x"}"#, &[cid(2), "nobody".into()], &mut w.io),
+        2
+    );
+    assert_eq!(
+        w.io.take()[1],
+        Ev::FanOut(r#"{"type":"x"}"#.into(), vec![1, 3])
+    );
+}
+
+#[test]
+fn the_timer_is_armed_for_the_earliest_deadline_and_cancelled_when_nothing_waits() {
+    let mut w = World::new();
+    w.connect(1, T0);
+    assert!(w.io.take().contains(&Ev::ArmTimer(T0 + 10_000)));
+    // A later deadline keeps the earlier timer.
+    w.connect(2, T0 + 500);
+    assert!(!w.io.take().iter().any(|e| matches!(e, Ev::ArmTimer(_))));
+    // An auth moves socket 1 to its check's deadline, earlier than socket 2's.
+    w.frame(1, AUTH, T0 + 1_000);
+    let evs = w.io.take();
+    assert!(evs.contains(&Ev::StartCheck(1)));
+    assert!(evs.contains(&Ev::ArmTimer(T0 + 6_000)), "{evs:?}");
+    w.check_done(1, World::verified("u1"), T0 + 1_200);
+    let evs = w.io.take();
+    assert!(!evs.contains(&Ev::CancelTimer), "socket 2 still waits");
+    w.frame(2, AUTH, T0 + 1_300);
+    w.check_done(2, World::verified("u2"), T0 + 1_400);
+    assert!(w.io.take().contains(&Ev::CancelTimer), "nobody waits");
+}
+
+#[test]
+fn due_deadlines_close_waiting_sockets_abort_checks_and_rearm() {
+    let mut w = World::new();
+    w.connect(1, T0);
+    w.connect(2, T0 + 7_000);
+    w.connect(3, T0);
+    w.frame(3, AUTH, T0 + 2_000);
+    w.io.take();
+    // The timer may fire early: nobody is closed before their deadline.
+    w.room.on_timer(T0 + 5_000, &mut w.io);
+    assert_eq!(w.io.take(), [Ev::ArmTimer(T0 + 7_000)]);
+    w.room.on_timer(T0 + 10_000, &mut w.io);
+    let evs = w.io.take();
+    assert!(evs.contains(&Ev::CancelCheck(cid(3))), "{evs:?}");
+    assert!(
+        evs.contains(&Ev::Close(1, 4401, "auth_timeout".into())),
+        "{evs:?}"
+    );
+    assert!(evs.contains(&Ev::ArmTimer(T0 + 17_000)), "{evs:?}");
+    // The aborted check then ends as unavailable.
+    w.check_done(3, AuthOutcome::Unavailable, T0 + 10_001);
+    assert_eq!(w.io.closes(), [(3, 4401, "auth_unavailable".into())]);
+    assert_eq!(w.room.connections(), 1);
+}
+
+#[test]
+fn a_socket_gone_during_its_check_is_not_admitted_and_its_check_is_aborted() {
+    let mut w = World::new();
+    w.connect(1, T0);
+    w.frame(1, AUTH, T0);
+    w.io.take();
+    w.room.on_close(&cid(1), &mut w.io);
+    assert!(w.io.take().contains(&Ev::CancelCheck(cid(1))));
+    w.check_done(1, World::verified("u1"), T0 + 10);
+    assert!(w.io.take().is_empty());
+    assert_eq!(w.room.authenticated(), 0);
+    assert_eq!(w.room.on_broadcast(r#"{"type":"x"}"#, &[], &mut w.io), 0);
+}
+
+#[test]
+fn check_outcomes() {
+    let mut w = World::new();
+    w.connect(1, T0);
+    w.frame(1, AUTH, T0);
+    w.check_done(1, World::verified("server-u"), T0);
+    let sent = w.io.sent_to(1);
+    assert_eq!(
+        sent.last().unwrap(),
+        r#"{"type":"auth:ok","connectionId":"c1","userId":"server-u"}"#
+    );
+    assert_eq!(w.io.session(1).unwrap().state, AuthState::Authenticated);
+    w.connect(2, T0);
+    w.frame(2, AUTH, T0);
+    w.check_done(2, AuthOutcome::Denied, T0);
+    assert_eq!(w.io.closes(), [(2, 4401, "unauthorized".into())]);
+    // An attachment the runtime will not store: forgotten, never half-admitted.
+    w.connect(3, T0);
+    w.frame(3, AUTH, T0);
+    w.io.fail_saves = true;
+    let session = w.io.session(3).unwrap();
+    w.room
+        .on_check_done(&3, &session, World::verified("u3"), T0, &mut w.io);
+    assert_eq!(w.room.authenticated(), 1);
+    assert_eq!(w.room.connections(), 1);
+}
+
+#[test]
+fn wake_reconciles_members_checks_waiting_overdue_and_unreadable_sockets() {
+    let mut w = World::new();
+    let session = |s: Sock, state: AuthState, connected_at: u64| Session {
+        state,
+        user_id: (state == AuthState::Authenticated).then(|| format!("u{s}")),
+        ..Session::new(cid(s), room_id(), connected_at, 10_000)
+    };
+    let sockets = vec![
+        (1, Some(session(1, AuthState::Authenticated, T0))),
+        (2, Some(session(2, AuthState::Authenticating, T0))),
+        (3, Some(session(3, AuthState::Pending, T0 + 5_000))),
+        (4, Some(session(4, AuthState::Pending, T0))),
+        (5, None),
+    ];
+    w.room.on_wake(sockets, T0 + 10_000, &mut w.io);
+    let closes = w.io.closes();
+    assert!(
+        closes.contains(&(2, 4401, "auth_unavailable".into())),
+        "{closes:?}"
+    );
+    assert!(
+        closes.contains(&(4, 4401, "auth_timeout".into())),
+        "{closes:?}"
+    );
+    assert!(
+        closes.contains(&(5, LOST_STATE, "lost state".into())),
+        "{closes:?}"
+    );
+    assert_eq!(closes.len(), 3);
+    let evs = w.io.take();
+    assert!(evs.contains(&Ev::ArmTimer(T0 + 15_000)), "{evs:?}");
+    // Rows of every connection the room still counts are kept.
+    assert!(
+        evs.contains(&Ev::RemoveGhosts(vec![cid(1), cid(3)])),
+        "{evs:?}"
+    );
+    assert_eq!(w.room.authenticated(), 1);
+    assert_eq!(w.room.on_broadcast(r#"{"type":"x"}"#, &[], &mut w.io), 1);
+    w.room.on_timer(T0 + 15_000, &mut w.io);
+    assert_eq!(w.io.closes(), [(3, 4401, "auth_timeout".into())]);
+}
+
+#[test]
+fn rows_are_written_behind_in_one_batch() {
+    let mut w = World::new();
+    w.connect(1, T0);
+    w.connect(2, T0);
+    w.frame(1, AUTH, T0);
+    w.check_done(1, World::verified("u1"), T0 + 5);
+    w.room.on_close(&cid(2), &mut w.io);
+    let evs = w.io.take();
+    let flushes: Vec<&Ev> = evs
+        .iter()
+        .filter(|e| matches!(e, Ev::ScheduleFlush(_) | Ev::WriteRows(_)))
+        .collect();
+    assert_eq!(flushes, [&Ev::ScheduleFlush(WRITE_BEHIND_MS)]);
+    w.room.flush(&mut w.io);
+    // Socket 1's accept and auth are one upsert; socket 2 came and went unwritten.
+    let Some(Ev::WriteRows(writes)) = w.io.take().pop() else {
+        panic!("no write");
+    };
+    assert_eq!(writes.len(), 1);
+    assert!(matches!(&writes[0], Write::Upsert(r) if r.state == AuthState::Authenticated));
+    // Nothing pending: nothing written, and the next change schedules again.
+    w.room.flush(&mut w.io);
+    assert!(w.io.take().is_empty());
+    w.room.on_close(&cid(1), &mut w.io);
+    assert!(w.io.take().contains(&Ev::ScheduleFlush(WRITE_BEHIND_MS)));
+}
+
+#[test]
+fn a_full_batch_is_written_at_once() {
+    let mut w = World {
+        room: Room::new(Config {
+            max_connections: 1_000,
+            ..config()
+        }),
+        io: Fake::default(),
+    };
+    for s in 0..(MAX_PENDING_WRITES as Sock - 1) {
+        w.connect(s, T0);
+    }
+    assert!(!w.io.log.iter().any(|e| matches!(e, Ev::WriteRows(_))));
+    w.connect(MAX_PENDING_WRITES as Sock, T0);
+    let writes = w.io.log.iter().find_map(|e| match e {
+        Ev::WriteRows(writes) => Some(writes.len()),
+        _ => None,
+    });
+    assert_eq!(writes, Some(MAX_PENDING_WRITES));
+    w.io.take();
+    // The scheduled flush that follows finds nothing left to write.
+    w.room.flush(&mut w.io);
+    assert!(w.io.take().is_empty());
+}

@@ -1,0 +1,140 @@
+//! The room core's effects ([`Io`]) carried out on the runtime: sockets, the one
+//! deadline timer, participants checks, and the connection rows.
+
+use crate::attachment;
+use crate::chat_room::Shell;
+use crate::fanout;
+use crate::net::{self, Cancel};
+use hub_core::journal::Write;
+use hub_core::protocol::{AuthRequest, ClientError, CloseCode};
+use hub_core::room::Io;
+use hub_core::session::Session;
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::Duration;
+use worker::{console_error, Date, WebSocket};
+
+pub fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
+/// A participants check the core asked for, run by the shell once the core is done.
+pub struct Check {
+    pub socket: WebSocket,
+    pub session: Session,
+    pub request: AuthRequest,
+    pub cancel: Rc<Cancel>,
+}
+
+/// One core call's effects. Nothing here touches the core: timers and checks call
+/// back into it only later, from their own tasks.
+pub struct Effects<'a> {
+    shell: &'a Rc<Shell>,
+    pub check: Option<Check>,
+}
+
+impl<'a> Effects<'a> {
+    pub fn new(shell: &'a Rc<Shell>) -> Self {
+        Effects { shell, check: None }
+    }
+}
+
+impl Io<WebSocket> for Effects<'_> {
+    fn accept(&mut self, socket: &WebSocket, session: &Session) -> bool {
+        // A 22-character base64url tag is always a valid tag (at most 256 chars).
+        self.shell
+            .state
+            .accept_websocket_with_tags(socket, &[session.connection_id.as_str()]);
+        attachment::write(socket, session)
+    }
+
+    fn refuse(&mut self, socket: &WebSocket, error: &ClientError, code: CloseCode) {
+        // Accepted only to say why, so clients see the code rather than a bare
+        // handshake failure; never tagged, stored or counted.
+        if socket.accept().is_ok() {
+            fanout::send_error(socket, error);
+            let _ = socket.close(Some(code.code()), Some(error.code.as_str()));
+        }
+    }
+
+    fn save(&mut self, socket: &WebSocket, session: &Session) -> bool {
+        attachment::write(socket, session)
+    }
+
+    fn send(&mut self, socket: &WebSocket, frame: &str) {
+        fanout::send(socket, frame);
+    }
+
+    fn fan_out<'s>(&mut self, frame: &str, to: impl Iterator<Item = &'s WebSocket>) -> usize {
+        fanout::deliver(frame, to)
+    }
+
+    fn close(&mut self, socket: &WebSocket, code: u16, reason: &str) {
+        let _ = socket.close(Some(code), Some(reason));
+    }
+
+    fn start_check(&mut self, socket: &WebSocket, session: Session, request: AuthRequest) {
+        let cancel = Rc::new(Cancel::default());
+        // Registered now, so the deadline timer can abort it from the start.
+        self.shell
+            .checks
+            .borrow_mut()
+            .insert(session.connection_id.clone(), Rc::clone(&cancel));
+        self.check = Some(Check {
+            socket: socket.clone(),
+            session,
+            request,
+            cancel,
+        });
+    }
+
+    fn cancel_check(&mut self, connection_id: &str) {
+        let cancel = self.shell.checks.borrow_mut().remove(connection_id);
+        if let Some(cancel) = cancel {
+            cancel.fire();
+        }
+    }
+
+    fn arm_timer(&mut self, at: u64) {
+        let cancel = Rc::new(Cancel::default());
+        let previous = self.shell.timer.replace(Some(Rc::clone(&cancel)));
+        if let Some(previous) = previous {
+            previous.fire();
+        }
+        let shell = Rc::clone(self.shell);
+        let after = Duration::from_millis(at.saturating_sub(now_ms()).max(1));
+        // A one-shot timer, no alarm: it exists only while something waits.
+        self.shell.state.wait_until(async move {
+            if net::sleep(after, &cancel).await {
+                shell.timer.take();
+                shell.with_core(|core, io| core.on_timer(now_ms(), io));
+            }
+        });
+    }
+
+    fn cancel_timer(&mut self) {
+        if let Some(cancel) = self.shell.timer.take() {
+            cancel.fire();
+        }
+    }
+
+    fn schedule_flush(&mut self, after_ms: u64) {
+        let shell = Rc::clone(self.shell);
+        self.shell.state.wait_until(async move {
+            worker::Delay::from(Duration::from_millis(after_ms)).await;
+            shell.with_core(|core, io| core.flush(io));
+        });
+    }
+
+    fn write_rows(&mut self, writes: Vec<Write>) {
+        if let Err(e) = self.shell.store.apply(&writes) {
+            console_error!("writing connection rows failed: {e}");
+        }
+    }
+
+    fn remove_ghost_rows(&mut self, live: &HashSet<String>) {
+        if let Err(e) = self.shell.store.remove_ghosts(live) {
+            console_error!("removing stale connection rows failed: {e}");
+        }
+    }
+}
