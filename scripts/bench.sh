@@ -95,6 +95,14 @@ start() { # name modules-block
 # Embedded paths are relative to the config file, which lives in bench/tmp/run-*/.
 UP="../../.."
 start hub "(name = \"index.js\", esModule = embed \"$UP/build/index.js\"), (name = \"index_bg.wasm\", wasm = embed \"$UP/build/index_bg.wasm\")"
+# BENCH_HUB_BEFORE=<dir with index.js and index_bg.wasm> (an absolute path) adds an earlier
+# build of the hub as the server `hub_before`, for before/after ratios of a change in one run.
+if [ -n "${BENCH_HUB_BEFORE:-}" ]; then
+  # workerd resolves embeds relative to the config file: copy the build next to it.
+  mkdir -p "$RUN/hub_before"
+  cp "$BENCH_HUB_BEFORE/index.js" "$BENCH_HUB_BEFORE/index_bg.wasm" "$RUN/hub_before/"
+  start hub_before "(name = \"index.js\", esModule = embed \"hub_before/index.js\"), (name = \"index_bg.wasm\", wasm = embed \"hub_before/index_bg.wasm\")"
+fi
 start baseline "(name = \"baseline.js\", esModule = embed \"$UP/bench/servers/baseline.js\")"
 start floor "(name = \"floor.js\", esModule = embed \"$UP/bench/servers/floor.js\")"
 

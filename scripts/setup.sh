@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# Idempotent set-up: installs every tool the build, dev server and tests need,
-# skipping whatever is already present at the right version.
+# Idempotent set-up: installs every tool the build, dev server and deploys need, skipping
+# whatever is already present at the right version. Works wherever Rust and Node.js are
+# (Linux, macOS): nothing here needs apt-get or a browser.
+#   bash scripts/setup.sh             the tools (npm run dev, deploy and preview call this)
+#   bash scripts/setup.sh --browser   also Chromium for the browser test (npm test calls this):
+#     CHROMIUM_PATH if set (must be executable), else /usr/bin/chromium, else installed
+#     with apt-get where it exists; otherwise it fails and says how to provide one.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
+
+BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) BROWSER=1 ;;
+    *) echo "usage: scripts/setup.sh [--browser]" >&2; exit 2 ;;
+  esac
+done
 
 if ! command -v cargo >/dev/null; then
   echo "cargo not found: install Rust with rustup (https://rustup.rs) first" >&2
@@ -37,7 +50,11 @@ else
 fi
 
 STAMP="node_modules/.nativor-setup-stamp"
-LOCK_SUM="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if command -v sha256sum >/dev/null; then
+  LOCK_SUM="$(sha256sum package-lock.json | cut -d' ' -f1)"
+else
+  LOCK_SUM="$(shasum -a 256 package-lock.json | cut -d' ' -f1)"   # macOS
+fi
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$LOCK_SUM" ]; then
   say "node_modules: up to date with package-lock.json"
 else
@@ -50,22 +67,35 @@ if [ ! -f .dev.vars ]; then
   say "Creating .dev.vars from .dev.vars.example (local secrets, git-ignored)"
   cp .dev.vars.example .dev.vars
 fi
-say "Set-up complete"
 
-# Chromium for the browser end-to-end test (crates/e2e/tests/e2e/browser.rs drives it with
-# playwright-core from npm; Playwright never downloads a browser of its own here).
-if [ -x /usr/bin/chromium ]; then
-  say "Chromium (browser test): present at /usr/bin/chromium"
-elif command -v apt-get >/dev/null; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
+if [ "$BROWSER" = 1 ]; then
+  # Chromium for the browser end-to-end test (crates/e2e/tests/e2e/browser.rs drives it with
+  # playwright-core from npm; Playwright never downloads a browser of its own here).
+  if [ -n "${CHROMIUM_PATH:-}" ]; then
+    if [ ! -x "$CHROMIUM_PATH" ]; then
+      echo "CHROMIUM_PATH=$CHROMIUM_PATH is not an executable file: point it at a Chromium or Chrome binary" >&2
+      exit 1
+    fi
+    say "Chromium (browser test): CHROMIUM_PATH=$CHROMIUM_PATH"
+  elif [ -x /usr/bin/chromium ]; then
+    say "Chromium (browser test): present at /usr/bin/chromium"
+  elif command -v apt-get >/dev/null; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+      SUDO="sudo"
+    fi
+    say "Installing Chromium for the browser test: $SUDO apt-get update && $SUDO apt-get install -y chromium"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+    say "Chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo '/usr/bin/chromium')"
+  else
+    cat >&2 <<'MSG'
+The browser test needs Chromium, and there is none at /usr/bin/chromium and no apt-get to
+install it. Either set CHROMIUM_PATH to a Chromium or Chrome executable, e.g. on macOS
+  CHROMIUM_PATH="/Applications/Google Chrome.app/Contents/MacOS/Google Chrome" npm test
+or install Debian's chromium with apt-get (apt-get install chromium).
+MSG
+    exit 1
   fi
-  say "Installing Chromium for the browser test: $SUDO apt-get update && $SUDO apt-get install -y chromium"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
-  say "Chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo '/usr/bin/chromium')"
-else
-  echo "Chromium is missing and apt-get is not available: install Chromium as /usr/bin/chromium (the browser test needs it)" >&2
-  exit 1
 fi
+say "Set-up complete"

@@ -5,7 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-bash scripts/setup.sh
+bash scripts/setup.sh --browser   # the browser test needs Chromium (or CHROMIUM_PATH)
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -3,7 +3,7 @@
 //! outcome. Logs summarise failures and never include the token.
 
 use crate::net::{read_bounded, unless_cancelled, Cancel};
-use hub_core::auth::{self, AuthOutcome};
+use hub_core::auth::{self, AuthOutcome, Body};
 use hub_core::config::Config;
 use hub_core::room_id::RoomId;
 use worker::console_error;
@@ -36,19 +36,22 @@ async fn call(
     let response: web_sys::Response = JsFuture::from(global.fetch_with_str_and_init(url, &init))
         .await?
         .unchecked_into();
-    let declared = response
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|l| l.parse::<usize>().ok());
-    // An unreadable body is judged as no body (see `auth::judge`).
+    let headers = response.headers();
+    let header = |name| headers.get(name).ok().flatten();
+    // A compressed body is decoded as it is read: its declared length says nothing
+    // about its decoded size, so it is read with the bound.
+    let compressed =
+        header("Content-Encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
+    let declared = header("Content-Length")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|_| !compressed);
+    // `None`: unreadable (see `auth::judge`).
     let text = match declared {
         Some(len) if len <= auth::MAX_RESPONSE_BYTES => match response.text() {
             Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
             Err(_) => None,
         },
-        // No declared length, or too long: read at most the limit, then give up on it.
+        // No usable declared length, or too long: read at most the limit, then give up.
         _ => read_bounded(response.body(), auth::MAX_RESPONSE_BYTES)
             .await
             .ok()
@@ -78,24 +81,22 @@ pub async fn participants_check(
     match unless_cancelled(cancel, call(&url, &input, &controller.signal())).await {
         None => {
             controller.abort();
+            // Never the room id: room ids can hold user ids.
             console_error!(
-                "participants check: no answer within {} ms (room {})",
-                config.auth_check_timeout_ms,
-                input.room
+                "participants check: no answer within {} ms",
+                config.auth_check_timeout_ms
             );
             AuthOutcome::Unavailable
         }
         Some(Err(_)) => {
-            console_error!("participants check: network error (room {})", input.room);
+            console_error!("participants check: network error");
             AuthOutcome::Unavailable
         }
         Some(Ok((status, body))) => {
-            let outcome = auth::judge(status, body.as_deref(), input.claimed_user_id);
+            let body = body.as_deref().map_or(Body::Unreadable, Body::Text);
+            let outcome = auth::judge(status, body, input.claimed_user_id);
             if outcome == AuthOutcome::Unavailable {
-                console_error!(
-                    "participants check: backend answered {status} (room {})",
-                    input.room
-                );
+                console_error!("participants check: backend answered {status}, unusable");
             }
             outcome
         }

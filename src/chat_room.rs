@@ -24,6 +24,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::js_sys::JsString;
+use worker::wasm_bindgen::JsCast;
 use worker::worker_sys::DurableObjectState;
 use worker::{console_error, web_sys, Env, Result, State, WebSocket, WebSocketPair};
 
@@ -67,9 +69,6 @@ impl ChatRoom {
         }
         let state = State::from(state);
         let store = Store::new(state.storage().sql());
-        if let Err(e) = store.migrate() {
-            console_error!("migrations failed: {e}");
-        }
         let shell = Shell {
             state,
             store,
@@ -107,11 +106,19 @@ impl ChatRoom {
         self.shell.wake();
         let ws = WebSocket::from(ws);
         let session = attachment::read(&ws);
-        // A binary frame is refused without copying it out of the runtime.
+        // Neither a binary frame nor an oversized text frame is copied into wasm:
+        // wasm memory never shrinks, and a copy reserves up to 3 bytes per UTF-16
+        // unit. A text frame's UTF-8 length is at least its UTF-16 length, so a
+        // frame longer than the limit in UTF-16 units is too large in bytes too.
         let parse = |max_bytes| {
-            let text = message.as_string();
-            let incoming = text.as_deref().map_or(Incoming::Binary, Incoming::Text);
-            protocol::parse_incoming(incoming, max_bytes)
+            let Some(js) = message.dyn_ref::<JsString>() else {
+                return protocol::parse_incoming(Incoming::Binary, max_bytes);
+            };
+            if js.length() as usize > max_bytes {
+                return protocol::parse_incoming(Incoming::TooLarge, max_bytes);
+            }
+            let text = String::from(js);
+            protocol::parse_incoming(Incoming::Text(&text), max_bytes)
         };
         let mut io = Effects::new(&self.shell);
         self.shell
@@ -153,11 +160,15 @@ impl Shell {
         if self.awake.replace(true) {
             return;
         }
+        let has_storage = self.store.exists().unwrap_or_else(|e| {
+            console_error!("reading the room's tables failed: {e}");
+            false
+        });
         let sockets = self.state.get_websockets().into_iter().map(|ws| {
             let session = attachment::read(&ws);
             (ws, session)
         });
-        self.with_core(|core, io| core.on_wake(sockets, now_ms(), io));
+        self.with_core(|core, io| core.on_wake(sockets, has_storage, now_ms(), io));
     }
 
     fn connect(self: &Rc<Self>, room: RoomId) -> Result<web_sys::Response> {
@@ -227,7 +238,20 @@ impl Shell {
             "authenticated": authenticated,
             "storedConnections": self.store.count().unwrap_or(0),
             "instanceStartedAt": self.started_at,
+            "wasmMemoryBytes": wasm_memory_bytes(),
         });
         json_response(200, &body.to_string())
+    }
+}
+
+/// The isolate's wasm linear memory (it only ever grows), for the stats endpoint.
+fn wasm_memory_bytes() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        core::arch::wasm32::memory_size(0) * 65_536
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
     }
 }

@@ -61,6 +61,10 @@ impl Io<WebSocket> for Effects<'_> {
         attachment::write(socket, session)
     }
 
+    fn load(&mut self, socket: &WebSocket) -> Option<Session> {
+        attachment::read(socket)
+    }
+
     fn send(&mut self, socket: &WebSocket, frame: &str) {
         fanout::send(socket, frame);
     }

@@ -48,8 +48,12 @@ fn row_values(r: &Row) -> [SqlStorageValue; ROW_COLUMNS] {
     ]
 }
 
+/// The room's tables are created on the first write, not when the object starts:
+/// a room nobody ever joined leaves no storage behind.
 pub struct Store {
     sql: SqlStorage,
+    /// Set once the tables are known to exist and be migrated.
+    ready: std::cell::Cell<bool>,
 }
 
 #[derive(Deserialize)]
@@ -73,12 +77,45 @@ fn text(v: &str) -> SqlStorageValue {
 
 impl Store {
     pub fn new(sql: SqlStorage) -> Self {
-        Store { sql }
+        Store {
+            sql,
+            ready: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Whether this room has tables of ours (a read: it creates nothing). When it
+    /// does, migrations not yet applied are applied now.
+    pub fn exists(&self) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct N {
+            n: u64,
+        }
+        let rows = self
+            .sql
+            .exec(
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_migrations'",
+                None,
+            )?
+            .to_array::<N>()?;
+        let exists = rows.first().is_some_and(|r| r.n > 0);
+        if exists {
+            self.ensure()?;
+        }
+        Ok(exists)
+    }
+
+    /// Creates and migrates the tables once per instance.
+    fn ensure(&self) -> Result<()> {
+        if !self.ready.get() {
+            self.migrate()?;
+            self.ready.set(true);
+        }
+        Ok(())
     }
 
     /// Applies every migration not yet recorded, each with its record, in one
     /// synchronous batch (no await between them, so they commit together).
-    pub fn migrate(&self) -> Result<usize> {
+    fn migrate(&self) -> Result<usize> {
         self.sql.exec(
             "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)",
             None,
@@ -105,6 +142,10 @@ impl Store {
     /// on bound parameters allows. The caller runs no await in between, so the whole
     /// batch commits once.
     pub fn apply(&self, writes: &[Write]) -> Result<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.ensure()?;
         let upserts: Vec<&Row> = writes
             .iter()
             .filter_map(|w| match w {
@@ -145,7 +186,11 @@ impl Store {
         Ok(ghosts.len())
     }
 
+    /// Rows in the connections table; 0 when the room has no tables.
     pub fn count(&self) -> Result<u64> {
+        if !self.ready.get() && !self.exists()? {
+            return Ok(0);
+        }
         #[derive(Deserialize)]
         struct N {
             n: u64,

@@ -41,6 +41,11 @@ export const DEFAULTS = Object.freeze({
   pongTimeoutMs: 10_000,
   /** From `new WebSocket` to `auth:ok` (the hub itself answers within ~10 s). */
   handshakeTimeoutMs: 15_000,
+  /**
+   * `getToken` must answer within this; otherwise the call is abandoned (a late answer is
+   * ignored) and the attempt counts as `auth_unavailable`: back off and retry.
+   */
+  tokenTimeoutMs: 10_000,
   /** At most one `isTyping:true` per this period while the user keeps typing. */
   typingThrottleMs: 3_000,
   /** `isTyping:false` is sent automatically after this long without a keystroke. */
@@ -324,7 +329,7 @@ export class NativorChatClient {
     this._tokenRefreshed = false;
     this._forceRefresh = false;
     this._lastError = null;
-    this._timer = { handshake: null, ping: null, pong: null, retry: null, stable: null };
+    this._timer = { token: null, handshake: null, ping: null, pong: null, retry: null, stable: null };
     this.connectionId = null;
     this.userId = null;
     this.lastClose = null;
@@ -449,16 +454,26 @@ export class NativorChatClient {
     const generation = ++this._generation;
     this._setState("connecting", { attempt: this._attempt });
     const forceRefresh = this._forceRefresh;
-    let token;
-    try {
-      token = await this._getToken({ forceRefresh });
-    } catch (e) {
+    const answer = await this._fetchToken(forceRefresh);
+    if (generation !== this._generation) return;
+    if (answer.timedOut) {
+      // The provider hangs: give up on this call (its late answer is ignored) and treat the
+      // attempt as "auth unavailable". `_forceRefresh` stays as it was, so the retry asks the
+      // same question again (a fresh token, if a fresh one was needed).
+      const ms = this.options.tokenTimeoutMs;
+      const message = `the token provider did not answer within ${ms} ms`;
+      this._emit("error", { type: "error", code: "token_timeout", message, local: true });
+      this._end(CloseCode.UNAUTHENTICATED, "auth_unavailable", false);
+      return;
+    }
+    let token = answer.token;
+    if ("error" in answer) {
       token = undefined;
-      if (generation !== this._generation) return;
+      const e = answer.error;
       const message = String(e?.message ?? e);
       this._emit("error", { type: "error", code: "token_unavailable", message, local: true });
+      if (generation !== this._generation) return;
     }
-    if (generation !== this._generation) return;
     this._forceRefresh = false;
     if (typeof token !== "string" || token === "") {
       if (forceRefresh) {
@@ -508,6 +523,40 @@ export class NativorChatClient {
       if (this._ws !== ws) return;
       this._end(e.code, e.reason || this._lastError || "", e.wasClean);
     };
+  }
+
+  /**
+   * Calls the token provider, bounded by `tokenTimeoutMs`. Resolves (never rejects) with
+   * `{token}`, `{error}` or `{timedOut: true}`, whichever comes first; later outcomes of the
+   * same call are ignored.
+   */
+  _fetchToken(forceRefresh) {
+    return new Promise((resolve) => {
+      let settled = false;
+      let handle = null;
+      const settle = (outcome) => {
+        if (settled) return;
+        settled = true;
+        if (handle !== null) {
+          this._timers.clearTimeout(handle);
+          if (this._timer.token === handle) this._timer.token = null;
+        }
+        resolve(outcome);
+      };
+      let pending;
+      try {
+        pending = Promise.resolve(this._getToken({ forceRefresh }));
+      } catch (error) {
+        settle({ error });
+        return;
+      }
+      handle = this._timers.setTimeout(() => {
+        if (this._timer.token === handle) this._timer.token = null;
+        settle({ timedOut: true });
+      }, this.options.tokenTimeoutMs);
+      this._timer.token = handle;
+      pending.then((token) => settle({ token }), (error) => settle({ error }));
+    });
   }
 
   _onFrame(data) {

@@ -335,11 +335,16 @@ async fn main() {
             vs_js.push(hub_js);
             vs_floor.push(hub_floor);
         }
-        ratios.insert(
-            scenario.to_string(),
-            json!({"hub_vs_baseline": hub_js, "hub_vs_floor": hub_floor,
-            "p99_hub_vs_baseline": ratio(p99(scenario, "hub"), p99(scenario, "baseline"))}),
-        );
+        let mut scenario_ratios = json!({"hub_vs_baseline": hub_js, "hub_vs_floor": hub_floor,
+            "p99_hub_vs_baseline": ratio(p99(scenario, "hub"), p99(scenario, "baseline"))});
+        // An earlier build run alongside (`BENCH_HUB_BEFORE` in scripts/bench.sh).
+        if per_server.contains_key("hub_before") {
+            scenario_ratios["hub_vs_hub_before"] =
+                json!(ratio(med(scenario, "hub"), med(scenario, "hub_before")));
+            scenario_ratios["p99_hub_vs_hub_before"] =
+                json!(ratio(p99(scenario, "hub"), p99(scenario, "hub_before")));
+        }
+        ratios.insert(scenario.to_string(), scenario_ratios);
         let lg = per_server
             .get("hub")
             .map(|r| median(&values(r, |x| x.cpu.loadgen)))

@@ -2,9 +2,11 @@
 //! backend's answer means. Pure; the HTTP call itself is in `backend.rs`.
 
 use crate::room_id::RoomId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
 
-/// Largest participants-check response body read; anything longer is ignored as a body.
+/// Largest participants-check response body read; a longer one is unreadable.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 
 /// `{origin}/api/v1/message-rooms/{room}/participants/check`. The room id is always one
@@ -81,31 +83,55 @@ pub enum AuthOutcome {
     Unavailable,
 }
 
-#[derive(Deserialize)]
-struct CheckResponse {
-    #[serde(rename = "userId", default)]
-    user_id: Option<serde_json::Value>,
+/// A participants-check response body, as far as the hub could read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// The whole body (possibly empty), within `MAX_RESPONSE_BYTES`.
+    Text(&'a str),
+    /// Over the bound, not UTF-8, or failed to read.
+    Unreadable,
 }
 
-/// Judges a participants-check response. The backend's `"userId"` (when a string) wins
-/// over the client's claim; a 200 with a body that is not JSON still admits the client,
-/// under its claimed id.
-pub fn judge(status: u16, body: Option<&str>, claimed_user_id: Option<&str>) -> AuthOutcome {
+/// Judges a participants-check response. A 200 never lets the client choose its own
+/// identity unless the backend saw the claim and said nothing against it:
+/// - an empty body, or a JSON object without a string `"userId"`: the claim stands
+///   (the check's body carried it);
+/// - a JSON object with a string `"userId"`: that id, whatever the claim;
+/// - anything else (not JSON, not an object, unreadable): unavailable. An origin that
+///   answers every request with an HTML page admits nobody.
+pub fn judge(status: u16, body: Body<'_>, claimed_user_id: Option<&str>) -> AuthOutcome {
     match status {
-        200 => {
-            let verified = body
-                .and_then(|b| serde_json::from_str::<CheckResponse>(b).ok())
-                .and_then(|r| match r.user_id {
-                    Some(serde_json::Value::String(s)) => Some(s),
-                    _ => None,
-                });
-            AuthOutcome::Verified {
-                user_id: verified.or_else(|| claimed_user_id.map(str::to_owned)),
-            }
-        }
+        200 => match body {
+            Body::Text(text) if text.trim().is_empty() => AuthOutcome::Verified {
+                user_id: claimed_user_id.map(str::to_owned),
+            },
+            Body::Text(text) => match verified_user_id(text) {
+                Some(user_id) => AuthOutcome::Verified {
+                    user_id: user_id.or_else(|| claimed_user_id.map(str::to_owned)),
+                },
+                None => AuthOutcome::Unavailable,
+            },
+            Body::Unreadable => AuthOutcome::Unavailable,
+        },
         401 | 403 | 404 => AuthOutcome::Denied,
         _ => AuthOutcome::Unavailable,
     }
+}
+
+/// `Some(Some(id))` for an object with a string `userId`, `Some(None)` for any other
+/// object, `None` for anything that is not a JSON object. Other fields are kept raw,
+/// so no value the hub does not read can make the body unreadable.
+fn verified_user_id(text: &str) -> Option<Option<String>> {
+    let raw: &RawValue = serde_json::from_str(text).ok()?;
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    let fields: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).ok()?;
+    Some(
+        fields
+            .get("userId")
+            .and_then(|v| serde_json::from_str::<String>(v.get()).ok()),
+    )
 }
 
 #[cfg(test)]
@@ -161,32 +187,46 @@ mod tests {
     }
 
     #[test]
-    fn backend_identity_wins_over_the_claim() {
+    fn a_200_never_lets_the_client_choose_its_identity() {
         let ok = |user: Option<&str>| AuthOutcome::Verified {
             user_id: user.map(str::to_owned),
         };
+        let text = |t| judge(200, Body::Text(t), Some("claim"));
+        assert_eq!(text(r#"{"userId":"srv"}"#), ok(Some("srv")));
+        assert_eq!(text(r#" {"userId":"srv","n":8E88888} "#), ok(Some("srv")));
+        // The backend saw the claim and named nobody else.
+        assert_eq!(text(r#"{"userId":42}"#), ok(Some("claim")));
+        assert_eq!(text(r#"{"userId":null}"#), ok(Some("claim")));
+        assert_eq!(text("{}"), ok(Some("claim")));
+        assert_eq!(text(""), ok(Some("claim")));
+        assert_eq!(text(" \n"), ok(Some("claim")));
+        assert_eq!(judge(200, Body::Text(""), None), ok(None));
+        // Anything else fails closed.
+        for bad in [
+            "<html>",
+            "yes, a participant",
+            "[]",
+            "\"srv\"",
+            "7",
+            "{",
+            "null",
+        ] {
+            assert_eq!(text(bad), AuthOutcome::Unavailable, "{bad}");
+        }
         assert_eq!(
-            judge(200, Some(r#"{"userId":"srv"}"#), Some("claim")),
-            ok(Some("srv"))
+            judge(200, Body::Unreadable, Some("claim")),
+            AuthOutcome::Unavailable
         );
-        assert_eq!(
-            judge(200, Some(r#"{"userId":42}"#), Some("claim")),
-            ok(Some("claim"))
-        );
-        assert_eq!(judge(200, Some(r#"{}"#), Some("claim")), ok(Some("claim")));
-        assert_eq!(judge(200, Some("<html>"), Some("claim")), ok(Some("claim")));
-        assert_eq!(judge(200, None, None), ok(None));
-        assert_eq!(judge(200, Some(r#"{"userId":null}"#), None), ok(None));
     }
 
     #[test]
     fn statuses() {
         for s in [401, 403, 404] {
-            assert_eq!(judge(s, None, None), AuthOutcome::Denied);
+            assert_eq!(judge(s, Body::Unreadable, None), AuthOutcome::Denied);
         }
         for s in [201, 204, 301, 302, 400, 429, 500, 502, 503] {
             assert_eq!(
-                judge(s, Some(r#"{"userId":"x"}"#), None),
+                judge(s, Body::Text(r#"{"userId":"x"}"#), None),
                 AuthOutcome::Unavailable,
                 "{s}"
             );

@@ -19,6 +19,9 @@ pub struct Config {
     pub max_broadcast_bytes: usize,
     /// `MAX_CONNECTIONS_PER_ROOM`: sockets one room accepts (the runtime allows 32,768).
     pub max_connections: usize,
+    /// `MAX_PENDING_PER_ROOM`: sockets one room holds that have not authenticated yet;
+    /// always below `max_connections`, so silent sockets cannot fill a room.
+    pub max_pending: usize,
     /// `RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_FLOOD_PER_SEC`: client events.
     pub rate_limit: RateLimit,
 }
@@ -32,6 +35,7 @@ impl Default for Config {
             max_frame_bytes: 16 * 1024,
             max_broadcast_bytes: 64 * 1024,
             max_connections: 10_000,
+            max_pending: 1_000,
             rate_limit: RateLimit {
                 per_sec: 10,
                 burst: 20,
@@ -71,6 +75,8 @@ impl Config {
         let mut conns = c.max_connections as u64;
         number("MAX_CONNECTIONS_PER_ROOM", &mut conns, 1, 32_000);
         c.max_connections = conns as usize;
+        let mut pending = c.max_pending as u64;
+        number("MAX_PENDING_PER_ROOM", &mut pending, 1, 32_000);
         let rl = &mut c.rate_limit;
         let (mut per_sec, mut burst, mut flood) =
             (rl.per_sec.into(), rl.burst.into(), rl.flood_per_sec.into());
@@ -83,6 +89,17 @@ impl Config {
             burst: burst as u32,
             flood_per_sec: flood as u32,
         };
+
+        // Below the capacity: a value at or above it is refused, and the default
+        // shrinks under a small capacity (with a capacity of 1, the one socket).
+        let below_capacity = c.max_connections.saturating_sub(1).max(1);
+        if pending as usize > below_capacity {
+            if get("MAX_PENDING_PER_ROOM").is_some() && !invalid.contains(&"MAX_PENDING_PER_ROOM") {
+                invalid.push("MAX_PENDING_PER_ROOM");
+            }
+            pending = c.max_pending.min(below_capacity) as u64;
+        }
+        c.max_pending = pending as usize;
 
         if let Some(origin) = get("BACKEND_ORIGIN") {
             match normalize_origin(&origin) {
@@ -130,7 +147,7 @@ mod tests {
             (10_000, 5_000)
         );
         assert_eq!((d.max_frame_bytes, d.max_broadcast_bytes), (16_384, 65_536));
-        assert_eq!(d.max_connections, 10_000);
+        assert_eq!((d.max_connections, d.max_pending), (10_000, 1_000));
         assert_eq!(
             (
                 d.rate_limit.per_sec,
@@ -150,11 +167,12 @@ mod tests {
             ("MAX_BROADCAST_BYTES", "2048"),
             ("BACKEND_ORIGIN", "https://api.nativor.com/"),
             ("MAX_CONNECTIONS_PER_ROOM", "5"),
+            ("MAX_PENDING_PER_ROOM", "2"),
             ("RATE_LIMIT_PER_SEC", "3"),
             ("RATE_LIMIT_BURST", "4"),
             ("RATE_LIMIT_FLOOD_PER_SEC", "30"),
         ]);
-        assert_eq!(c.max_connections, 5);
+        assert_eq!((c.max_connections, c.max_pending), (5, 2));
         assert_eq!(
             c.rate_limit,
             RateLimit {
@@ -169,6 +187,19 @@ mod tests {
         assert_eq!(c.max_frame_bytes, 4096);
         assert_eq!(c.max_broadcast_bytes, 2048);
         assert_eq!(c.backend_origin.as_deref(), Some("https://api.nativor.com"));
+    }
+
+    #[test]
+    fn pending_sockets_stay_below_the_capacity() {
+        let (c, bad) = read(&[("MAX_CONNECTIONS_PER_ROOM", "500")]);
+        assert_eq!((c.max_pending, bad.len()), (499, 0));
+        let (c, bad) = read(&[
+            ("MAX_CONNECTIONS_PER_ROOM", "50"),
+            ("MAX_PENDING_PER_ROOM", "50"),
+        ]);
+        assert_eq!((c.max_pending, bad), (49, vec!["MAX_PENDING_PER_ROOM"]));
+        let (c, bad) = read(&[("MAX_CONNECTIONS_PER_ROOM", "1")]);
+        assert_eq!((c.max_pending, bad.len()), (1, 0));
     }
 
     #[test]

@@ -41,6 +41,14 @@ impl<T> Deadlines<T> {
         self.by_time.keys().next().map(|(at, _)| *at)
     }
 
+    /// The earliest watch still held, without removing it.
+    pub fn first(&self) -> Option<(&str, &T)> {
+        self.by_time
+            .iter()
+            .next()
+            .map(|((_, id), item)| (id.as_str(), item))
+    }
+
     /// Removes and returns every watch whose deadline is at or before `now`.
     pub fn take_due(&mut self, now: u64) -> Vec<(String, T)> {
         let later = self
@@ -75,6 +83,7 @@ mod tests {
         d.insert("a".into(), 10, 'a');
         d.insert("c".into(), 30, 'c');
         assert_eq!(d.earliest(), Some(10));
+        assert_eq!(d.first(), Some(("a", &'a')));
         assert!(d.take_due(9).is_empty());
         assert_eq!(
             d.take_due(20),

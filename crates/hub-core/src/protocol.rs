@@ -162,6 +162,8 @@ pub enum ClientFrame {
 /// Any incoming WebSocket frame, as the runtime hands it over.
 pub enum Incoming<'a> {
     Text(&'a str),
+    /// A text frame known to be over the limit before it was read.
+    TooLarge,
     Binary,
 }
 
@@ -169,10 +171,8 @@ pub enum Incoming<'a> {
 pub fn parse_incoming(frame: Incoming<'_>, max_bytes: usize) -> Result<ClientFrame, ClientError> {
     match frame {
         Incoming::Binary => Err(ErrorCode::UnsupportedFrame.into()),
-        Incoming::Text(text) if text.len() > max_bytes => Err(ClientError::with_message(
-            ErrorCode::FrameTooLarge,
-            format!("text frames are limited to {max_bytes} bytes"),
-        )),
+        Incoming::TooLarge => Err(too_large(max_bytes)),
+        Incoming::Text(text) if text.len() > max_bytes => Err(too_large(max_bytes)),
         Incoming::Text(text) => parse_client_frame(text),
     }
 }
@@ -205,6 +205,13 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ClientError> {
         }),
         _ => Err(ErrorCode::UnknownType.into()),
     }
+}
+
+fn too_large(max_bytes: usize) -> ClientError {
+    ClientError::with_message(
+        ErrorCode::FrameTooLarge,
+        format!("text frames are limited to {max_bytes} bytes"),
+    )
 }
 
 fn invalid_field(field: &str) -> ClientError {

@@ -29,6 +29,11 @@ pub const WRITE_BEHIND_MS: u64 = 250;
 pub const MAX_PENDING_WRITES: usize = 400;
 /// Close code for a socket whose attachment cannot be read (should never happen).
 pub const LOST_STATE: u16 = 1011;
+/// Sockets one Durable Object can hold, whatever their state (the runtime's limit).
+pub const RUNTIME_SOCKET_LIMIT: usize = 32_768;
+/// A repeated `isTyping:true` is fanned out again only after this long, so a client
+/// that keeps saying it is typing costs one fan-out per period, not one per frame.
+pub const TYPING_REPEAT_MS: u64 = 3_000;
 
 /// The effects the room asks for. Every method is carried out at once, in order.
 pub trait Io<S> {
@@ -39,6 +44,8 @@ pub trait Io<S> {
     fn refuse(&mut self, socket: &S, error: &ClientError, code: CloseCode);
     /// Stores `session` as the socket's attachment; false when the runtime refused.
     fn save(&mut self, socket: &S, session: &Session) -> bool;
+    /// The socket's attachment, if readable.
+    fn load(&mut self, socket: &S) -> Option<Session>;
     /// Sends one frame to one socket.
     fn send(&mut self, socket: &S, frame: &str);
     /// Sends one frame to every socket of `to`; returns how many sends succeeded.
@@ -59,7 +66,8 @@ pub trait Io<S> {
     fn cancel_timer(&mut self);
     /// Calls [`Room::flush`] after `after_ms`.
     fn schedule_flush(&mut self, after_ms: u64);
-    /// Writes these row changes in one batch.
+    /// Writes these row changes in one batch (creating the room's tables first if
+    /// they do not exist yet).
     fn write_rows(&mut self, writes: Vec<Write>);
     /// Deletes the rows of every connection not in `live` (left by an earlier instance).
     fn remove_ghost_rows(&mut self, live: &HashSet<String>);
@@ -91,6 +99,13 @@ pub struct Room<S> {
     roster: Roster<S>,
     /// Connection ids of every open socket the room counts (authenticated or not).
     live: HashSet<String>,
+    /// Sockets not authenticated yet, oldest first (by connection time).
+    waiting: Deadlines<S>,
+    /// Sockets the room closed that the runtime still holds until the client answers
+    /// the close: not in the room, but counted against the runtime's socket limit.
+    closing: HashSet<String>,
+    /// The last typing state fanned out per connection, and when.
+    typing: HashMap<String, (bool, u64)>,
     /// Per-connection rate counters (in memory only: they may reset on hibernation).
     rates: HashMap<String, Bucket>,
     /// Sockets still waiting to authenticate and checks in flight, by deadline.
@@ -100,6 +115,9 @@ pub struct Room<S> {
     /// Row changes not yet written, and whether a flush is already scheduled.
     journal: Journal,
     flush_scheduled: bool,
+    /// Whether the room may write rows: only once a socket has authenticated (in
+    /// this instance or an earlier one), so a room nobody joined stores nothing.
+    storage: bool,
 }
 
 fn row_of(session: &Session, authenticated_at: Option<u64>) -> Row {
@@ -118,11 +136,15 @@ impl<S: Clone> Room<S> {
             config,
             roster: Roster::default(),
             live: HashSet::new(),
+            waiting: Deadlines::default(),
+            closing: HashSet::new(),
+            typing: HashMap::new(),
             rates: HashMap::new(),
             deadlines: Deadlines::default(),
             timer_at: None,
             journal: Journal::default(),
             flush_scheduled: false,
+            storage: false,
         }
     }
 
@@ -140,24 +162,43 @@ impl<S: Clone> Room<S> {
         self.live.len()
     }
 
+    /// Open sockets not authenticated yet.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Whether the room has (or may now create) its tables.
+    pub fn has_storage(&self) -> bool {
+        self.storage
+    }
+
     /// A new instance starts with the sockets the runtime kept (and their attachments,
     /// `None` when unreadable): authenticated ones rejoin the roster, ones caught
     /// mid-check (the check died with the previous instance) and ones past their auth
-    /// deadline are closed, waiting ones get their deadline back, and rows of
-    /// connections that no longer exist are deleted.
+    /// deadline are closed, waiting ones get their deadline back, ones the room had
+    /// closed stay out, and rows of connections that no longer exist are deleted.
+    /// `has_storage`: whether the room's tables exist.
     pub fn on_wake(
         &mut self,
         sockets: impl IntoIterator<Item = (S, Option<Session>)>,
+        has_storage: bool,
         now: u64,
         io: &mut impl Io<S>,
     ) {
+        self.storage = has_storage;
         for (socket, session) in sockets {
             let Some(session) = session else {
                 io.close(&socket, LOST_STATE, "lost state");
                 continue;
             };
+            let wake = session::on_wake(&session, now);
+            if wake == session::Wake::Closing {
+                self.closing.insert(session.connection_id);
+                continue;
+            }
             self.live.insert(session.connection_id.clone());
-            match session::on_wake(&session, now) {
+            match wake {
+                session::Wake::Closing => {}
                 session::Wake::Rejoin => self.roster.insert(Member {
                     connection_id: session.connection_id,
                     user_id: session.user_id,
@@ -167,6 +208,11 @@ impl<S: Clone> Room<S> {
                     self.close_with(&socket, &session.connection_id, &e, code, io)
                 }
                 session::Wake::Wait => {
+                    self.waiting.insert(
+                        session.connection_id.clone(),
+                        session.connected_at,
+                        socket.clone(),
+                    );
                     self.watch(
                         session.connection_id,
                         session.auth_deadline,
@@ -176,10 +222,15 @@ impl<S: Clone> Room<S> {
                 }
             }
         }
-        io.remove_ghost_rows(&self.live);
+        if self.storage {
+            io.remove_ghost_rows(&self.live);
+        }
     }
 
-    /// A new socket for the room, with a fresh connection id.
+    /// A new socket for the room, with a fresh connection id. When the room holds
+    /// `max_pending` sockets that have not authenticated, the oldest of them makes
+    /// room (`auth_timeout`, 4401): silent sockets never lock members out, and
+    /// members are never displaced.
     pub fn on_connect(
         &mut self,
         socket: S,
@@ -188,7 +239,16 @@ impl<S: Clone> Room<S> {
         now: u64,
         io: &mut impl Io<S>,
     ) -> Admission {
-        if self.live.len() >= self.config.max_connections {
+        if self.waiting.len() >= self.config.max_pending {
+            if let Some((oldest, oldest_socket)) = self.waiting.first() {
+                let (oldest, oldest_socket) = (oldest.to_owned(), oldest_socket.clone());
+                let (e, code) = session::auth_timeout();
+                self.close_with(&oldest_socket, &oldest, &e, code, io);
+            }
+        }
+        if self.live.len() >= self.config.max_connections
+            || self.live.len() + self.closing.len() >= RUNTIME_SOCKET_LIMIT
+        {
             io.refuse(&socket, &ErrorCode::RoomFull.into(), CloseCode::RoomFull);
             return Admission::Refused;
         }
@@ -197,6 +257,8 @@ impl<S: Clone> Room<S> {
             return Admission::Failed;
         }
         self.live.insert(session.connection_id.clone());
+        self.waiting
+            .insert(session.connection_id.clone(), now, socket.clone());
         self.record(|j| j.accepted(row_of(&session, None)), io);
         self.watch(
             session.connection_id,
@@ -252,6 +314,12 @@ impl<S: Clone> Room<S> {
             Action::Close(e, code) => self.close_with(socket, &session.connection_id, &e, code, io),
             Action::Pong(t) => io.send(socket, &ServerFrame::Pong { t: t.as_deref() }.encode()),
             Action::Typing(is_typing) => {
+                let last = self.typing.get(&session.connection_id).copied();
+                if !typing_news(last, is_typing, now) {
+                    return;
+                }
+                self.typing
+                    .insert(session.connection_id.clone(), (is_typing, now));
                 let frame = ServerFrame::Typing {
                     user_id: session.user_id.as_deref(),
                     is_typing,
@@ -320,6 +388,9 @@ impl<S: Clone> Room<S> {
             .encode(),
         );
         self.unwatch(id, io);
+        self.waiting.remove(id);
+        // The first member: from now on the room keeps rows.
+        self.storage = true;
         self.record(|j| j.authenticated(row_of(&done, Some(now))), io);
         self.roster.insert(Member {
             connection_id: done.connection_id,
@@ -330,7 +401,13 @@ impl<S: Clone> Room<S> {
 
     /// The socket closed or failed (the runtime's close and error events).
     pub fn on_close(&mut self, connection_id: &str, io: &mut impl Io<S>) {
-        self.forget(connection_id, io);
+        // A socket the room closed itself was forgotten then; the runtime lets go now.
+        if self.closing.remove(connection_id) {
+            return;
+        }
+        if self.live.contains(connection_id) {
+            self.forget(connection_id, io);
+        }
     }
 
     /// The timer asked for with [`Io::arm_timer`] fired: sockets past their auth
@@ -375,7 +452,7 @@ impl<S: Clone> Room<S> {
     /// anything reads the table).
     pub fn flush(&mut self, io: &mut impl Io<S>) {
         self.flush_scheduled = false;
-        if !self.journal.is_empty() {
+        if self.storage && !self.journal.is_empty() {
             io.write_rows(self.journal.take());
         }
     }
@@ -391,13 +468,21 @@ impl<S: Clone> Room<S> {
     ) {
         send_error(io, socket, e);
         io.close(socket, code.code(), e.code.as_str());
+        // Marked, so that a wake before the client answers the close leaves it out.
+        if let Some(mut session) = io.load(socket) {
+            session.closed = true;
+            io.save(socket, &session);
+        }
         self.forget(connection_id, io);
+        self.closing.insert(connection_id.to_owned());
     }
 
     fn forget(&mut self, connection_id: &str, io: &mut impl Io<S>) {
         self.unwatch(connection_id, io);
         self.roster.remove(connection_id);
         self.live.remove(connection_id);
+        self.waiting.remove(connection_id);
+        self.typing.remove(connection_id);
         self.rates.remove(connection_id);
         self.record(|j| j.closed(connection_id), io);
     }
@@ -448,14 +533,30 @@ impl<S: Clone> Room<S> {
 
     /// Records a row change and makes sure a write follows: at once when the batch is
     /// full, otherwise after `WRITE_BEHIND_MS` (one scheduled flush per batch).
+    /// Until the room has storage, changes only wait in the journal (bounded by the
+    /// open sockets: a row accepted and closed unwritten leaves nothing).
     fn record(&mut self, change: impl FnOnce(&mut Journal), io: &mut impl Io<S>) {
         change(&mut self.journal);
+        if !self.storage {
+            return;
+        }
         let pending = self.journal.len();
         if pending >= MAX_PENDING_WRITES {
             self.flush(io);
         } else if pending > 0 && !self.flush_scheduled {
             self.flush_scheduled = true;
             io.schedule_flush(WRITE_BEHIND_MS);
+        }
+    }
+}
+
+/// Whether a typing event is news: another state than the last one fanned out, or
+/// the same `true` after `TYPING_REPEAT_MS` (so a typing indicator stays lit).
+fn typing_news(last: Option<(bool, u64)>, is_typing: bool, now: u64) -> bool {
+    match last {
+        None => true,
+        Some((was, at)) => {
+            was != is_typing || (is_typing && now.saturating_sub(at) > TYPING_REPEAT_MS)
         }
     }
 }

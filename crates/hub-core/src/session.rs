@@ -52,6 +52,14 @@ pub struct Session {
     /// The identity the backend verified (or the claim it accepted).
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// Closed by the room: the runtime may still hold the socket (until the client
+    /// answers the close), but the room never takes it back, even after a wake.
+    #[serde(rename = "x", default, skip_serializing_if = "is_false")]
+    pub closed: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Session {
@@ -63,6 +71,7 @@ impl Session {
             auth_deadline: now.saturating_add(auth_timeout_ms),
             state: AuthState::Pending,
             user_id: None,
+            closed: false,
         }
     }
 
@@ -112,6 +121,8 @@ pub fn check_unavailable() -> (ClientError, CloseCode) {
 /// What becomes of a socket when a new instance of its room starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wake {
+    /// Closed by the room before: still held by the runtime, never back in the room.
+    Closing,
     /// Authenticated: back into the roster.
     Rejoin,
     /// Still within its auth deadline: keep waiting for auth.
@@ -121,6 +132,9 @@ pub enum Wake {
 }
 
 pub fn on_wake(session: &Session, now: u64) -> Wake {
+    if session.closed {
+        return Wake::Closing;
+    }
     match session.state {
         AuthState::Authenticated => Wake::Rejoin,
         // Its check died with the previous instance.
@@ -152,6 +166,11 @@ pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u
     }
     let frame = match frame {
         Ok(frame) => frame,
+        // Before auth, a well-formed event of any type but `auth` is refused as
+        // unauthenticated, whether the hub knows the type or not.
+        Err(e) if e.code == ErrorCode::UnknownType && session.state != AuthState::Authenticated => {
+            return Action::Reply(ErrorCode::Unauthenticated.into())
+        }
         Err(e) => return Action::Reply(e),
     };
     match (session.state, frame) {
@@ -272,6 +291,18 @@ mod tests {
         let a = session(AuthState::Authenticating);
         assert_eq!(decide(&a, typing, 2_000), reply(ErrorCode::Unauthenticated));
         assert_eq!(decide(&a, ping, 2_000), reply(ErrorCode::Unauthenticated));
+        // Unknown types too; what is not a well-formed event keeps its own code.
+        let unknown = || Err(ErrorCode::UnknownType.into());
+        assert_eq!(
+            decide(&p, unknown(), 2_000),
+            reply(ErrorCode::Unauthenticated)
+        );
+        assert_eq!(
+            decide(&a, unknown(), 2_000),
+            reply(ErrorCode::Unauthenticated)
+        );
+        let not_json = Err(ErrorCode::InvalidJson.into());
+        assert_eq!(decide(&p, not_json, 2_000), reply(ErrorCode::InvalidJson));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! (and the driver's transcript) go to `target/e2e-artifacts/`.
 //!
 //! Exclusive: it restarts the `main` hub. Chromium missing is a failure, not a skip:
-//! `scripts/setup.sh` installs it.
+//! `scripts/setup.sh --browser` (what `npm test` runs) installs it, or `CHROMIUM_PATH` names one.
 
 use crate::support::room;
 use e2e::exclusive_tests;
@@ -17,7 +17,13 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// The browser: `CHROMIUM_PATH` when set (any Chromium or Chrome), else Debian's.
+fn chromium() -> String {
+    std::env::var("CHROMIUM_PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/usr/bin/chromium".to_owned())
+}
 /// The whole exchange with the driver (its own watchdog is 110 s; the runner's limit 120 s).
 const DRIVER_WITHIN: Duration = Duration::from_secs(115);
 const RESTART_WITHIN: Duration = Duration::from_secs(80);
@@ -59,9 +65,11 @@ fn artifacts_dir() -> PathBuf {
 
 async fn browser_two_tabs_typing_messages_once_and_reconnect_after_restart(h: Hubs) {
     let root = repo_root();
+    let chromium = chromium();
     assert!(
-        Path::new(CHROMIUM).exists(),
-        "Chromium is missing at {CHROMIUM}: run `bash scripts/setup.sh` (it installs Debian's chromium)"
+        Path::new(&chromium).exists(),
+        "Chromium is missing at {chromium}: set CHROMIUM_PATH to a Chromium or Chrome executable, \
+         or run `bash scripts/setup.sh --browser` (installs Debian's chromium with apt-get)"
     );
     assert!(
         root.join("node_modules/playwright-core/package.json")

@@ -11,6 +11,7 @@ mod abuse;
 mod broadcast;
 mod browser;
 mod connect;
+mod fail_closed;
 mod frames;
 mod handshake;
 mod resilience;
@@ -29,8 +30,9 @@ const TEST_LIMIT: Duration = Duration::from_secs(120);
 
 pub const TIGHT_VARS: &[(&str, &str)] = &[
     ("MAX_CONNECTIONS_PER_ROOM", "5"),
+    ("MAX_PENDING_PER_ROOM", "2"),
     ("AUTH_CHECK_TIMEOUT_MS", "1000"),
-    ("AUTH_TIMEOUT_MS", "1500"),
+    ("AUTH_TIMEOUT_MS", "5000"),
 ];
 
 fn all_tests() -> Vec<runner::Test> {
@@ -43,6 +45,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(storage::tests());
     t.extend(abuse::tests());
     t.extend(resilience::tests());
+    t.extend(fail_closed::tests());
     t.extend(ship::tests());
     t
 }

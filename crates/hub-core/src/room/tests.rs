@@ -81,6 +81,9 @@ impl Io<Sock> for Fake {
         self.attachments.insert(*socket, session.clone());
         true
     }
+    fn load(&mut self, socket: &Sock) -> Option<Session> {
+        self.attachments.get(socket).cloned()
+    }
     fn send(&mut self, socket: &Sock, frame: &str) {
         self.log.push(Ev::Send(*socket, frame.to_owned()));
     }
@@ -173,6 +176,18 @@ impl World {
             .on_frame(&s, session, text(json), now, &mut self.io);
     }
 
+    /// Sends a frame from `s`; whether the room asked to parse it.
+    fn frame_is_parsed(&mut self, s: Sock, now: u64) -> bool {
+        let mut parsed = false;
+        let session = self.io.session(s);
+        let parse = |_| {
+            parsed = true;
+            Ok(ClientFrame::Ping { t: None })
+        };
+        self.room.on_frame(&s, session, parse, now, &mut self.io);
+        parsed
+    }
+
     fn check_done(&mut self, s: Sock, outcome: AuthOutcome, now: u64) {
         let session = self.io.session(s).expect("a session");
         assert_eq!(session.state, AuthState::Authenticating);
@@ -259,19 +274,7 @@ fn frames_from_a_socket_the_room_closed_do_nothing() {
     assert_eq!(w.io.closes(), [(1, 4429, "rate_limited".into())]);
     w.io.take();
     // Still in flight when the room closed it: not parsed, not answered, not counted.
-    let mut parsed = false;
-    let session = w.io.session(1);
-    w.room.on_frame(
-        &1,
-        session,
-        |_| {
-            parsed = true;
-            Ok(ClientFrame::Typing { is_typing: true })
-        },
-        T0,
-        &mut w.io,
-    );
-    assert!(!parsed);
+    assert!(!w.frame_is_parsed(1, T0));
     assert!(w.io.take().is_empty());
     assert_eq!(w.room.connections(), 1);
 }
@@ -280,22 +283,18 @@ fn frames_from_a_socket_the_room_closed_do_nothing() {
 fn a_dropped_frame_is_never_parsed() {
     let mut w = World::new();
     w.member(1, T0);
-    for _ in 0..19 {
+    for _ in 0..18 {
         w.frame(1, r#"{"type":"ping"}"#, T0);
     }
-    let mut parsed = false;
-    let session = w.io.session(1);
-    w.room.on_frame(
-        &1,
-        session,
-        |_| {
-            parsed = true;
-            Ok(ClientFrame::Ping { t: None })
-        },
-        T0,
-        &mut w.io,
+    assert!(
+        w.frame_is_parsed(1, T0),
+        "the burst's last frame is handled"
     );
-    assert!(!parsed);
+    w.io.take();
+    assert!(!w.frame_is_parsed(1, T0));
+    let sent = w.io.sent_to(1);
+    assert_eq!(sent.len(), 1);
+    assert!(is_error(&sent[0], "rate_limited"));
 }
 
 #[test]
@@ -439,7 +438,7 @@ fn wake_reconciles_members_checks_waiting_overdue_and_unreadable_sockets() {
         (4, Some(session(4, AuthState::Pending, T0))),
         (5, None),
     ];
-    w.room.on_wake(sockets, T0 + 10_000, &mut w.io);
+    w.room.on_wake(sockets, true, T0 + 10_000, &mut w.io);
     let closes = w.io.closes();
     assert!(
         closes.contains(&(2, 4401, "auth_unavailable".into())),
@@ -500,11 +499,15 @@ fn a_full_batch_is_written_at_once() {
     let mut w = World {
         room: Room::new(Config {
             max_connections: 1_000,
+            max_pending: 999,
             ..config()
         }),
         io: Fake::default(),
     };
-    for s in 0..(MAX_PENDING_WRITES as Sock - 1) {
+    w.member(0, T0);
+    w.room.flush(&mut w.io);
+    w.io.take();
+    for s in 1..(MAX_PENDING_WRITES as Sock) {
         w.connect(s, T0);
     }
     assert!(!w.io.log.iter().any(|e| matches!(e, Ev::WriteRows(_))));
@@ -518,4 +521,188 @@ fn a_full_batch_is_written_at_once() {
     // The scheduled flush that follows finds nothing left to write.
     w.room.flush(&mut w.io);
     assert!(w.io.take().is_empty());
+}
+
+fn writes(evs: &[Ev]) -> Vec<&Vec<Write>> {
+    evs.iter()
+        .filter_map(|e| match e {
+            Ev::WriteRows(w) => Some(w),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn nothing_is_stored_until_a_socket_authenticates() {
+    let mut w = World::new();
+    for s in 1..=3 {
+        w.connect(s, T0);
+        w.room.on_close(&cid(s), &mut w.io);
+    }
+    w.connect(4, T0);
+    w.room.flush(&mut w.io);
+    let evs = w.io.take();
+    assert!(
+        !evs.iter()
+            .any(|e| matches!(e, Ev::WriteRows(_) | Ev::ScheduleFlush(_))),
+        "{evs:?}"
+    );
+    // Sockets that came and went leave nothing behind, not even in memory.
+    assert_eq!(w.room.journal.len(), 1);
+    assert!(!w.room.has_storage());
+    // The first member turns storage on; the waiting socket's row goes with it.
+    w.member(5, T0 + 1);
+    assert!(w.io.take().contains(&Ev::ScheduleFlush(WRITE_BEHIND_MS)));
+    w.room.flush(&mut w.io);
+    let evs = w.io.take();
+    let written = writes(&evs);
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].len(), 2, "{written:?}");
+}
+
+#[test]
+fn a_wake_without_tables_touches_no_storage() {
+    let mut w = World::new();
+    let waiting = Session::new(cid(1), room_id(), T0, 10_000);
+    w.room
+        .on_wake(vec![(1, Some(waiting))], false, T0, &mut w.io);
+    assert!(!w
+        .io
+        .take()
+        .iter()
+        .any(|e| matches!(e, Ev::RemoveGhosts(_) | Ev::WriteRows(_))));
+    let mut w = World::new();
+    w.room
+        .on_wake(Vec::<(Sock, Option<Session>)>::new(), true, T0, &mut w.io);
+    assert_eq!(w.io.take(), [Ev::RemoveGhosts(vec![])]);
+    assert!(w.room.has_storage());
+}
+
+#[test]
+fn the_oldest_waiting_socket_makes_room_and_members_are_never_displaced() {
+    let mut w = World {
+        room: Room::new(Config {
+            max_connections: 4,
+            max_pending: 2,
+            ..config()
+        }),
+        io: Fake::default(),
+    };
+    w.member(1, T0);
+    w.connect(2, T0 + 1);
+    w.connect(3, T0 + 2);
+    w.io.take();
+    assert_eq!(w.connect(4, T0 + 3), Admission::Admitted);
+    assert_eq!(w.io.closes(), [(2, 4401, "auth_timeout".into())]);
+    assert_eq!((w.room.waiting(), w.room.connections()), (2, 3));
+    // A socket mid-check has not authenticated either: it is the oldest now.
+    w.frame(3, AUTH, T0 + 4);
+    w.io.take();
+    assert_eq!(w.connect(5, T0 + 5), Admission::Admitted);
+    let evs = w.io.take();
+    assert!(
+        evs.contains(&Ev::Close(3, 4401, "auth_timeout".into())),
+        "{evs:?}"
+    );
+    assert!(evs.contains(&Ev::CancelCheck(cid(3))), "{evs:?}");
+    // Members fill the room: then it is full, whoever knocks.
+    w.frame(4, AUTH, T0 + 6);
+    w.check_done(4, World::verified("u4"), T0 + 6);
+    w.frame(5, AUTH, T0 + 6);
+    w.check_done(5, World::verified("u5"), T0 + 6);
+    w.member(6, T0 + 7);
+    assert_eq!((w.room.authenticated(), w.room.waiting()), (4, 0));
+    w.io.take();
+    assert_eq!(w.connect(7, T0 + 8), Admission::Refused);
+    assert_eq!(w.io.take(), [Ev::Refuse(7, "room_full", 4503)]);
+}
+
+#[test]
+fn a_socket_the_room_closed_stays_out_after_a_wake() {
+    let mut w = World::new();
+    w.member(1, T0);
+    w.member(2, T0);
+    for _ in 0..101 {
+        w.frame(1, r#"{"type":"ping"}"#, T0);
+    }
+    assert_eq!(w.io.closes(), [(1, 4429, "rate_limited".into())]);
+    let marked = w.io.session(1).unwrap();
+    assert!(marked.closed);
+    // The client never answered the close; the room hibernates and wakes.
+    let mut woken = World::new();
+    woken.io.attachments = w.io.attachments.clone();
+    let sockets = vec![(1, Some(marked)), (2, w.io.session(2))];
+    woken
+        .room
+        .on_wake(sockets, true, T0 + 60_000, &mut woken.io);
+    assert!(woken.io.closes().is_empty());
+    woken.io.take();
+    assert_eq!(
+        woken
+            .room
+            .on_broadcast(r#"{"type":"x"}"#, &[], &mut woken.io),
+        1
+    );
+    assert_eq!(
+        woken.io.take(),
+        [Ev::FanOut(r#"{"type":"x"}"#.into(), vec![2])]
+    );
+    // Its frames are ignored; its eventual close event changes nothing.
+    woken.frame(1, r#"{"type":"ping"}"#, T0 + 60_001);
+    woken.room.on_close(&cid(1), &mut woken.io);
+    assert!(woken.io.take().is_empty());
+    assert_eq!(woken.room.connections(), 1);
+}
+
+#[test]
+fn sockets_the_runtime_still_holds_count_toward_its_limit() {
+    let mut w = World {
+        room: Room::new(Config {
+            max_connections: 10,
+            max_pending: 9,
+            ..config()
+        }),
+        io: Fake::default(),
+    };
+    let closed = (0..RUNTIME_SOCKET_LIMIT as Sock - 1).map(|s| {
+        let session = Session {
+            closed: true,
+            ..Session::new(cid(s + 100), room_id(), T0, 10_000)
+        };
+        (s + 100, Some(session))
+    });
+    w.room.on_wake(closed, true, T0, &mut w.io);
+    assert_eq!(w.connect(1, T0), Admission::Admitted);
+    assert_eq!(w.connect(2, T0), Admission::Refused);
+    // One of them is finally let go by the runtime: room again.
+    w.room.on_close(&cid(100), &mut w.io);
+    assert_eq!(w.connect(3, T0), Admission::Admitted);
+}
+
+#[test]
+fn typing_is_fanned_out_when_it_changes_or_is_renewed() {
+    let mut w = World::new();
+    w.member(1, T0);
+    w.member(2, T0);
+    let fanouts = |w: &mut World, json: &str, now: u64| {
+        w.io.take();
+        w.frame(1, json, now);
+        w.io.take()
+            .iter()
+            .filter(|e| matches!(e, Ev::FanOut(..)))
+            .count()
+    };
+    let yes = r#"{"type":"typing","isTyping":true}"#;
+    let no = r#"{"type":"typing","isTyping":false}"#;
+    assert_eq!(fanouts(&mut w, yes, T0), 1);
+    assert_eq!(fanouts(&mut w, yes, T0 + 1_000), 0);
+    assert_eq!(fanouts(&mut w, yes, T0 + 3_000), 0);
+    assert_eq!(fanouts(&mut w, yes, T0 + 3_001), 1, "renewed after 3 s");
+    assert_eq!(fanouts(&mut w, no, T0 + 3_002), 1);
+    assert_eq!(
+        fanouts(&mut w, no, T0 + 9_000),
+        0,
+        "false is never repeated"
+    );
+    assert_eq!(fanouts(&mut w, yes, T0 + 9_001), 1);
 }
