@@ -86,7 +86,7 @@ async fn tight_silent_sockets_make_room_oldest_first_and_never_displace_members(
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     // A room full of members still answers room_full; no member was displaced.
-    let mut members = vec![member, m1, second, newest, m4];
+    let mut members = [member, m1, second, newest, m4];
     let mut extra = Client::connect(&hub.room_url(&r)).await;
     extra.expect_closed_with("room_full", 4503).await;
     assert_eq!(hub.stats(&r).await["authenticated"], 5);
