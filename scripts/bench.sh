@@ -47,6 +47,8 @@ PIDS+=($!)
 # storage (e.g. to /dev/shm); BENCH_V8_FLAGS passes V8 flags, e.g. '"--perf-basic-prof"'
 # so that `perf` names JIT and wasm frames.
 STORAGE="${BENCH_STORAGE_DIR:-$RUN}"
+# The same compatibility date as the deployed Worker.
+COMPAT_DATE="$(sed -n 's/^compatibility_date = "\(.*\)"/\1/p' wrangler.toml)"
 config() { # name port modules-block
   mkdir -p "$STORAGE/$1-storage"
   cat >"$RUN/$1.capnp" <<CAPNP
@@ -62,7 +64,7 @@ const config :Workerd.Config = (
 );
 const server :Workerd.Worker = (
   modules = [ $3 ],
-  compatibilityDate = "2026-05-01",
+  compatibilityDate = "$COMPAT_DATE",
   bindings = [
     (name = "BACKEND_ORIGIN", text = "http://127.0.0.1:$BACKEND_PORT"),
     (name = "WEBHOOK_TOKEN", text = "$TOKEN"),

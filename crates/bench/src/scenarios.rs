@@ -312,7 +312,8 @@ async fn fanout_phase(
 }
 
 /// (c) typing fan-out in a room of `n`: every socket sends `events` typing events,
-/// 5 per second; every other socket must receive each exactly once.
+/// 5 per second, alternating true and false; every other socket must receive each
+/// exactly once.
 pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
     let room = format!("{tag}-typing");
     let joined = match join_many(s, std::slice::from_ref(&room), n).await {
@@ -329,12 +330,16 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis((i as u64 * 200) / n as u64)).await;
                 let mut times = Vec::with_capacity(events);
-                for _ in 0..events {
+                // Alternating states: the hub fans out a typing event only when the
+                // state changes (or a `true` is renewed after 3 s), so each one is news.
+                for e in 0..events {
                     times.push(Instant::now());
-                    if w.send(Message::text(r#"{"type":"typing","isTyping":true}"#))
-                        .await
-                        .is_err()
-                    {
+                    let frame = if e % 2 == 0 {
+                        r#"{"type":"typing","isTyping":true}"#
+                    } else {
+                        r#"{"type":"typing","isTyping":false}"#
+                    };
+                    if w.send(Message::text(frame)).await.is_err() {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;

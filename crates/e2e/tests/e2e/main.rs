@@ -58,6 +58,15 @@ async fn start_if(needed: bool, options: HubOptions) -> Result<Option<Arc<Hub>>,
 }
 
 fn main() {
+    // The tools npm installed come first (wrangler needs the pinned Node 22 of
+    // node_modules/.bin), also when the suite runs as plain `cargo test -p e2e`.
+    // Set before any thread starts.
+    let tools = repo_root().join("node_modules/.bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let paths = std::iter::once(tools).chain(std::env::split_paths(&path));
+    if let Ok(joined) = std::env::join_paths(paths) {
+        std::env::set_var("PATH", joined);
+    }
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
