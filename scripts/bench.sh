@@ -30,6 +30,9 @@ PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # The servers' logs outlive the run (a crash or a refused connection is explained there).
+  mkdir -p "$ROOT/target/bench-logs"
+  cp "$RUN"/*.log "$ROOT/target/bench-logs/" 2>/dev/null || true
   rm -rf "$RUN"
 }
 trap cleanup EXIT INT TERM

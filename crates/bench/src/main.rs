@@ -140,6 +140,9 @@ async fn round(
 ) {
     let tag = format!("r{r}-{}", std::process::id());
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.starts_with(o.as_str()));
+    // Before each scenario: the previous one's sockets released (see `probe::settle`),
+    // beyond the idle sockets this server keeps on purpose.
+    let settle = |idle: usize| probe::settle(s.pid, 2 * idle + 4_000);
     let mut add = |name: &'static str, run: Run| {
         if let Some(e) = &run.error {
             eprintln!("  {name} on {}: FAILED: {e}", s.name);
@@ -166,6 +169,7 @@ async fn round(
         );
     }
     if wanted("handshake") {
+        settle(idle.len()).await;
         add(
             "handshake",
             scenarios::handshakes(s, &tag, sizes.handshakes, 10).await,
@@ -179,6 +183,7 @@ async fn round(
         if !wanted(seq_name) && !wanted(inflight_name) {
             continue;
         }
+        settle(idle.len()).await;
         let (seq, inflight) = scenarios::fanout(
             s,
             http,
@@ -186,18 +191,21 @@ async fn round(
             sizes.fanout[i],
             sizes.broadcasts[i],
             sizes.inflight,
+            2 * idle.len() + 4_000,
         )
         .await;
         add(seq_name, seq);
         add(inflight_name, inflight);
     }
     if !s.is_floor() && wanted("typing_200") {
+        settle(idle.len()).await;
         add(
             "typing_200",
             scenarios::typing(s, &tag, sizes.typing_room, sizes.typing_events).await,
         );
     }
     if wanted("rooms_200x10") {
+        settle(idle.len()).await;
         add(
             "rooms_200x10",
             scenarios::many_rooms(

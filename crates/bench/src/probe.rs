@@ -79,6 +79,22 @@ pub fn process_rss_kib(pid: u32) -> f64 {
 }
 
 /// CPU use over one measured interval, in cores (1.0 = one core busy all along).
+/// Waits (at most 30 s, outside every measured window) until the server holds at most
+/// `allowed` open files. workerd 2026-11-17 keeps a WebSocket whose client has gone
+/// in CLOSE-WAIT, two descriptors each, until its object goes idle (~10 s); without
+/// this pause the sockets of consecutive scenarios piled up past this machine's limit
+/// of 20,000 open files and the server refused connections.
+pub async fn settle(pid: u32, allowed: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let open = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|fds| fds.count());
+        match open {
+            Ok(n) if n > allowed => tokio::time::sleep(Duration::from_millis(500)).await,
+            _ => return,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuShare {
     pub loadgen: f64,

@@ -3,7 +3,7 @@
 //! returns an error instead of a number.
 
 use crate::probe::{percentile, CpuMeter, CpuShare};
-use crate::socket::{collect, join, Joined, Writer};
+use crate::socket::{close_all, close_joined, collect, join, Joined, Writer};
 use futures_util::stream::{self, StreamExt};
 use futures_util::SinkExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -93,8 +93,10 @@ pub async fn handshakes(s: &Server, tag: &str, n: usize, rooms: usize) -> Run {
     let wall = started.elapsed();
     let cpu = meter.stop();
     let mut times: Vec<Duration> = joined.iter().map(|j| j.handshake).collect();
+    let count = joined.len();
+    close_joined(joined).await;
     Run {
-        value: joined.len() as f64 / wall.as_secs_f64(),
+        value: count as f64 / wall.as_secs_f64(),
         p50_ms: ms(percentile(&mut times, 50.0)),
         p99_ms: ms(percentile(&mut times, 99.0)),
         cpu,
@@ -269,8 +271,11 @@ pub async fn fanout(
     n: usize,
     k: usize,
     inflight: usize,
+    settle_to: usize,
 ) -> (Run, Run) {
     let sequential = fanout_phase(s, http, &format!("{tag}-fanout-{n}-seq"), n, k, 1).await;
+    // The first phase's sockets must be released before the second opens as many.
+    crate::probe::settle(s.pid, settle_to).await;
     let in_flight = fanout_phase(
         s,
         http,
@@ -299,7 +304,7 @@ async fn fanout_phase(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let jobs: Vec<(String, usize)> = (0..k).map(|i| (room.to_owned(), i)).collect();
     let (sent, deliveries, cpu) = post_and_gather(s, http, jobs, inflight, n, readers).await;
-    drop(writers);
+    close_all(writers).await;
     let sent = match sent {
         Ok(sent) => sent,
         Err(e) => return Run::failed(e),
@@ -390,7 +395,7 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
     }
     let first = send_times.iter().flatten().min().copied();
     let last = deliveries.iter().flatten().map(|d| d.1).max();
-    drop(keep);
+    close_all(keep).await;
     let (Some(first), Some(last)) = (first, last) else {
         return Run::failed("no typing delivered");
     };
@@ -427,7 +432,7 @@ pub async fn many_rooms(
         .map(|i| (names[i % rooms].clone(), i))
         .collect();
     let (sent, deliveries, cpu) = post_and_gather(s, http, jobs, inflight, per_room, readers).await;
-    drop(writers);
+    close_all(writers).await;
     let sent = match sent {
         Ok(s) => s,
         Err(e) => return Run::failed(e),

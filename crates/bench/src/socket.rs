@@ -26,6 +26,28 @@ fn config() -> WebSocketConfig {
 }
 
 /// Connects to `room` and authenticates with `token`; fails unless `auth:ok` arrives.
+/// How long ending one socket may take.
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Ends sockets as a client should, with a close frame each (concurrently, bounded in
+/// time), outside any measured window. A connection dropped without one can hold the
+/// server's descriptors for a while: workerd 2026-11-17 kept enough of them across
+/// scenarios to reach this machine's limit of 20,000 open files.
+pub async fn close_all(writers: Vec<Writer>) {
+    futures_util::future::join_all(writers.into_iter().map(|mut w| async move {
+        let _ = tokio::time::timeout(CLOSE_WITHIN, w.send(Message::Close(None))).await;
+    }))
+    .await;
+}
+
+/// The same for sockets that were never split.
+pub async fn close_joined(joined: Vec<Joined>) {
+    futures_util::future::join_all(joined.into_iter().map(|mut j| async move {
+        let _ = tokio::time::timeout(CLOSE_WITHIN, j.ws.close(None)).await;
+    }))
+    .await;
+}
+
 pub async fn join(origin: &str, room: &str, token: &str) -> Result<Joined, String> {
     let started = Instant::now();
     let url = format!("{}/rooms/{room}", origin.replacen("http", "ws", 1));
