@@ -15,6 +15,7 @@ use crate::store::Store;
 use crate::vars::config_from_env;
 use hub_core::config::Config;
 use hub_core::internal::{Internal, Kind};
+use hub_core::journal;
 use hub_core::protocol::{self, Incoming};
 use hub_core::room::{Admission, Room};
 use hub_core::room_id::RoomId;
@@ -93,6 +94,7 @@ impl ChatRoom {
         let answer = match Kind::of_path(split_url(&url).0) {
             Some(Kind::Broadcast) => return respond_later(shell.broadcast(req)),
             Some(Kind::Stats) => shell.stats(),
+            Some(Kind::Connections) => shell.connections(),
             None => match route_of(&url) {
                 Route::Room(Ok(id)) => shell.connect(id),
                 _ => error(404, "not_found", "no such room endpoint").map(Into::into),
@@ -219,12 +221,22 @@ impl Shell {
         let Ok(Internal::Broadcast(delivery)) = Internal::decode(Kind::Broadcast, &body) else {
             return Err("the Worker sent a broadcast the room cannot decode".into());
         };
-        let delivered =
-            self.with_core(|core, io| core.on_broadcast(delivery.message, &delivery.exclude, io));
-        json_response(
-            200,
-            &format!(r#"{{"success":true,"delivered":{delivered}}}"#),
-        )
+        let published = self.with_core(|core, io| core.on_broadcast(&delivery, now_ms(), io));
+        let delivered = published.delivered;
+        let body = if published.duplicate {
+            format!(r#"{{"success":true,"delivered":{delivered},"duplicate":true}}"#)
+        } else {
+            format!(r#"{{"success":true,"delivered":{delivered}}}"#)
+        };
+        json_response(200, &body)
+    }
+
+    fn connections(self: &Rc<Self>) -> Result<web_sys::Response> {
+        let rows = match self.with_core(|core, io| core.connection_rows(io)) {
+            Some(in_memory) => in_memory,
+            None => self.store.rows()?,
+        };
+        json_response(200, &journal::connections_json(rows))
     }
 
     fn stats(self: &Rc<Self>) -> Result<web_sys::Response> {

@@ -136,6 +136,27 @@ impl Io<WebSocket> for Effects<'_> {
         }
     }
 
+    fn find_key(&mut self, key: &str, since: u64) -> Option<usize> {
+        match self.shell.store.find_key(key, since) {
+            Ok(found) => found.map(|d| d as usize),
+            Err(e) => {
+                console_error!("reading an idempotency key failed: {e}");
+                None
+            }
+        }
+    }
+
+    fn store_key(&mut self, key: &str, delivered: usize, at: u64, prune_before: u64) {
+        let keep = hub_core::room::MAX_IDEMPOTENCY_KEYS;
+        if let Err(e) = self
+            .shell
+            .store
+            .store_key(key, delivered, at, prune_before, keep)
+        {
+            console_error!("storing an idempotency key failed: {e}");
+        }
+    }
+
     fn remove_ghost_rows(&mut self, live: &HashSet<String>) {
         if let Err(e) = self.shell.store.remove_ghosts(live) {
             console_error!("removing stale connection rows failed: {e}");

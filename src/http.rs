@@ -53,7 +53,10 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
             Response::from_json(&json!({ "ok": true, "service": "nativor-chat-worker" }))
         }
         Route::Room(Err(e)) => error(400, "invalid_room_id", e.message()),
-        Route::Stats(room) => stats(Request::from(raw), &env, room).await,
+        Route::Stats(room) => room_get(Request::from(raw), &env, room, Internal::Stats).await,
+        Route::Connections(room) => {
+            room_get(Request::from(raw), &env, room, Internal::Connections).await
+        }
         Route::ApiNotFound => error(404, "not_found", "no such endpoint"),
         Route::Asset => match env.assets("ASSETS") {
             Ok(assets) => assets.fetch_request(Request::from(raw)).await,
@@ -191,10 +194,12 @@ async fn read_whole(raw: &web_sys::Request) -> Result<Vec<u8>> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-async fn stats(
+/// A token-gated `GET /api/rooms/:roomId/…`, answered by the room itself.
+async fn room_get(
     req: Request,
     env: &Env,
     room: std::result::Result<RoomId, RoomIdError>,
+    request: Internal<'_>,
 ) -> Result<Response> {
     if req.method() != Method::Get {
         return method_not_allowed("GET");
@@ -206,5 +211,5 @@ async fn stats(
         Ok(r) => r,
         Err(e) => return error(400, "invalid_room_id", e.message()),
     };
-    Ok(ask_room(env, &room, Internal::Stats).await?.into())
+    Ok(ask_room(env, &room, request).await?.into())
 }

@@ -2,6 +2,7 @@
 //! Connection metadata only; no token or message content is ever written.
 
 use hub_core::journal::{Row, Write};
+use hub_core::session::AuthState;
 use serde::Deserialize;
 use std::collections::HashSet;
 use worker::{Result, SqlStorage, SqlStorageValue};
@@ -184,6 +185,81 @@ impl Store {
             .collect();
         self.apply(&ghosts)?;
         Ok(ghosts.len())
+    }
+
+    /// The count stored with an idempotency key at or after `since`.
+    pub fn find_key(&self, key: &str, since: u64) -> Result<Option<u64>> {
+        #[derive(Deserialize)]
+        struct D {
+            delivered: u64,
+        }
+        self.ensure()?;
+        let rows = self
+            .sql
+            .exec(
+                "SELECT delivered FROM broadcast_keys WHERE key = ? AND at >= ?",
+                vec![text(key), int(since)],
+            )?
+            .to_array::<D>()?;
+        Ok(rows.first().map(|r| r.delivered))
+    }
+
+    /// Stores a key, pruning keys older than `prune_before` and all but the newest
+    /// `keep` (no await in between: one commit, before the broadcast is answered).
+    pub fn store_key(
+        &self,
+        key: &str,
+        delivered: usize,
+        at: u64,
+        prune_before: u64,
+        keep: usize,
+    ) -> Result<()> {
+        self.ensure()?;
+        self.sql.exec(
+            "DELETE FROM broadcast_keys WHERE at < ?",
+            vec![int(prune_before)],
+        )?;
+        self.sql.exec(
+            "INSERT OR REPLACE INTO broadcast_keys (key, delivered, at) VALUES (?, ?, ?)",
+            vec![text(key), int(delivered as u64), int(at)],
+        )?;
+        self.sql.exec(
+            "DELETE FROM broadcast_keys WHERE key IN (SELECT key FROM broadcast_keys ORDER BY at DESC LIMIT -1 OFFSET ?)",
+            vec![int(keep as u64)],
+        )?;
+        Ok(())
+    }
+
+    /// Every row of the connections table (the room has tables).
+    pub fn rows(&self) -> Result<Vec<Row>> {
+        #[derive(Deserialize)]
+        struct Stored {
+            connection_id: String,
+            user_id: Option<String>,
+            state: String,
+            connected_at: u64,
+            authenticated_at: Option<u64>,
+        }
+        self.ensure()?;
+        let rows = self
+            .sql
+            .exec(
+                "SELECT connection_id, user_id, state, connected_at, authenticated_at FROM connections",
+                None,
+            )?
+            .to_array::<Stored>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Row {
+                    state: AuthState::parse(&r.state)?,
+                    connection_id: r.connection_id,
+                    user_id: r.user_id,
+                    connected_at: r.connected_at,
+                    authenticated_at: r.authenticated_at,
+                })
+            })
+            .collect())
     }
 
     /// Rows in the connections table; 0 when the room has no tables.

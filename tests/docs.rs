@@ -12,9 +12,10 @@ const CLOSE_CODES: [CloseCode; 4] = [
 ];
 
 /// HTTP error codes of the API (the `error.code` of `/api/*` and room errors).
-const HTTP_CODES: [&str; 10] = [
+const HTTP_CODES: [&str; 11] = [
     "invalid_json",
     "invalid_body",
+    "reserved_type",
     "unauthorized",
     "method_not_allowed",
     "payload_too_large",

@@ -41,19 +41,32 @@ fn every_hub_frame_type_has_its_own_schema_and_no_other() {
     );
 }
 
+/// The `not.enum` of a type property, as a set.
+fn excluded(type_property: &Value, what: &str) -> BTreeSet<String> {
+    type_property["not"]["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: not.enum"))
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_owned())
+        .collect()
+}
+
 #[test]
 fn broadcast_events_exclude_exactly_the_hub_frame_types() {
     let schema: Value = serde_json::from_str(&read("spec/schemas/ws/server/event.json")).unwrap();
-    let excluded: BTreeSet<String> = schema["properties"]["type"]["not"]["enum"]
-        .as_array()
-        .expect("event.json: properties.type.not.enum")
-        .iter()
-        .map(|v| v.as_str().expect("a string").to_owned())
-        .collect();
     assert_eq!(
-        excluded,
+        excluded(&schema["properties"]["type"], "event.json"),
         listed(),
         "event.json not.enum vs SERVER_FRAME_TYPES"
+    );
+    // The backend cannot publish them either (400 reserved_type).
+    let request: Value =
+        serde_json::from_str(&read("spec/schemas/http/broadcast-request.json")).unwrap();
+    let message_type = &request["properties"]["message"]["properties"]["type"];
+    assert_eq!(
+        excluded(message_type, "broadcast-request.json message.type"),
+        listed(),
+        "broadcast-request.json message.type not.enum vs SERVER_FRAME_TYPES"
     );
 }
 

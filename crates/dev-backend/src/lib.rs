@@ -17,7 +17,7 @@
 //!
 //! * `POST /api/v1/message-rooms/:roomId/messages` with `Authorization: Bearer dev:<userId>`
 //!   and `{"text":"…","connectionId":"…"?}` — keeps the message in memory and publishes
-//!   it through the hub's `POST /api/broadcast`, excluding the sender's connection: the
+//!   it through the hub's `POST /api/broadcast` with an `idempotencyKey`, excluding the sender's connection: the
 //!   whole backend integration loop, as a reference for the backend team.
 //!
 //! Every request is recorded (path, headers of interest, body) so tests can assert
@@ -323,6 +323,9 @@ async fn create_message(
             "preview": message.text,
         },
         "excludeConnectionIds": new.connection_id.into_iter().collect::<Vec<_>>(),
+        // A retry of this call (after a timeout, say) can never show the message twice.
+        // Ids restart with the process, so the key carries when this process started.
+        "idempotencyKey": format!("message.created:{}:{}", boot_ms(), message.id),
     });
     let sent = state
         .http
@@ -340,6 +343,17 @@ async fn create_message(
         Json(json!({ "message": message, "broadcast": hub })),
     )
         .into_response()
+}
+
+/// When this process started (Unix ms), fixed at the first call.
+fn boot_ms() -> u128 {
+    static BOOT: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    })
 }
 
 async fn list_messages(State(state): State<Arc<AppState>>, Path(room): Path<String>) -> Response {

@@ -257,16 +257,27 @@ impl Hub {
 
     /// `GET /api/rooms/:room/stats`.
     pub async fn stats(&self, room: &str) -> serde_json::Value {
+        self.room_get(room, "stats").await
+    }
+
+    /// `GET /api/rooms/:room/connections`.
+    pub async fn connections(&self, room: &str) -> serde_json::Value {
+        self.room_get(room, "connections").await
+    }
+
+    /// A token-gated `GET /api/rooms/:room/<what>` that must answer 200 and match
+    /// `spec/schemas/http/<what>-response.json`.
+    async fn room_get(&self, room: &str, what: &str) -> serde_json::Value {
         let mut req = self
             .http
-            .get(format!("{}/api/rooms/{room}/stats", self.origin));
+            .get(format!("{}/api/rooms/{room}/{what}", self.origin));
         if let Some(t) = &self.webhook_token {
             req = req.bearer_auth(t);
         }
-        let resp = req.send().await.expect("stats request");
-        assert_eq!(resp.status().as_u16(), 200, "stats status");
-        let body = resp.json().await.expect("stats JSON");
-        crate::spec::check_api_response(200, "http/stats-response.json", &body);
+        let resp = req.send().await.expect("room API request");
+        assert_eq!(resp.status().as_u16(), 200, "{what} status");
+        let body = resp.json().await.expect("room API JSON");
+        crate::spec::check_api_response(200, &format!("http/{what}-response.json"), &body);
         body
     }
 

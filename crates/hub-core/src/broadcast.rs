@@ -1,5 +1,6 @@
 //! The backend's broadcast request body, parsed and validated. Pure.
 
+use crate::protocol::SERVER_FRAME_TYPES;
 use crate::room_id::RoomId;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -8,6 +9,12 @@ use serde_json::value::RawValue;
 pub const MAX_EXCLUDED: usize = 1024;
 /// Longest connection id accepted in `excludeConnectionIds` (ours are 22 characters).
 pub const MAX_CONNECTION_ID_CHARS: usize = 128;
+/// Most user ids one broadcast may target.
+pub const MAX_USER_IDS: usize = 1024;
+/// Longest user id accepted in `userIds`.
+pub const MAX_USER_ID_CHARS: usize = 128;
+/// Longest `idempotencyKey`, in visible ASCII characters.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 128;
 
 /// A valid broadcast: the message is kept as the exact JSON text the backend sent,
 /// so it is delivered verbatim and serialized zero times.
@@ -16,6 +23,10 @@ pub struct Broadcast<'a> {
     pub room_id: RoomId,
     pub message: &'a RawValue,
     pub exclude: Vec<String>,
+    /// Only authenticated sockets of these verified user ids; `None`: everyone.
+    pub user_ids: Option<Vec<String>>,
+    /// A retry with the same key within the window delivers nothing.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +35,8 @@ pub enum BroadcastError {
     InvalidJson,
     /// The body is JSON of the wrong shape; the message names the field.
     InvalidBody(String),
+    /// `message.type` is one of the hub's own frame types.
+    ReservedType(String),
 }
 
 impl BroadcastError {
@@ -31,6 +44,7 @@ impl BroadcastError {
         match self {
             BroadcastError::InvalidJson => "invalid_json",
             BroadcastError::InvalidBody(_) => "invalid_body",
+            BroadcastError::ReservedType(_) => "reserved_type",
         }
     }
 
@@ -38,6 +52,10 @@ impl BroadcastError {
         match self {
             BroadcastError::InvalidJson => "body is not valid JSON".to_owned(),
             BroadcastError::InvalidBody(m) => m.clone(),
+            BroadcastError::ReservedType(t) => format!(
+                "message.type: {t:?} is one of the hub's own frame types ({})",
+                SERVER_FRAME_TYPES.join(", ")
+            ),
         }
     }
 }
@@ -50,6 +68,10 @@ struct Body<'a> {
     message: Option<&'a RawValue>,
     #[serde(rename = "excludeConnectionIds", borrow)]
     exclude: Option<&'a RawValue>,
+    #[serde(rename = "userIds", borrow)]
+    user_ids: Option<&'a RawValue>,
+    #[serde(rename = "idempotencyKey", borrow)]
+    idempotency_key: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +110,10 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
     if head.kind.is_empty() {
         return Err(invalid("message.type: must not be empty"));
     }
+    // A forged `auth:ok` would rewrite a client's connection id.
+    if SERVER_FRAME_TYPES.contains(&head.kind.as_str()) {
+        return Err(BroadcastError::ReservedType(head.kind));
+    }
 
     let exclude: Vec<String> = match body.exclude {
         None => Vec::new(),
@@ -108,10 +134,44 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
             "excludeConnectionIds: entries are at most {MAX_CONNECTION_ID_CHARS} characters"
         )));
     }
+    let user_ids = match body.user_ids {
+        None => None,
+        Some(r) if r.get() == "null" => None,
+        Some(r) => {
+            let ids: Vec<String> = serde_json::from_str(r.get())
+                .map_err(|_| invalid("userIds: must be an array of strings"))?;
+            let bad_len = |u: &String| u.is_empty() || u.chars().count() > MAX_USER_ID_CHARS;
+            if ids.is_empty() || ids.len() > MAX_USER_IDS || ids.iter().any(bad_len) {
+                return Err(BroadcastError::InvalidBody(format!(
+                    "userIds: 1-{MAX_USER_IDS} ids of 1-{MAX_USER_ID_CHARS} characters"
+                )));
+            }
+            Some(ids)
+        }
+    };
+    let idempotency_key = match body.idempotency_key {
+        None => None,
+        Some(r) if r.get() == "null" => None,
+        Some(r) => {
+            let key: String = serde_json::from_str(r.get())
+                .map_err(|_| invalid("idempotencyKey: must be a string"))?;
+            if key.is_empty()
+                || key.len() > MAX_IDEMPOTENCY_KEY_CHARS
+                || !key.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(BroadcastError::InvalidBody(format!(
+                    "idempotencyKey: 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
+                )));
+            }
+            Some(key)
+        }
+    };
     Ok(Broadcast {
         room_id,
         message,
         exclude,
+        user_ids,
+        idempotency_key,
     })
 }
 
@@ -146,6 +206,54 @@ mod tests {
             parse(body).unwrap().message.get(),
             r#"{"type":"x","n":8E88888}"#
         );
+    }
+
+    #[test]
+    fn targets_and_keys_are_optional_and_validated() {
+        let b = parse(
+            r#"{"roomId":"r","message":{"type":"x"},"userIds":["a","b"],"idempotencyKey":"m-1:x"}"#,
+        )
+        .unwrap();
+        assert_eq!(b.user_ids, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(b.idempotency_key.as_deref(), Some("m-1:x"));
+        let b =
+            parse(r#"{"roomId":"r","message":{"type":"x"},"userIds":null,"idempotencyKey":null}"#)
+                .unwrap();
+        assert_eq!((b.user_ids, b.idempotency_key), (None, None));
+        for (field, bad) in [
+            ("userIds", "[]"),
+            ("userIds", r#"[""]"#),
+            ("userIds", r#""a""#),
+            ("userIds", "[1]"),
+            ("idempotencyKey", r#""" "#),
+            ("idempotencyKey", r#""a b""#),
+            ("idempotencyKey", "7"),
+        ] {
+            let body = format!(r#"{{"roomId":"r","message":{{"type":"x"}},"{field}":{bad}}}"#);
+            assert!(field_error(&body).starts_with(field), "{field} {bad}");
+        }
+        let many: Vec<String> = (0..1025).map(|i| format!("\"u{i}\"")).collect();
+        let body = format!(
+            r#"{{"roomId":"r","message":{{"type":"x"}},"userIds":[{}]}}"#,
+            many.join(",")
+        );
+        assert!(field_error(&body).starts_with("userIds"));
+        let long = format!(
+            r#"{{"roomId":"r","message":{{"type":"x"}},"idempotencyKey":"{}"}}"#,
+            "k".repeat(129)
+        );
+        assert!(field_error(&long).starts_with("idempotencyKey"));
+    }
+
+    #[test]
+    fn the_hubs_own_frame_types_are_reserved() {
+        for kind in SERVER_FRAME_TYPES {
+            let body = format!(r#"{{"roomId":"r","message":{{"type":"{kind}"}}}}"#);
+            let e = parse(&body).unwrap_err();
+            assert_eq!(e.code(), "reserved_type", "{kind}");
+            assert!(e.message().contains(kind));
+        }
+        assert!(parse(r#"{"roomId":"r","message":{"type":"auth:ok2"}}"#).is_ok());
     }
 
     #[test]

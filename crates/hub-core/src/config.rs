@@ -24,6 +24,8 @@ pub struct Config {
     pub max_pending: usize,
     /// `RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_FLOOD_PER_SEC`: client events.
     pub rate_limit: RateLimit,
+    /// `IDEMPOTENCY_WINDOW_MS`: how long a broadcast's `idempotencyKey` is remembered.
+    pub idempotency_window_ms: u64,
 }
 
 impl Default for Config {
@@ -36,6 +38,7 @@ impl Default for Config {
             max_broadcast_bytes: 64 * 1024,
             max_connections: 10_000,
             max_pending: 1_000,
+            idempotency_window_ms: 300_000,
             rate_limit: RateLimit {
                 per_sec: 10,
                 burst: 20,
@@ -75,6 +78,12 @@ impl Config {
         let mut conns = c.max_connections as u64;
         number("MAX_CONNECTIONS_PER_ROOM", &mut conns, 1, 32_000);
         c.max_connections = conns as usize;
+        number(
+            "IDEMPOTENCY_WINDOW_MS",
+            &mut c.idempotency_window_ms,
+            1_000,
+            86_400_000,
+        );
         let mut pending = c.max_pending as u64;
         number("MAX_PENDING_PER_ROOM", &mut pending, 1, 32_000);
         let rl = &mut c.rate_limit;
@@ -148,6 +157,7 @@ mod tests {
         );
         assert_eq!((d.max_frame_bytes, d.max_broadcast_bytes), (16_384, 65_536));
         assert_eq!((d.max_connections, d.max_pending), (10_000, 1_000));
+        assert_eq!(d.idempotency_window_ms, 300_000);
         assert_eq!(
             (
                 d.rate_limit.per_sec,
@@ -168,11 +178,13 @@ mod tests {
             ("BACKEND_ORIGIN", "https://api.nativor.com/"),
             ("MAX_CONNECTIONS_PER_ROOM", "5"),
             ("MAX_PENDING_PER_ROOM", "2"),
+            ("IDEMPOTENCY_WINDOW_MS", "60000"),
             ("RATE_LIMIT_PER_SEC", "3"),
             ("RATE_LIMIT_BURST", "4"),
             ("RATE_LIMIT_FLOOD_PER_SEC", "30"),
         ]);
         assert_eq!((c.max_connections, c.max_pending), (5, 2));
+        assert_eq!(c.idempotency_window_ms, 60_000);
         assert_eq!(
             c.rate_limit,
             RateLimit {

@@ -14,6 +14,7 @@ pub const ORIGIN: &str = "https://chat-room.internal";
 
 const BROADCAST_PATH: &str = "/broadcast";
 const STATS_PATH: &str = "/stats";
+const CONNECTIONS_PATH: &str = "/connections";
 
 /// One request from the Worker to a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub enum Internal<'a> {
     Broadcast(Delivery<'a>),
     /// Flush pending rows and report the room's counts.
     Stats,
+    /// Flush pending rows and list the room's connections.
+    Connections,
 }
 
 /// A broadcast as the room carries it out.
@@ -31,6 +34,10 @@ pub struct Delivery<'a> {
     pub message: &'a str,
     /// Connection ids that must not receive it.
     pub exclude: Vec<String>,
+    /// Only sockets of these verified user ids, when set.
+    pub user_ids: Option<Vec<String>>,
+    /// Deliver at most once per key within the idempotency window.
+    pub idempotency_key: Option<String>,
 }
 
 impl<'a> From<Broadcast<'a>> for Delivery<'a> {
@@ -38,6 +45,8 @@ impl<'a> From<Broadcast<'a>> for Delivery<'a> {
         Delivery {
             message: b.message.get(),
             exclude: b.exclude,
+            user_ids: b.user_ids,
+            idempotency_key: b.idempotency_key,
         }
     }
 }
@@ -47,6 +56,7 @@ impl<'a> From<Broadcast<'a>> for Delivery<'a> {
 pub enum Kind {
     Broadcast,
     Stats,
+    Connections,
 }
 
 impl Kind {
@@ -54,6 +64,7 @@ impl Kind {
         match path {
             BROADCAST_PATH => Some(Kind::Broadcast),
             STATS_PATH => Some(Kind::Stats),
+            CONNECTIONS_PATH => Some(Kind::Connections),
             _ => None,
         }
     }
@@ -65,6 +76,10 @@ impl Kind {
 struct Envelope {
     #[serde(rename = "x", default, skip_serializing_if = "Vec::is_empty")]
     exclude: Vec<String>,
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    user_ids: Option<Vec<String>>,
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
 }
 
 /// A body the room could not decode: a bug or version skew between Worker and room,
@@ -77,6 +92,7 @@ impl<'a> Internal<'a> {
         match self {
             Internal::Broadcast(_) => Kind::Broadcast,
             Internal::Stats => Kind::Stats,
+            Internal::Connections => Kind::Connections,
         }
     }
 
@@ -85,6 +101,7 @@ impl<'a> Internal<'a> {
         let path = match self.kind() {
             Kind::Broadcast => BROADCAST_PATH,
             Kind::Stats => STATS_PATH,
+            Kind::Connections => CONNECTIONS_PATH,
         };
         format!("{ORIGIN}{path}")
     }
@@ -92,7 +109,7 @@ impl<'a> Internal<'a> {
     pub fn method(&self) -> &'static str {
         match self.kind() {
             Kind::Broadcast => "POST",
-            Kind::Stats => "GET",
+            Kind::Stats | Kind::Connections => "GET",
         }
     }
 
@@ -102,6 +119,8 @@ impl<'a> Internal<'a> {
             Internal::Broadcast(d) => {
                 let envelope = Envelope {
                     exclude: d.exclude.clone(),
+                    user_ids: d.user_ids.clone(),
+                    key: d.idempotency_key.clone(),
                 };
                 let head = serde_json::to_string(&envelope).unwrap_or_else(|_| "{}".into());
                 let mut body = String::with_capacity(head.len() + 1 + d.message.len());
@@ -110,7 +129,7 @@ impl<'a> Internal<'a> {
                 body.push_str(d.message);
                 Some(body)
             }
-            Internal::Stats => None,
+            Internal::Stats | Internal::Connections => None,
         }
     }
 
@@ -118,12 +137,15 @@ impl<'a> Internal<'a> {
     pub fn decode(kind: Kind, body: &'a str) -> Result<Internal<'a>, DecodeError> {
         match kind {
             Kind::Stats => Ok(Internal::Stats),
+            Kind::Connections => Ok(Internal::Connections),
             Kind::Broadcast => {
                 let (head, message) = body.split_once('\n').ok_or(DecodeError)?;
                 let envelope: Envelope = serde_json::from_str(head).map_err(|_| DecodeError)?;
                 Ok(Internal::Broadcast(Delivery {
                     message,
                     exclude: envelope.exclude,
+                    user_ids: envelope.user_ids,
+                    idempotency_key: envelope.key,
                 }))
             }
         }
@@ -146,13 +168,18 @@ mod tests {
     #[test]
     fn every_request_round_trips() {
         round_trip(&Internal::Stats);
+        round_trip(&Internal::Connections);
         round_trip(&Internal::Broadcast(Delivery {
             message: "{\"type\":\"x\",\"text\":\"a\\nb\"}",
             exclude: vec!["c\n1".into(), "c2".into()],
+            user_ids: Some(vec!["u\n1".into()]),
+            idempotency_key: Some("k-1".into()),
         }));
         round_trip(&Internal::Broadcast(Delivery {
             message: "{\"type\":\"x\"}",
             exclude: vec![],
+            user_ids: None,
+            idempotency_key: None,
         }));
     }
 

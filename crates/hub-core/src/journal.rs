@@ -76,6 +76,17 @@ impl Journal {
         }
     }
 
+    /// The rows this journal would write, for a room that has not written any yet.
+    pub fn pending_rows(&self) -> Vec<Row> {
+        self.entries
+            .values()
+            .filter_map(|e| match e {
+                Entry::Upsert { row, .. } => Some(row.clone()),
+                Entry::Delete => None,
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -95,6 +106,46 @@ impl Journal {
             })
             .collect()
     }
+}
+
+/// `{"success":true,"connections":[…]}`, oldest connection first: the answer of
+/// `GET /api/rooms/:roomId/connections`.
+pub fn connections_json(mut rows: Vec<Row>) -> String {
+    #[derive(serde::Serialize)]
+    struct Item<'a> {
+        #[serde(rename = "connectionId")]
+        connection_id: &'a str,
+        #[serde(rename = "userId")]
+        user_id: Option<&'a str>,
+        state: &'static str,
+        #[serde(rename = "connectedAt")]
+        connected_at: u64,
+        #[serde(rename = "authenticatedAt")]
+        authenticated_at: Option<u64>,
+    }
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        success: bool,
+        connections: Vec<Item<'a>>,
+    }
+    rows.sort_by(|a, b| {
+        (a.connected_at, &a.connection_id).cmp(&(b.connected_at, &b.connection_id))
+    });
+    let connections = rows
+        .iter()
+        .map(|r| Item {
+            connection_id: &r.connection_id,
+            user_id: r.user_id.as_deref(),
+            state: r.state.as_str(),
+            connected_at: r.connected_at,
+            authenticated_at: r.authenticated_at,
+        })
+        .collect();
+    serde_json::to_string(&Answer {
+        success: true,
+        connections,
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -158,6 +209,29 @@ mod tests {
         assert_eq!(j.len(), 1);
         j.closed("a");
         assert_eq!(j.take(), vec![Write::Delete("a".into())]);
+    }
+
+    #[test]
+    fn pending_rows_and_their_listing() {
+        let mut j = Journal::default();
+        j.accepted(pending("b"));
+        j.accepted(authed("a"));
+        j.closed("gone");
+        let rows = j.pending_rows();
+        assert_eq!(rows.len(), 2);
+        let v: serde_json::Value = serde_json::from_str(&connections_json(rows)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"success": true, "connections": [
+                {"connectionId": "a", "userId": "u", "state": "authenticated", "connectedAt": 1, "authenticatedAt": 2},
+                {"connectionId": "b", "userId": null, "state": "pending", "connectedAt": 1, "authenticatedAt": null},
+            ]})
+        );
+        assert_eq!(
+            AuthState::parse("authenticating"),
+            Some(AuthState::Authenticating)
+        );
+        assert_eq!(AuthState::parse("x"), None);
     }
 
     #[test]

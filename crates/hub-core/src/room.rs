@@ -12,6 +12,7 @@
 use crate::auth::AuthOutcome;
 use crate::config::Config;
 use crate::deadlines::Deadlines;
+use crate::internal::Delivery;
 use crate::journal::{Journal, Row, Write};
 use crate::protocol::{AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode, ServerFrame};
 use crate::rate_limit::{Bucket, Verdict};
@@ -34,6 +35,9 @@ pub const RUNTIME_SOCKET_LIMIT: usize = 32_768;
 /// A repeated `isTyping:true` is fanned out again only after this long, so a client
 /// that keeps saying it is typing costs one fan-out per period, not one per frame.
 pub const TYPING_REPEAT_MS: u64 = 3_000;
+/// Idempotency keys one room remembers at most (in memory and in storage); the oldest
+/// go first. A retry storm of distinct keys cannot grow a room without bound.
+pub const MAX_IDEMPOTENCY_KEYS: usize = 10_000;
 
 /// The effects the room asks for. Every method is carried out at once, in order.
 pub trait Io<S> {
@@ -71,6 +75,21 @@ pub trait Io<S> {
     fn write_rows(&mut self, writes: Vec<Write>);
     /// Deletes the rows of every connection not in `live` (left by an earlier instance).
     fn remove_ghost_rows(&mut self, live: &HashSet<String>);
+    /// The `delivered` count stored with `key` at or after `since`, if any.
+    fn find_key(&mut self, key: &str, since: u64) -> Option<usize>;
+    /// Stores `key` with its count at `at` (now, in the same commit as the delivery),
+    /// deleting keys older than `prune_before` and all but the newest
+    /// `MAX_IDEMPOTENCY_KEYS`.
+    fn store_key(&mut self, key: &str, delivered: usize, at: u64, prune_before: u64);
+}
+
+/// What a broadcast did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// Sockets it was sent to (for a duplicate: the first call's count).
+    pub delivered: usize,
+    /// The key was seen within the window: nothing was sent.
+    pub duplicate: bool,
 }
 
 /// What a deadline guards.
@@ -106,6 +125,9 @@ pub struct Room<S> {
     closing: HashSet<String>,
     /// The last typing state fanned out per connection, and when.
     typing: HashMap<String, (bool, u64)>,
+    /// Idempotency keys this instance has seen: (delivered, at). Storage is the truth
+    /// across hibernation; this spares a read for a retry to the same instance.
+    keys: HashMap<String, (usize, u64)>,
     /// Per-connection rate counters (in memory only: they may reset on hibernation).
     rates: HashMap<String, Bucket>,
     /// Sockets still waiting to authenticate and checks in flight, by deadline.
@@ -139,6 +161,7 @@ impl<S: Clone> Room<S> {
             waiting: Deadlines::default(),
             closing: HashSet::new(),
             typing: HashMap::new(),
+            keys: HashMap::new(),
             rates: HashMap::new(),
             deadlines: Deadlines::default(),
             timer_at: None,
@@ -428,24 +451,90 @@ impl<S: Clone> Room<S> {
     }
 
     /// A broadcast: the message goes verbatim to every authenticated socket not
-    /// excluded. Returns how many sockets it reached.
-    pub fn on_broadcast(
-        &mut self,
-        message: &str,
-        exclude: &[String],
-        io: &mut impl Io<S>,
-    ) -> usize {
-        if exclude.is_empty() {
-            return io.fan_out(message, self.roster.iter().map(|m| &m.socket));
+    /// excluded and, with `user_ids`, whose verified user id is listed. With an
+    /// idempotency key seen within the window, nothing is sent and the first call's
+    /// count is returned.
+    pub fn on_broadcast(&mut self, d: &Delivery<'_>, now: u64, io: &mut impl Io<S>) -> Published {
+        let since = now.saturating_sub(self.config.idempotency_window_ms);
+        if let Some(key) = &d.idempotency_key {
+            if let Some(delivered) = self.recall_key(key, since, io) {
+                return Published {
+                    delivered,
+                    duplicate: true,
+                };
+            }
         }
-        let exclude: HashSet<&str> = exclude.iter().map(String::as_str).collect();
+        let delivered = self.deliver(d, io);
+        if let Some(key) = &d.idempotency_key {
+            self.remember_key(key, delivered, now, since, io);
+        }
+        Published {
+            delivered,
+            duplicate: false,
+        }
+    }
+
+    fn deliver(&self, d: &Delivery<'_>, io: &mut impl Io<S>) -> usize {
+        if d.exclude.is_empty() && d.user_ids.is_none() {
+            return io.fan_out(d.message, self.roster.iter().map(|m| &m.socket));
+        }
+        let exclude: HashSet<&str> = d.exclude.iter().map(String::as_str).collect();
+        let users: Option<HashSet<&str>> = d
+            .user_ids
+            .as_ref()
+            .map(|u| u.iter().map(String::as_str).collect());
+        let wanted = |m: &&Member<S>| {
+            !exclude.contains(m.connection_id.as_str())
+                && users
+                    .as_ref()
+                    .is_none_or(|users| m.user_id.as_deref().is_some_and(|u| users.contains(u)))
+        };
         io.fan_out(
-            message,
-            self.roster
-                .iter()
-                .filter(|m| !exclude.contains(m.connection_id.as_str()))
-                .map(|m| &m.socket),
+            d.message,
+            self.roster.iter().filter(wanted).map(|m| &m.socket),
         )
+    }
+
+    fn recall_key(&mut self, key: &str, since: u64, io: &mut impl Io<S>) -> Option<usize> {
+        match self.keys.get(key) {
+            Some(&(delivered, at)) if at >= since => Some(delivered),
+            // Keys are stored only once the room has storage (see `storage`).
+            _ if self.storage => io.find_key(key, since),
+            _ => None,
+        }
+    }
+
+    fn remember_key(
+        &mut self,
+        key: &str,
+        delivered: usize,
+        now: u64,
+        since: u64,
+        io: &mut impl Io<S>,
+    ) {
+        self.keys.retain(|_, (_, at)| *at >= since);
+        if self.keys.len() >= MAX_IDEMPOTENCY_KEYS {
+            let oldest = self
+                .keys
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.keys.remove(&oldest);
+            }
+        }
+        self.keys.insert(key.to_owned(), (delivered, now));
+        if self.storage {
+            io.store_key(key, delivered, now, since);
+        }
+    }
+
+    /// The room's connections exactly as they stand: `None` when they are all in the
+    /// table (pending changes written first), else the rows of a room that has no
+    /// storage yet, from memory.
+    pub fn connection_rows(&mut self, io: &mut impl Io<S>) -> Option<Vec<crate::journal::Row>> {
+        self.flush(io);
+        (!self.storage).then(|| self.journal.pending_rows())
     }
 
     /// Writes every pending row change now (the scheduled write-behind, or before

@@ -11,6 +11,8 @@ pub enum Route {
     Broadcast,
     /// `/api/rooms/:roomId/stats`: token-gated diagnostics of one room.
     Stats(Result<RoomId, RoomIdError>),
+    /// `/api/rooms/:roomId/connections`: token-gated list of the room's connections.
+    Connections(Result<RoomId, RoomIdError>),
     /// Any other `/api/...` path.
     ApiNotFound,
     /// Everything else goes to the static assets.
@@ -37,6 +39,12 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
         .and_then(|r| r.strip_suffix("/stats"))
     {
         return Route::Stats(one_segment(segment));
+    }
+    if let Some(segment) = path
+        .strip_prefix("/api/rooms/")
+        .and_then(|r| r.strip_suffix("/connections"))
+    {
+        return Route::Connections(one_segment(segment));
     }
     if path == "/api" || path.starts_with("/api/") {
         return Route::ApiNotFound;
@@ -164,6 +172,14 @@ mod tests {
         assert_eq!(route("/healthz", None), Route::Health);
         assert_eq!(route("/api/broadcast", None), Route::Broadcast);
         assert_eq!(route("/api/rooms/r1/stats", None), Route::Stats(room("r1")));
+        assert_eq!(
+            route("/api/rooms/r1/connections", None),
+            Route::Connections(room("r1"))
+        );
+        assert_eq!(
+            route("/api/rooms/a%2Fb/connections", None),
+            Route::Connections(Err(RoomIdError::InvalidCharacter))
+        );
         assert_eq!(
             route("/api/rooms/a/b/stats", None),
             Route::Stats(Err(RoomIdError::InvalidCharacter))

@@ -23,6 +23,17 @@ pub enum AuthState {
 }
 
 impl AuthState {
+    /// The state a connections-table name stands for.
+    pub fn parse(name: &str) -> Option<AuthState> {
+        [
+            AuthState::Pending,
+            AuthState::Authenticating,
+            AuthState::Authenticated,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+
     /// The name stored in the connections table.
     pub fn as_str(self) -> &'static str {
         match self {

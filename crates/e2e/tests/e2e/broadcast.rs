@@ -15,6 +15,9 @@ pub fn tests() -> Vec<Test> {
         broadcast_delivers_verbatim_to_authenticated_sockets_except_excluded,
         backend_message_loop_excludes_the_sender,
         unconfigured_hub_refuses_every_broadcast,
+        broadcast_targets_user_ids_together_with_exclusions,
+        a_repeated_idempotency_key_delivers_nothing_even_after_hibernation,
+        the_hubs_own_frame_types_cannot_be_broadcast,
     ]
 }
 
@@ -253,4 +256,103 @@ async fn unconfigured_hub_refuses_every_broadcast(h: Hubs) {
         assert_eq!(status, 503, "{auth:?}");
         assert_eq!(v["error"]["code"], "not_configured");
     }
+}
+
+async fn broadcast_targets_user_ids_together_with_exclusions(h: Hubs) {
+    let r = room("targets");
+    let mut alice = joined(&h.main, &r, "alice").await;
+    let mut alice_tab = joined(&h.main, &r, "alice").await;
+    let mut bob = joined(&h.main, &r, "bob").await;
+    let mut carol = joined(&h.main, &r, "carol").await;
+    let (status, v) = h
+        .main
+        .broadcast(&json!({
+            "roomId": r, "message": {"type": "dm", "n": 1},
+            "userIds": ["alice", "carol", "nobody"],
+            "excludeConnectionIds": [alice_tab.connection_id],
+        }))
+        .await;
+    assert_eq!((status, v["delivered"].clone()), (200, json!(2)), "{v}");
+    assert_eq!(alice.recv().await, json!({"type": "dm", "n": 1}));
+    assert_eq!(carol.recv().await, json!({"type": "dm", "n": 1}));
+    alice_tab.expect_silence(Duration::from_millis(300)).await;
+    bob.expect_silence(Duration::from_millis(100)).await;
+    let (status, v) = h
+        .main
+        .broadcast(&json!({"roomId": r, "message": {"type": "dm"}, "userIds": ["zed"]}))
+        .await;
+    assert_eq!((status, v["delivered"].clone()), (200, json!(0)));
+    let (status, v) = h
+        .main
+        .broadcast(&json!({"roomId": r, "message": {"type": "dm"}, "userIds": []}))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (400, json!("invalid_body"))
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("userIds"));
+}
+
+async fn a_repeated_idempotency_key_delivers_nothing_even_after_hibernation(h: Hubs) {
+    let r = room("idempotent");
+    let mut a = joined(&h.main, &r, "alice").await;
+    let mut b = joined(&h.main, &r, "bob").await;
+    let body =
+        json!({"roomId": r, "message": {"type": "once"}, "idempotencyKey": "message.created:m1"});
+    let (status, first) = h.main.broadcast(&body).await;
+    assert_eq!(
+        (status, first.clone()),
+        (200, json!({"success": true, "delivered": 2}))
+    );
+    assert_eq!(a.recv().await["type"], "once");
+    assert_eq!(b.recv().await["type"], "once");
+    let (_, again) = h.main.broadcast(&body).await;
+    assert_eq!(
+        again,
+        json!({"success": true, "delivered": 2, "duplicate": true})
+    );
+    a.expect_silence(Duration::from_millis(300)).await;
+    // Another room: the same key is a different broadcast.
+    let other = room("idempotent-other");
+    let mut c = joined(&h.main, &other, "carol").await;
+    let mut other_body = body.clone();
+    other_body["roomId"] = json!(other);
+    assert_eq!(h.main.broadcast(&other_body).await.1["delivered"], 1);
+    assert_eq!(c.recv().await["type"], "once");
+    // After hibernation the key is still known (it is in the room's storage).
+    let started = h.main.stats(&r).await["instanceStartedAt"]
+        .as_u64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let (_, after) = h.main.broadcast(&body).await;
+    assert_eq!(
+        after,
+        json!({"success": true, "delivered": 2, "duplicate": true})
+    );
+    let woke = h.main.stats(&r).await["instanceStartedAt"]
+        .as_u64()
+        .unwrap();
+    assert!(woke > started, "the room never hibernated");
+    a.expect_silence(Duration::from_millis(300)).await;
+    b.expect_silence(Duration::from_millis(100)).await;
+}
+
+async fn the_hubs_own_frame_types_cannot_be_broadcast(h: Hubs) {
+    let r = room("reserved");
+    let mut a = joined(&h.main, &r, "alice").await;
+    for kind in hub_core::protocol::SERVER_FRAME_TYPES {
+        let (status, v) = h
+            .main
+            .broadcast(&json!({"roomId": r, "message": {"type": kind, "connectionId": "forged"}}))
+            .await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (400, json!("reserved_type")),
+            "{kind}"
+        );
+    }
+    a.expect_silence(Duration::from_millis(300)).await;
 }

@@ -32,6 +32,7 @@ async fn spec_documents_are_consistent(_h: Hubs) {
         "/healthz",
         "/api/broadcast",
         "/api/rooms/{roomId}/stats",
+        "/api/rooms/{roomId}/connections",
         "/rooms/{roomId}",
     ] {
         assert!(
@@ -68,6 +69,10 @@ async fn spec_documents_are_consistent(_h: Hubs) {
             "http/broadcast-request.json",
             json!({"roomId":"r","message":{"type":"x"},"excludeConnectionIds":["a"]}),
         ),
+        (
+            "http/broadcast-request.json",
+            json!({"roomId":"r","message":{"type":"x"},"userIds":["u1"],"idempotencyKey":"m:1"}),
+        ),
     ];
     for (schema, v) in ok {
         validate(schema, &v).unwrap();
@@ -101,6 +106,18 @@ async fn spec_documents_are_consistent(_h: Hubs) {
         (
             "http/broadcast-request.json",
             json!({"roomId":"r","message":{"id":1}}),
+        ),
+        (
+            "http/broadcast-request.json",
+            json!({"roomId":"r","message":{"type":"auth:ok"}}),
+        ),
+        (
+            "http/broadcast-request.json",
+            json!({"roomId":"r","message":{"type":"x"},"userIds":[]}),
+        ),
+        (
+            "http/broadcast-request.json",
+            json!({"roomId":"r","message":{"type":"x"},"idempotencyKey":"a b"}),
         ),
     ];
     for (schema, v) in bad {

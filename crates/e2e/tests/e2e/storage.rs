@@ -1,6 +1,6 @@
 //! Connection metadata in SQLite, and state that survives hibernation.
 
-use crate::support::{joined, room};
+use crate::support::{joined, room, WEBHOOK_TOKEN};
 use e2e::runner::{Hubs, Test};
 use e2e::tests;
 use e2e::{Client, Hub};
@@ -13,6 +13,7 @@ pub fn tests() -> Vec<Test> {
         one_row_per_live_connection,
         no_token_or_message_content_is_stored,
         state_survives_hibernation,
+        connections_lists_the_room_exactly,
     ]
 }
 
@@ -145,4 +146,83 @@ async fn state_survives_hibernation(h: Hubs) {
         "no new instance: the room never hibernated ({before} vs {after})"
     );
     assert_eq!(after["authenticated"], 2);
+}
+
+async fn connections_lists_the_room_exactly(h: Hubs) {
+    let r = room("who");
+    // A room nobody joined yet: its waiting socket is listed from memory.
+    let waiting = Client::connect(&h.main.room_url(&r)).await;
+    let v = h.main.connections(&r).await;
+    let list = v["connections"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    assert_eq!(
+        (list[0]["state"].clone(), list[0]["userId"].clone()),
+        (json!("pending"), Value::Null)
+    );
+    let a = joined(&h.main, &r, "alice").await;
+    let b = joined(&h.main, &r, "bob").await;
+    // Right after the auths (row writes are pending): the list is already exact.
+    let v = h.main.connections(&r).await;
+    let list = v["connections"].as_array().unwrap();
+    assert_eq!(list.len(), 3, "{v}");
+    let by_id = |c: &Client| {
+        list.iter()
+            .find(|e| e["connectionId"] == json!(c.connection_id))
+            .cloned()
+            .unwrap_or_else(|| panic!("{:?} not listed: {v}", c.connection_id))
+    };
+    let alice = by_id(&a);
+    assert_eq!(
+        (alice["userId"].clone(), alice["state"].clone()),
+        (json!("alice"), json!("authenticated"))
+    );
+    assert!(alice["authenticatedAt"].as_u64().unwrap() >= alice["connectedAt"].as_u64().unwrap());
+    assert_eq!(by_id(&b)["userId"], "bob");
+    // Oldest first.
+    assert_eq!(list[0]["state"], "pending");
+    waiting.close().await;
+    a.close().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = h.main.connections(&r).await;
+        let ids: Vec<Value> = v["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["connectionId"].clone())
+            .collect();
+        if ids == vec![json!(b.connection_id)] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never only bob: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The same rules as the other room endpoints.
+    let url = format!("{}/api/rooms/{r}/connections", h.main.origin);
+    let resp = h.main.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = h
+        .main
+        .http
+        .post(&url)
+        .bearer_auth(WEBHOOK_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(resp.headers()["allow"], "GET");
+    assert!(resp
+        .headers()
+        .keys()
+        .all(|k| !k.as_str().starts_with("access-control-")));
+    let bad = format!("{}/api/rooms/a%2Fb/connections", h.main.origin);
+    let resp = h
+        .main
+        .http
+        .get(&bad)
+        .bearer_auth(WEBHOOK_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
 }

@@ -1,6 +1,7 @@
 //! The room's rules, driven through a recording `Io`. Sockets are numbers.
 
 use super::*;
+use crate::internal::Delivery;
 use crate::journal::Write;
 use crate::protocol::{parse_incoming, Incoming};
 use crate::rate_limit::RateLimit;
@@ -21,6 +22,7 @@ enum Ev {
     ScheduleFlush(u64),
     WriteRows(Vec<Write>),
     RemoveGhosts(Vec<String>),
+    StoreKey(String, usize, u64, u64),
 }
 
 /// Records every effect; keeps attachments as the runtime would.
@@ -30,6 +32,8 @@ struct Fake {
     attachments: HashMap<Sock, Session>,
     fail_saves: bool,
     fail_accepts: bool,
+    /// The stored idempotency keys: key -> (delivered, at).
+    stored_keys: HashMap<String, (usize, u64)>,
 }
 
 impl Fake {
@@ -115,6 +119,18 @@ impl Io<Sock> for Fake {
     fn write_rows(&mut self, writes: Vec<Write>) {
         self.log.push(Ev::WriteRows(writes));
     }
+    fn find_key(&mut self, key: &str, since: u64) -> Option<usize> {
+        self.stored_keys
+            .get(key)
+            .filter(|(_, at)| *at >= since)
+            .map(|(d, _)| *d)
+    }
+    fn store_key(&mut self, key: &str, delivered: usize, at: u64, prune_before: u64) {
+        self.stored_keys.retain(|_, (_, at)| *at >= prune_before);
+        self.stored_keys.insert(key.to_owned(), (delivered, at));
+        self.log
+            .push(Ev::StoreKey(key.to_owned(), delivered, at, prune_before));
+    }
     fn remove_ghost_rows(&mut self, live: &HashSet<String>) {
         let mut live: Vec<String> = live.iter().cloned().collect();
         live.sort();
@@ -174,6 +190,17 @@ impl World {
         let session = self.io.session(s);
         self.room
             .on_frame(&s, session, text(json), now, &mut self.io);
+    }
+
+    /// Broadcasts `{"type":"x"}` excluding `exclude`; how many sockets it reached.
+    fn broadcast(&mut self, exclude: &[String]) -> usize {
+        let d = Delivery {
+            message: r#"{"type":"x"}"#,
+            exclude: exclude.to_vec(),
+            user_ids: None,
+            idempotency_key: None,
+        };
+        self.room.on_broadcast(&d, T0, &mut self.io).delivered
     }
 
     /// Sends a frame from `s`; whether the room asked to parse it.
@@ -324,12 +351,8 @@ fn broadcasts_reach_members_not_excluded() {
         w.member(s, T0);
     }
     w.io.take();
-    assert_eq!(w.room.on_broadcast(r#"{"type":"x"}"#, &[], &mut w.io), 3);
-    assert_eq!(
-        w.room
-            .on_broadcast(r#"{"type":"x"}"#, &[cid(2), "nobody".into()], &mut w.io),
-        2
-    );
+    assert_eq!(w.broadcast(&[]), 3);
+    assert_eq!(w.broadcast(&[cid(2), "nobody".into()]), 2);
     assert_eq!(
         w.io.take()[1],
         Ev::FanOut(r#"{"type":"x"}"#.into(), vec![1, 3])
@@ -393,7 +416,7 @@ fn a_socket_gone_during_its_check_is_not_admitted_and_its_check_is_aborted() {
     w.check_done(1, World::verified("u1"), T0 + 10);
     assert!(w.io.take().is_empty());
     assert_eq!(w.room.authenticated(), 0);
-    assert_eq!(w.room.on_broadcast(r#"{"type":"x"}"#, &[], &mut w.io), 0);
+    assert_eq!(w.broadcast(&[]), 0);
 }
 
 #[test]
@@ -461,7 +484,7 @@ fn wake_reconciles_members_checks_waiting_overdue_and_unreadable_sockets() {
         "{evs:?}"
     );
     assert_eq!(w.room.authenticated(), 1);
-    assert_eq!(w.room.on_broadcast(r#"{"type":"x"}"#, &[], &mut w.io), 1);
+    assert_eq!(w.broadcast(&[]), 1);
     w.room.on_timer(T0 + 15_000, &mut w.io);
     assert_eq!(w.io.closes(), [(3, 4401, "auth_timeout".into())]);
 }
@@ -637,12 +660,7 @@ fn a_socket_the_room_closed_stays_out_after_a_wake() {
         .on_wake(sockets, true, T0 + 60_000, &mut woken.io);
     assert!(woken.io.closes().is_empty());
     woken.io.take();
-    assert_eq!(
-        woken
-            .room
-            .on_broadcast(r#"{"type":"x"}"#, &[], &mut woken.io),
-        1
-    );
+    assert_eq!(woken.broadcast(&[]), 1);
     assert_eq!(
         woken.io.take(),
         [Ev::FanOut(r#"{"type":"x"}"#.into(), vec![2])]
@@ -705,4 +723,163 @@ fn typing_is_fanned_out_when_it_changes_or_is_renewed() {
         "false is never repeated"
     );
     assert_eq!(fanouts(&mut w, yes, T0 + 9_001), 1);
+}
+
+fn delivery<'a>(exclude: &[&str], users: Option<&[&str]>, key: Option<&str>) -> Delivery<'a> {
+    Delivery {
+        message: r#"{"type":"m"}"#,
+        exclude: exclude.iter().map(|s| s.to_string()).collect(),
+        user_ids: users.map(|u| u.iter().map(|s| s.to_string()).collect()),
+        idempotency_key: key.map(str::to_owned),
+    }
+}
+
+fn fanned_to(evs: &[Ev]) -> Vec<Sock> {
+    evs.iter()
+        .find_map(|e| match e {
+            Ev::FanOut(_, to) => Some(to.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn user_targets_combine_with_exclusions_and_count_what_was_sent() {
+    let mut w = World {
+        room: Room::new(Config {
+            max_connections: 10,
+            max_pending: 5,
+            ..config()
+        }),
+        io: Fake::default(),
+    };
+    w.member(1, T0);
+    w.member(2, T0);
+    w.member(3, T0);
+    // A second tab of user u1.
+    w.connect(4, T0);
+    w.frame(4, AUTH, T0);
+    w.check_done(4, World::verified("u1"), T0);
+    w.io.take();
+    let d = delivery(&[&cid(4)], Some(&["u1", "u3", "nobody"]), None);
+    let p = w.room.on_broadcast(&d, T0, &mut w.io);
+    assert_eq!(
+        p,
+        Published {
+            delivered: 2,
+            duplicate: false
+        }
+    );
+    assert_eq!(fanned_to(&w.io.take()), [1, 3]);
+    // A waiting socket is never a target, whatever it claimed.
+    w.connect(5, T0);
+    w.io.take();
+    let d = delivery(&[], Some(&["u5"]), None);
+    assert_eq!(w.room.on_broadcast(&d, T0, &mut w.io).delivered, 0);
+}
+
+#[test]
+fn a_key_seen_within_the_window_delivers_nothing_and_repeats_the_count() {
+    let mut w = World::new();
+    w.member(1, T0);
+    w.member(2, T0);
+    w.io.take();
+    let d = delivery(&[], None, Some("k1"));
+    let first = w.room.on_broadcast(&d, T0 + 1, &mut w.io);
+    assert_eq!(
+        first,
+        Published {
+            delivered: 2,
+            duplicate: false
+        }
+    );
+    let window = config().idempotency_window_ms;
+    assert!(w
+        .io
+        .take()
+        .contains(&Ev::StoreKey("k1".into(), 2, T0 + 1, (T0 + 1) - window)));
+    w.member(3, T0 + 2);
+    w.io.take();
+    let again = w.room.on_broadcast(&d, T0 + 2, &mut w.io);
+    assert_eq!(
+        again,
+        Published {
+            delivered: 2,
+            duplicate: true
+        }
+    );
+    assert!(fanned_to(&w.io.take()).is_empty());
+    // Past the window, the key is new again.
+    let later = w.room.on_broadcast(&d, T0 + 1 + window + 1, &mut w.io);
+    assert_eq!(
+        later,
+        Published {
+            delivered: 3,
+            duplicate: false
+        }
+    );
+}
+
+#[test]
+fn keys_survive_a_new_instance_through_storage() {
+    let mut w = World::new();
+    w.member(1, T0);
+    let d = delivery(&[], None, Some("k1"));
+    w.room.on_broadcast(&d, T0, &mut w.io);
+    let mut woken = World::new();
+    woken.io.stored_keys = w.io.stored_keys.clone();
+    let sockets = vec![(1, w.io.session(1))];
+    woken
+        .room
+        .on_wake(sockets, true, T0 + 20_000, &mut woken.io);
+    woken.io.take();
+    let p = woken.room.on_broadcast(&d, T0 + 20_000, &mut woken.io);
+    assert_eq!(
+        p,
+        Published {
+            delivered: 1,
+            duplicate: true
+        }
+    );
+    assert!(fanned_to(&woken.io.take()).is_empty());
+}
+
+#[test]
+fn a_room_without_storage_keeps_keys_in_memory_only() {
+    let mut w = World::new();
+    let d = delivery(&[], None, Some("k1"));
+    assert_eq!(w.room.on_broadcast(&d, T0, &mut w.io).delivered, 0);
+    assert!(!w.io.take().iter().any(|e| matches!(e, Ev::StoreKey(..))));
+    assert!(w.room.on_broadcast(&d, T0, &mut w.io).duplicate);
+}
+
+#[test]
+fn remembered_keys_are_bounded() {
+    let mut w = World::new();
+    for i in 0..(MAX_IDEMPOTENCY_KEYS + 5) {
+        let key = format!("k{i}");
+        let d = delivery(&[], None, Some(&key));
+        w.room.on_broadcast(&d, T0 + i as u64, &mut w.io);
+    }
+    assert_eq!(w.room.keys.len(), MAX_IDEMPOTENCY_KEYS);
+    assert!(!w.room.keys.contains_key("k0"));
+}
+
+#[test]
+fn connection_rows_come_from_memory_until_the_room_has_storage() {
+    let mut w = World::new();
+    w.connect(1, T0);
+    let rows = w.room.connection_rows(&mut w.io).expect("no storage yet");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, AuthState::Pending);
+    assert!(writes(&w.io.take()).is_empty());
+    w.frame(1, AUTH, T0);
+    w.check_done(1, World::verified("u1"), T0);
+    w.connect(2, T0);
+    w.io.take();
+    // With storage, pending changes are written first and the table is the answer.
+    assert!(w.room.connection_rows(&mut w.io).is_none());
+    let evs = w.io.take();
+    assert_eq!(writes(&evs).len(), 1);
+    assert_eq!(writes(&evs)[0].len(), 2);
 }
