@@ -10,12 +10,11 @@ use crate::backend::{self, CheckInput};
 use crate::conn_id;
 use crate::effects::{now_ms, Check, Effects};
 use crate::net::Cancel;
-use crate::respond::{error, json_response, respond, respond_later, websocket_response};
+use crate::respond::{error, respond, respond_later, websocket_response};
 use crate::store::Store;
 use crate::vars::config_from_env;
 use hub_core::config::Config;
-use hub_core::internal::{Internal, Kind};
-use hub_core::journal;
+use hub_core::internal::Kind;
 use hub_core::protocol::{self, Incoming};
 use hub_core::room::{Admission, Room};
 use hub_core::room_id::RoomId;
@@ -24,7 +23,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::future_to_promise;
 use worker::js_sys::JsString;
 use worker::wasm_bindgen::JsCast;
 use worker::worker_sys::DurableObjectState;
@@ -48,7 +47,7 @@ pub struct Shell {
     pub state: State,
     pub store: Store,
     pub config: Config,
-    core: RefCell<Room<WebSocket>>,
+    pub(crate) core: RefCell<Room<WebSocket>>,
     /// The deadline timer's cancel, while one is armed.
     pub timer: RefCell<Option<Rc<Cancel>>>,
     /// Participants checks in flight, by connection id.
@@ -57,7 +56,7 @@ pub struct Shell {
     awake: Cell<bool>,
     /// When this in-memory instance was created (Unix ms): a new value after
     /// hibernation or a restart.
-    started_at: u64,
+    pub(crate) started_at: u64,
 }
 
 #[wasm_bindgen]
@@ -95,6 +94,7 @@ impl ChatRoom {
             Some(Kind::Broadcast) => return respond_later(shell.broadcast(req)),
             Some(Kind::Stats) => shell.stats(),
             Some(Kind::Connections) => shell.connections(),
+            Some(Kind::Disconnect) => return respond_later(shell.disconnect(req)),
             None => match route_of(&url) {
                 Route::Room(Ok(id)) => shell.connect(id),
                 _ => error(404, "not_found", "no such room endpoint").map(Into::into),
@@ -211,59 +211,5 @@ impl Shell {
         self.checks.borrow_mut().remove(&session.connection_id);
         self.with_core(|core, io| core.on_check_done(&socket, &session, outcome, now_ms(), io));
         Ok(JsValue::UNDEFINED)
-    }
-
-    async fn broadcast(self: Rc<Self>, req: web_sys::Request) -> Result<web_sys::Response> {
-        let body = JsFuture::from(req.text()?)
-            .await?
-            .as_string()
-            .unwrap_or_default();
-        let Ok(Internal::Broadcast(delivery)) = Internal::decode(Kind::Broadcast, &body) else {
-            return Err("the Worker sent a broadcast the room cannot decode".into());
-        };
-        let published = self.with_core(|core, io| core.on_broadcast(&delivery, now_ms(), io));
-        let delivered = published.delivered;
-        let body = if published.duplicate {
-            format!(r#"{{"success":true,"delivered":{delivered},"duplicate":true}}"#)
-        } else {
-            format!(r#"{{"success":true,"delivered":{delivered}}}"#)
-        };
-        json_response(200, &body)
-    }
-
-    fn connections(self: &Rc<Self>) -> Result<web_sys::Response> {
-        let rows = match self.with_core(|core, io| core.connection_rows(io)) {
-            Some(in_memory) => in_memory,
-            None => self.store.rows()?,
-        };
-        json_response(200, &journal::connections_json(rows))
-    }
-
-    fn stats(self: &Rc<Self>) -> Result<web_sys::Response> {
-        // The table is read after pending row changes are written, so it is exact.
-        let authenticated = self.with_core(|core, io| {
-            core.flush(io);
-            core.authenticated()
-        });
-        let body = serde_json::json!({
-            "connections": self.state.get_websockets().len(),
-            "authenticated": authenticated,
-            "storedConnections": self.store.count().unwrap_or(0),
-            "instanceStartedAt": self.started_at,
-            "wasmMemoryBytes": wasm_memory_bytes(),
-        });
-        json_response(200, &body.to_string())
-    }
-}
-
-/// The isolate's wasm linear memory (it only ever grows), for the stats endpoint.
-fn wasm_memory_bytes() -> usize {
-    #[cfg(target_arch = "wasm32")]
-    {
-        core::arch::wasm32::memory_size(0) * 65_536
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        0
     }
 }

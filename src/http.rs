@@ -7,6 +7,7 @@ use crate::respond::{error, respond, respond_later};
 use crate::vars::config_from_env;
 use hub_core::bearer;
 use hub_core::broadcast;
+use hub_core::control;
 use hub_core::internal::Internal;
 use hub_core::room_id::{RoomId, RoomIdError};
 use hub_core::routes::{route_of, Route};
@@ -57,6 +58,7 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
         Route::Connections(room) => {
             room_get(Request::from(raw), &env, room, Internal::Connections).await
         }
+        Route::Disconnect(room) => return disconnect(raw, &env, room).await,
         Route::ApiNotFound => error(404, "not_found", "no such endpoint"),
         Route::Asset => match env.assets("ASSETS") {
             Ok(assets) => assets.fetch_request(Request::from(raw)).await,
@@ -144,41 +146,58 @@ fn method_not_allowed(allow: &str) -> Result<Response> {
     Ok(resp)
 }
 
-async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> {
+/// The JSON text of a token-gated POST from the backend, read with the body limit;
+/// `Err` holds the answer to send instead (405, 401, 503, 413, 400).
+async fn backend_post(
+    raw: &web_sys::Request,
+    env: &Env,
+) -> Result<std::result::Result<String, web_sys::Response>> {
     if raw.method() != "POST" {
-        return method_not_allowed("POST").map(Into::into);
+        return Ok(Err(method_not_allowed("POST")?.into()));
     }
-    if let Err(resp) = require_webhook_token(header(&raw, "Authorization"), env)? {
-        return Ok(resp.into());
+    if let Err(resp) = require_webhook_token(header(raw, "Authorization"), env)? {
+        return Ok(Err(resp.into()));
     }
     let limit = max_broadcast_bytes(env);
-    let too_large = || {
-        error(
+    let too_large = || -> Result<std::result::Result<String, web_sys::Response>> {
+        let resp = error(
             413,
             "payload_too_large",
             &format!("body is limited to {limit} bytes"),
-        )
-        .map(Into::into)
+        )?;
+        Ok(Err(resp.into()))
     };
-    let declared = header(&raw, "Content-Length").and_then(|l| l.parse::<usize>().ok());
+    let declared = header(raw, "Content-Length").and_then(|l| l.parse::<usize>().ok());
     if declared.is_some_and(|l| l > limit) {
         return too_large();
     }
     // A declared length within the limit is read in one call; otherwise the body is
     // read in chunks and refused once it passes the limit.
     let body = match declared {
-        Some(_) => read_whole(&raw).await.map_err(|_| ReadError::Failed),
+        Some(_) => read_whole(raw).await.map_err(|_| ReadError::Failed),
         None => read_bounded(raw.body(), limit).await,
     };
     let body = match body {
         Ok(b) => b,
         Err(ReadError::TooLarge) => return too_large(),
         Err(ReadError::Failed) => {
-            return error(400, "invalid_body", "could not read the body").map(Into::into)
+            return Ok(Err(
+                error(400, "invalid_body", "could not read the body")?.into()
+            ))
         }
     };
-    let Ok(text) = String::from_utf8(body) else {
-        return error(400, "invalid_json", "body is not UTF-8 JSON").map(Into::into);
+    match String::from_utf8(body) {
+        Ok(text) => Ok(Ok(text)),
+        Err(_) => Ok(Err(
+            error(400, "invalid_json", "body is not UTF-8 JSON")?.into()
+        )),
+    }
+}
+
+async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> {
+    let text = match backend_post(&raw, env).await? {
+        Ok(text) => text,
+        Err(answer) => return Ok(answer),
     };
     // Parsed once, here: the room receives only what it needs (`hub_core::internal`).
     let parsed = match broadcast::parse(&text) {
@@ -187,6 +206,25 @@ async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> 
     };
     let room = parsed.room_id.clone();
     ask_room(env, &room, Internal::Broadcast(parsed.into())).await
+}
+
+async fn disconnect(
+    raw: web_sys::Request,
+    env: &Env,
+    room: std::result::Result<RoomId, RoomIdError>,
+) -> Result<web_sys::Response> {
+    let text = match backend_post(&raw, env).await? {
+        Ok(text) => text,
+        Err(answer) => return Ok(answer),
+    };
+    let room = match room {
+        Ok(r) => r,
+        Err(e) => return error(400, "invalid_room_id", e.message()).map(Into::into),
+    };
+    match control::parse_disconnect(&text) {
+        Ok(d) => ask_room(env, &room, Internal::Disconnect(d)).await,
+        Err(e) => error(400, e.code(), &e.message()).map(Into::into),
+    }
 }
 
 async fn read_whole(raw: &web_sys::Request) -> Result<Vec<u8>> {

@@ -20,6 +20,7 @@ mod fanout;
 mod http;
 mod net;
 mod respond;
+mod room_api;
 mod store;
 mod vars;
 

@@ -25,7 +25,9 @@ export const CloseCode = Object.freeze({
   SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
   BAD_GATEWAY: 1014,
+  /** Reasons: `unauthorized`, `auth_unavailable`, `auth_timeout`, `reauth_required`. */
   UNAUTHENTICATED: 4401,
+  /** Reasons: `room_mismatch`, `removed` (the backend removed this participant). */
   ROOM_MISMATCH: 4403,
   RATE_LIMITED: 4429,
   ROOM_FULL: 4503,
@@ -50,7 +52,10 @@ export const DEFAULTS = Object.freeze({
   typingThrottleMs: 3_000,
   /** `isTyping:false` is sent automatically after this long without a keystroke. */
   typingIdleMs: 3_000,
-  /** Transient closes (1001/1006/1011/1012, dead connection): first window of the jitter. */
+  /**
+   * Transient closes (1001/1006/1011/1012, dead connection) and 4401 `reauth_required`:
+   * first window of the jitter.
+   */
   soonBaseMs: 1_000,
   /** Back-off closes (auth_unavailable, auth_timeout, 4503, unknown codes): first window. */
   backoffBaseMs: 2_000,
@@ -176,10 +181,27 @@ export function decideReconnect({
           ? stop("unauthorized: the refreshed token was refused too")
           : { action: "refresh-token", delayMs: 0, why: "unauthorized: fetching a fresh token once" };
       }
+      if (reason === "reauth_required") {
+        // The backend asked this connection to authenticate again (its access changed):
+        // always fetch a fresh token, even right after a refresh, and reconnect after a
+        // jittered wait so that a backend re-authenticating many sockets gets no spike.
+        return {
+          action: "refresh-token",
+          delayMs: fullJitter(attempt, o.soonBaseMs, o.maxDelayMs, random),
+          why: "reauth_required: the backend asked for a fresh token",
+        };
+      }
       // auth_unavailable (the backend failed), auth_timeout, or no reason at all.
       return retry(`${reason || "unauthenticated"}: backing off`, o.backoffBaseMs);
     case CloseCode.ROOM_MISMATCH:
-      return stop("room_mismatch: a client bug, not reconnecting unchanged");
+      if (reason === "removed") {
+        return stop("removed: the backend removed this participant from the room");
+      }
+      if (reason === "room_mismatch") {
+        return stop("room_mismatch: a client bug, not reconnecting unchanged");
+      }
+      // A reason this client does not know: reconnecting unchanged cannot help either.
+      return stop(`${reason || "forbidden"}: not reconnecting unchanged`);
     case CloseCode.RATE_LIMITED:
       return retry(
         "rate_limited: long backoff",
@@ -657,9 +679,10 @@ export class NativorChatClient {
     if (decision.action === "refresh-token") {
       this._tokenRefreshed = true;
       this._forceRefresh = true;
-    } else {
-      this._attempt += 1;
     }
+    // Only the one-time refresh after `unauthorized` is free; a backend that keeps asking for
+    // `reauth_required` gets a growing window like any other failure.
+    if (decision.action === "retry" || reason === "reauth_required") this._attempt += 1;
     const { delayMs, why } = decision;
     const detail = { attempt: this._attempt, delayMs, code, reason, why };
     this._setState("reconnecting", detail);

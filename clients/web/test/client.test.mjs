@@ -270,6 +270,76 @@ test("4403 stops; 4429 waits at least the floor", async () => {
   assert.equal(t.sockets.length, 2);
 });
 
+test("4401 reauth_required: forced token refresh, then a jittered reconnect", async () => {
+  const s = setup({ tokens: ["old", "fresh", "fresher"], random: () => 0.5 });
+  s.client.connect();
+  await flush();
+  await handshake(s, "c1");
+  s.sockets[0].hubRefuses("reauth_required", 4401);
+  const [close] = s.of("close");
+  assert.deepEqual([close.code, close.reason, close.decision.action], [4401, "reauth_required", "refresh-token"]);
+  assert.equal(s.client.state, "reconnecting");
+  const [r] = s.of("reconnecting");
+  assert.deepEqual([r.attempt, r.delayMs, r.reason], [1, DEFAULTS.soonBaseMs / 2, "reauth_required"]);
+  await s.clock.advance(DEFAULTS.soonBaseMs / 2 - 1);
+  assert.deepEqual([s.sockets.length, s.tokenCalls], [1, [false]]);
+  await s.clock.advance(1);
+  assert.deepEqual(s.tokenCalls, [false, true]);
+  assert.equal(s.sockets.length, 2);
+  const ws = await handshake(s, "c2");
+  assert.equal(ws.sent[0].token, "fresh");
+  assert.equal(s.client.state, "open");
+  assert.equal(s.client.connectionId, "c2");
+  // The backend asks again right away: a fresh token again, with a wider window.
+  ws.hubRefuses("reauth_required", 4401);
+  assert.deepEqual([s.of("reconnecting")[1].attempt, s.of("reconnecting")[1].delayMs], [2, DEFAULTS.soonBaseMs]);
+  await s.clock.advance(DEFAULTS.soonBaseMs);
+  assert.deepEqual(s.tokenCalls, [false, true, true]);
+  s.sockets[2].serverOpen();
+  assert.equal(s.sockets[2].sent[0].token, "fresher");
+});
+
+test("4401 reauth_required, then the fresh token is refused: stops", async () => {
+  const s = setup({ tokens: ["old", "fresh"] });
+  s.client.connect();
+  await flush();
+  await handshake(s);
+  s.sockets[0].hubRefuses("reauth_required", 4401);
+  await s.clock.advance(DEFAULTS.soonBaseMs);
+  assert.deepEqual(s.tokenCalls, [false, true]);
+  s.sockets[1].serverOpen();
+  s.sockets[1].hubRefuses("unauthorized", 4401);
+  assert.equal(s.client.state, "stopped");
+  assert.deepEqual([s.of("state").at(-1).code, s.of("state").at(-1).reason], [4401, "unauthorized"]);
+  await s.clock.advance(600_000);
+  assert.equal(s.sockets.length, 2);
+  assert.deepEqual(s.tokenCalls, [false, true]);
+});
+
+test("4403 removed: stops for good, no reconnect, and says why", async () => {
+  const s = setup();
+  s.client.connect();
+  await flush();
+  const ws = await handshake(s);
+  ws.hubRefuses("removed", 4403);
+  assert.equal(s.client.state, "stopped");
+  const stopped = s.of("state").at(-1);
+  assert.deepEqual([stopped.state, stopped.code, stopped.reason], ["stopped", 4403, "removed"]);
+  assert.match(stopped.why, /^removed: /);
+  assert.equal(s.of("error").at(-1).code, "removed");
+  assert.deepEqual([s.of("close")[0].decision.action, s.client.lastClose.reason], ["stop", "removed"]);
+  assert.equal(s.of("reconnecting").length, 0);
+  assert.equal(s.client.connectionId, null);
+  assert.equal(s.clock.pending.size, 0, "no timer left behind");
+  await s.clock.advance(600_000);
+  assert.equal(s.sockets.length, 1);
+  assert.deepEqual(s.tokenCalls, [false]);
+  // Only the app may start again (e.g. after the user is re-added).
+  s.client.connect();
+  await flush();
+  assert.equal(s.sockets.length, 2);
+});
+
 test("handshake timeout: a socket that never authenticates is dropped", async () => {
   const s = setup();
   s.client.connect();

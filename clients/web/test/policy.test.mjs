@@ -61,6 +61,28 @@ test("4403 room_mismatch: stop", () => {
   assert.equal(decide({ code: 4403 }).action, "stop");
 });
 
+test("4401 reauth_required: always a fresh token, after a jittered wait that grows", () => {
+  for (const tokenRefreshed of [false, true]) {
+    for (const attempt of [0, 1, 3, 12]) {
+      const d = decide({ code: 4401, reason: "reauth_required", attempt, tokenRefreshed });
+      const window = Math.min(DEFAULTS.maxDelayMs, DEFAULTS.soonBaseMs * 2 ** attempt);
+      assert.deepEqual([d.action, d.delayMs], ["refresh-token", Math.floor(window / 2)], `${attempt}`);
+      assert.match(d.why, /^reauth_required/);
+    }
+  }
+  // Never stops, however unlucky the draw; not the same as `auth_unavailable`'s same-token retry.
+  assert.equal(decide({ code: 4401, reason: "reauth_required", random: () => 0 }).delayMs, 0);
+  assert.equal(decide({ code: 4401, reason: "auth_unavailable" }).action, "retry");
+});
+
+test("4403 removed: stop, saying why", () => {
+  const d = decide({ code: 4403, reason: "removed", attempt: 0 });
+  assert.deepEqual([d.action, d.delayMs], ["stop", 0]);
+  assert.match(d.why, /^removed: /);
+  assert.equal(decide({ code: 4403, reason: "removed", tokenRefreshed: true }).action, "stop");
+  assert.match(decide({ code: 4403, reason: "room_mismatch" }).why, /^room_mismatch: /);
+});
+
 test("4429 rate_limited: a long backoff, never shorter than the floor", () => {
   const floor = DEFAULTS.rateLimitedFloorMs;
   assert.deepEqual(

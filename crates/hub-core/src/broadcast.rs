@@ -30,7 +30,7 @@ pub struct Broadcast<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BroadcastError {
+pub enum BodyError {
     /// The body is not JSON.
     InvalidJson,
     /// The body is JSON of the wrong shape; the message names the field.
@@ -39,20 +39,20 @@ pub enum BroadcastError {
     ReservedType(String),
 }
 
-impl BroadcastError {
+impl BodyError {
     pub fn code(&self) -> &'static str {
         match self {
-            BroadcastError::InvalidJson => "invalid_json",
-            BroadcastError::InvalidBody(_) => "invalid_body",
-            BroadcastError::ReservedType(_) => "reserved_type",
+            BodyError::InvalidJson => "invalid_json",
+            BodyError::InvalidBody(_) => "invalid_body",
+            BodyError::ReservedType(_) => "reserved_type",
         }
     }
 
     pub fn message(&self) -> String {
         match self {
-            BroadcastError::InvalidJson => "body is not valid JSON".to_owned(),
-            BroadcastError::InvalidBody(m) => m.clone(),
-            BroadcastError::ReservedType(t) => format!(
+            BodyError::InvalidJson => "body is not valid JSON".to_owned(),
+            BodyError::InvalidBody(m) => m.clone(),
+            BodyError::ReservedType(t) => format!(
                 "message.type: {t:?} is one of the hub's own frame types ({})",
                 SERVER_FRAME_TYPES.join(", ")
             ),
@@ -80,12 +80,12 @@ struct MessageHead {
     kind: String,
 }
 
-fn invalid(msg: &str) -> BroadcastError {
-    BroadcastError::InvalidBody(msg.to_owned())
+fn invalid(msg: &str) -> BodyError {
+    BodyError::InvalidBody(msg.to_owned())
 }
 
-pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
-    let raw: &RawValue = serde_json::from_str(body).map_err(|_| BroadcastError::InvalidJson)?;
+pub fn parse(body: &str) -> Result<Broadcast<'_>, BodyError> {
+    let raw: &RawValue = serde_json::from_str(body).map_err(|_| BodyError::InvalidJson)?;
     if !raw.get().starts_with('{') {
         return Err(invalid("body must be a JSON object"));
     }
@@ -97,7 +97,7 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
         .and_then(|r| serde_json::from_str(r.get()).ok())
         .ok_or_else(|| invalid("roomId: required string"))?;
     let room_id = RoomId::parse(&room_id)
-        .map_err(|e| BroadcastError::InvalidBody(format!("roomId: {}", e.message())))?;
+        .map_err(|e| BodyError::InvalidBody(format!("roomId: {}", e.message())))?;
 
     let message = body
         .message
@@ -112,7 +112,7 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
     }
     // A forged `auth:ok` would rewrite a client's connection id.
     if SERVER_FRAME_TYPES.contains(&head.kind.as_str()) {
-        return Err(BroadcastError::ReservedType(head.kind));
+        return Err(BodyError::ReservedType(head.kind));
     }
 
     let exclude: Vec<String> = match body.exclude {
@@ -122,7 +122,7 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
             .map_err(|_| invalid("excludeConnectionIds: must be an array of strings"))?,
     };
     if exclude.len() > MAX_EXCLUDED {
-        return Err(BroadcastError::InvalidBody(format!(
+        return Err(BodyError::InvalidBody(format!(
             "excludeConnectionIds: at most {MAX_EXCLUDED} entries"
         )));
     }
@@ -130,7 +130,7 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
         .iter()
         .any(|c| c.chars().count() > MAX_CONNECTION_ID_CHARS)
     {
-        return Err(BroadcastError::InvalidBody(format!(
+        return Err(BodyError::InvalidBody(format!(
             "excludeConnectionIds: entries are at most {MAX_CONNECTION_ID_CHARS} characters"
         )));
     }
@@ -142,7 +142,7 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
                 .map_err(|_| invalid("userIds: must be an array of strings"))?;
             let bad_len = |u: &String| u.is_empty() || u.chars().count() > MAX_USER_ID_CHARS;
             if ids.is_empty() || ids.len() > MAX_USER_IDS || ids.iter().any(bad_len) {
-                return Err(BroadcastError::InvalidBody(format!(
+                return Err(BodyError::InvalidBody(format!(
                     "userIds: 1-{MAX_USER_IDS} ids of 1-{MAX_USER_ID_CHARS} characters"
                 )));
             }
@@ -159,7 +159,7 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BroadcastError> {
                 || key.len() > MAX_IDEMPOTENCY_KEY_CHARS
                 || !key.bytes().all(|b| b.is_ascii_graphic())
             {
-                return Err(BroadcastError::InvalidBody(format!(
+                return Err(BodyError::InvalidBody(format!(
                     "idempotencyKey: 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
                 )));
             }
@@ -181,7 +181,7 @@ mod tests {
 
     fn field_error(body: &str) -> String {
         match parse(body) {
-            Err(BroadcastError::InvalidBody(m)) => m,
+            Err(BodyError::InvalidBody(m)) => m,
             other => panic!("expected invalid_body for {body}, got {other:?}"),
         }
     }
@@ -272,8 +272,8 @@ mod tests {
 
     #[test]
     fn names_the_bad_field() {
-        assert_eq!(parse("{").err(), Some(BroadcastError::InvalidJson));
-        assert_eq!(parse("").err(), Some(BroadcastError::InvalidJson));
+        assert_eq!(parse("{").err(), Some(BodyError::InvalidJson));
+        assert_eq!(parse("").err(), Some(BodyError::InvalidJson));
         assert!(field_error("[]").contains("object"));
         assert!(field_error(r#"{"message":{"type":"x"}}"#).starts_with("roomId"));
         assert!(field_error(r#"{"roomId":5,"message":{"type":"x"}}"#).starts_with("roomId"));

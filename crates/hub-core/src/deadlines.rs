@@ -41,6 +41,19 @@ impl<T> Deadlines<T> {
         self.by_time.keys().next().map(|(at, _)| *at)
     }
 
+    /// The watch of `id`, if any.
+    pub fn get(&self, id: &str) -> Option<&T> {
+        let at = self.by_id.get(id)?;
+        self.by_time.get(&(*at, id.to_owned()))
+    }
+
+    /// Every watch, earliest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.by_time
+            .iter()
+            .map(|((_, id), item)| (id.as_str(), item))
+    }
+
     /// The earliest watch still held, without removing it.
     pub fn first(&self) -> Option<(&str, &T)> {
         self.by_time
@@ -84,6 +97,12 @@ mod tests {
         d.insert("c".into(), 30, 'c');
         assert_eq!(d.earliest(), Some(10));
         assert_eq!(d.first(), Some(("a", &'a')));
+        assert_eq!(d.get("b"), Some(&'b'));
+        assert_eq!(d.get("z"), None);
+        assert_eq!(
+            d.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
         assert!(d.take_due(9).is_empty());
         assert_eq!(
             d.take_due(20),

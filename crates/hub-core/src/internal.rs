@@ -6,6 +6,7 @@
 //! travels verbatim after one line holding the exclusions.
 
 use crate::broadcast::Broadcast;
+use crate::control::Disconnect;
 use serde::{Deserialize, Serialize};
 
 /// Base URL of the Worker's requests to a room (never reachable from outside: the
@@ -15,6 +16,7 @@ pub const ORIGIN: &str = "https://chat-room.internal";
 const BROADCAST_PATH: &str = "/broadcast";
 const STATS_PATH: &str = "/stats";
 const CONNECTIONS_PATH: &str = "/connections";
+const DISCONNECT_PATH: &str = "/disconnect";
 
 /// One request from the Worker to a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum Internal<'a> {
     Stats,
     /// Flush pending rows and list the room's connections.
     Connections,
+    /// Close the sockets of these users and connections.
+    Disconnect(Disconnect),
 }
 
 /// A broadcast as the room carries it out.
@@ -57,6 +61,7 @@ pub enum Kind {
     Broadcast,
     Stats,
     Connections,
+    Disconnect,
 }
 
 impl Kind {
@@ -65,6 +70,7 @@ impl Kind {
             BROADCAST_PATH => Some(Kind::Broadcast),
             STATS_PATH => Some(Kind::Stats),
             CONNECTIONS_PATH => Some(Kind::Connections),
+            DISCONNECT_PATH => Some(Kind::Disconnect),
             _ => None,
         }
     }
@@ -93,6 +99,7 @@ impl<'a> Internal<'a> {
             Internal::Broadcast(_) => Kind::Broadcast,
             Internal::Stats => Kind::Stats,
             Internal::Connections => Kind::Connections,
+            Internal::Disconnect(_) => Kind::Disconnect,
         }
     }
 
@@ -102,13 +109,14 @@ impl<'a> Internal<'a> {
             Kind::Broadcast => BROADCAST_PATH,
             Kind::Stats => STATS_PATH,
             Kind::Connections => CONNECTIONS_PATH,
+            Kind::Disconnect => DISCONNECT_PATH,
         };
         format!("{ORIGIN}{path}")
     }
 
     pub fn method(&self) -> &'static str {
         match self.kind() {
-            Kind::Broadcast => "POST",
+            Kind::Broadcast | Kind::Disconnect => "POST",
             Kind::Stats | Kind::Connections => "GET",
         }
     }
@@ -129,6 +137,7 @@ impl<'a> Internal<'a> {
                 body.push_str(d.message);
                 Some(body)
             }
+            Internal::Disconnect(d) => serde_json::to_string(d).ok(),
             Internal::Stats | Internal::Connections => None,
         }
     }
@@ -138,6 +147,9 @@ impl<'a> Internal<'a> {
         match kind {
             Kind::Stats => Ok(Internal::Stats),
             Kind::Connections => Ok(Internal::Connections),
+            Kind::Disconnect => serde_json::from_str(body)
+                .map(Internal::Disconnect)
+                .map_err(|_| DecodeError),
             Kind::Broadcast => {
                 let (head, message) = body.split_once('\n').ok_or(DecodeError)?;
                 let envelope: Envelope = serde_json::from_str(head).map_err(|_| DecodeError)?;
@@ -169,6 +181,11 @@ mod tests {
     fn every_request_round_trips() {
         round_trip(&Internal::Stats);
         round_trip(&Internal::Connections);
+        round_trip(&Internal::Disconnect(Disconnect {
+            user_ids: vec!["u1".into()],
+            connection_ids: vec!["c\n1".into()],
+            reason: crate::control::Reason::Reauth,
+        }));
         round_trip(&Internal::Broadcast(Delivery {
             message: "{\"type\":\"x\",\"text\":\"a\\nb\"}",
             exclude: vec!["c\n1".into(), "c2".into()],

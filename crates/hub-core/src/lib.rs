@@ -23,6 +23,7 @@ pub mod auth;
 pub mod bearer;
 pub mod broadcast;
 pub mod config;
+pub mod control;
 pub mod deadlines;
 pub mod internal;
 pub mod journal;

@@ -29,10 +29,12 @@ pub enum ErrorCode {
     RoomMismatch,
     RateLimited,
     RoomFull,
+    Removed,
+    ReauthRequired,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidEvent,
         ErrorCode::UnknownType,
@@ -47,6 +49,8 @@ impl ErrorCode {
         ErrorCode::RoomMismatch,
         ErrorCode::RateLimited,
         ErrorCode::RoomFull,
+        ErrorCode::Removed,
+        ErrorCode::ReauthRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,8 @@ impl ErrorCode {
             ErrorCode::RoomMismatch => "room_mismatch",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::RoomFull => "room_full",
+            ErrorCode::Removed => "removed",
+            ErrorCode::ReauthRequired => "reauth_required",
         }
     }
 
@@ -85,6 +91,8 @@ impl ErrorCode {
             ErrorCode::RoomMismatch => "roomId does not match the room of this connection",
             ErrorCode::RateLimited => "too many events; slow down",
             ErrorCode::RoomFull => "room is full",
+            ErrorCode::Removed => "removed from this room",
+            ErrorCode::ReauthRequired => "authenticate again with a fresh token",
         }
     }
 }
@@ -93,9 +101,10 @@ impl ErrorCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
 pub enum CloseCode {
-    /// Not authenticated: auth failed, backend unavailable, or no auth in time.
+    /// Not authenticated: auth failed, backend unavailable, no auth in time, or the
+    /// backend asked for a new authentication.
     Unauthorized = 4401,
-    /// The socket tried to act on another room.
+    /// The socket tried to act on another room, or the backend removed it.
     Forbidden = 4403,
     /// A sustained flood of events.
     RateLimited = 4429,

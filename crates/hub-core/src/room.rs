@@ -11,6 +11,7 @@
 
 use crate::auth::AuthOutcome;
 use crate::config::Config;
+use crate::control::{Disconnect, Reason};
 use crate::deadlines::Deadlines;
 use crate::internal::Delivery;
 use crate::journal::{Journal, Row, Write};
@@ -96,8 +97,8 @@ pub struct Published {
 enum Watch<S> {
     /// A socket that must authenticate in time.
     Auth(S),
-    /// A participants check that must answer in time.
-    Check,
+    /// A participants check that must answer in time, started at this Unix ms.
+    Check(u64),
 }
 
 /// How a new socket fared.
@@ -128,6 +129,9 @@ pub struct Room<S> {
     /// Idempotency keys this instance has seen: (delivered, at). Storage is the truth
     /// across hibernation; this spares a read for a retry to the same instance.
     keys: HashMap<String, (usize, u64)>,
+    /// Users the backend disconnected, when and why: a participants check in flight
+    /// at that moment must not admit them afterwards. Kept for one check timeout.
+    revoked: HashMap<String, (u64, Reason)>,
     /// Per-connection rate counters (in memory only: they may reset on hibernation).
     rates: HashMap<String, Bucket>,
     /// Sockets still waiting to authenticate and checks in flight, by deadline.
@@ -162,6 +166,7 @@ impl<S: Clone> Room<S> {
             closing: HashSet::new(),
             typing: HashMap::new(),
             keys: HashMap::new(),
+            revoked: HashMap::new(),
             rates: HashMap::new(),
             deadlines: Deadlines::default(),
             timer_at: None,
@@ -377,7 +382,7 @@ impl<S: Clone> Room<S> {
         // The socket's auth deadline no longer applies while its check runs: the
         // check's own deadline replaces it.
         let at = now.saturating_add(self.config.auth_check_timeout_ms);
-        self.watch(checking.connection_id.clone(), at, Watch::Check, io);
+        self.watch(checking.connection_id.clone(), at, Watch::Check(now), io);
         io.start_check(socket, checking, request);
     }
 
@@ -399,6 +404,11 @@ impl<S: Clone> Room<S> {
             Ok(done) => done,
             Err((e, code)) => return self.close_with(socket, id, &e, code, io),
         };
+        // The backend disconnected this user while its check was in flight.
+        if let Some(reason) = self.revoked_during_check(id, done.user_id.as_deref()) {
+            let (code, close) = reason.close();
+            return self.close_with(socket, id, &code.into(), close, io);
+        }
         if !io.save(socket, &done) {
             return self.forget(id, io);
         }
@@ -420,6 +430,48 @@ impl<S: Clone> Room<S> {
             user_id: done.user_id,
             socket: socket.clone(),
         });
+    }
+
+    /// The backend takes connections away: every socket of the listed users (all
+    /// their tabs) and every listed connection, authenticated or not, gets the
+    /// reason's error and close code. A check in flight for a listed user does not
+    /// admit it afterwards. Returns how many sockets were closed.
+    pub fn on_disconnect(&mut self, d: &Disconnect, now: u64, io: &mut impl Io<S>) -> usize {
+        let horizon = now.saturating_sub(self.config.auth_check_timeout_ms);
+        self.revoked.retain(|_, (at, _)| *at >= horizon);
+        for user in &d.user_ids {
+            self.revoked.insert(user.clone(), (now, d.reason));
+        }
+        let users: HashSet<&str> = d.user_ids.iter().map(String::as_str).collect();
+        let conns: HashSet<&str> = d.connection_ids.iter().map(String::as_str).collect();
+        let members = self.roster.iter().filter(|m| {
+            conns.contains(m.connection_id.as_str())
+                || m.user_id.as_deref().is_some_and(|u| users.contains(u))
+        });
+        let mut targets: Vec<(S, String)> = members
+            .map(|m| (m.socket.clone(), m.connection_id.clone()))
+            .collect();
+        targets.extend(
+            self.waiting
+                .iter()
+                .filter(|(id, _)| conns.contains(id))
+                .map(|(id, s)| (s.clone(), id.to_owned())),
+        );
+        let (code, close) = d.reason.close();
+        let e: ClientError = code.into();
+        for (socket, id) in &targets {
+            self.close_with(socket, id, &e, close, io);
+        }
+        targets.len()
+    }
+
+    /// Whether `user` was disconnected after the check of `connection_id` started.
+    fn revoked_during_check(&self, connection_id: &str, user: Option<&str>) -> Option<Reason> {
+        let (at, reason) = self.revoked.get(user?)?;
+        match self.deadlines.get(connection_id) {
+            Some(Watch::Check(started)) if started > at => None,
+            _ => Some(*reason),
+        }
     }
 
     /// The socket closed or failed (the runtime's close and error events).
@@ -444,7 +496,7 @@ impl<S: Clone> Room<S> {
                     let (e, code) = session::auth_timeout();
                     self.close_with(&socket, &connection_id, &e, code, io);
                 }
-                Watch::Check => io.cancel_check(&connection_id),
+                Watch::Check(_) => io.cancel_check(&connection_id),
             }
         }
         self.arm_timer(io);
@@ -599,7 +651,7 @@ impl<S: Clone> Room<S> {
     /// is authenticated or gone. With nothing left to wait for, the timer goes, so
     /// an authenticated room can hibernate.
     fn unwatch(&mut self, connection_id: &str, io: &mut impl Io<S>) {
-        if let Some(Watch::Check) = self.deadlines.remove(connection_id) {
+        if let Some(Watch::Check(_)) = self.deadlines.remove(connection_id) {
             io.cancel_check(connection_id);
         }
         if self.deadlines.is_empty() && self.timer_at.take().is_some() {

@@ -13,6 +13,8 @@ pub enum Route {
     Stats(Result<RoomId, RoomIdError>),
     /// `/api/rooms/:roomId/connections`: token-gated list of the room's connections.
     Connections(Result<RoomId, RoomIdError>),
+    /// `/api/rooms/:roomId/disconnect`: the backend takes connections away.
+    Disconnect(Result<RoomId, RoomIdError>),
     /// Any other `/api/...` path.
     ApiNotFound,
     /// Everything else goes to the static assets.
@@ -45,6 +47,12 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
         .and_then(|r| r.strip_suffix("/connections"))
     {
         return Route::Connections(one_segment(segment));
+    }
+    if let Some(segment) = path
+        .strip_prefix("/api/rooms/")
+        .and_then(|r| r.strip_suffix("/disconnect"))
+    {
+        return Route::Disconnect(one_segment(segment));
     }
     if path == "/api" || path.starts_with("/api/") {
         return Route::ApiNotFound;
@@ -175,6 +183,10 @@ mod tests {
         assert_eq!(
             route("/api/rooms/r1/connections", None),
             Route::Connections(room("r1"))
+        );
+        assert_eq!(
+            route("/api/rooms/r1/disconnect", None),
+            Route::Disconnect(room("r1"))
         );
         assert_eq!(
             route("/api/rooms/a%2Fb/connections", None),

@@ -11,6 +11,7 @@ mod abuse;
 mod broadcast;
 mod browser;
 mod connect;
+mod control;
 mod fail_closed;
 mod frames;
 mod handshake;
@@ -41,6 +42,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(handshake::tests());
     t.extend(frames::tests());
     t.extend(broadcast::tests());
+    t.extend(control::tests());
     t.extend(browser::tests());
     t.extend(storage::tests());
     t.extend(abuse::tests());

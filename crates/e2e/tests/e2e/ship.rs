@@ -33,6 +33,7 @@ async fn spec_documents_are_consistent(_h: Hubs) {
         "/api/broadcast",
         "/api/rooms/{roomId}/stats",
         "/api/rooms/{roomId}/connections",
+        "/api/rooms/{roomId}/disconnect",
         "/rooms/{roomId}",
     ] {
         assert!(

@@ -1,6 +1,7 @@
 //! The room's rules, driven through a recording `Io`. Sockets are numbers.
 
 use super::*;
+use crate::control::{Disconnect, Reason};
 use crate::internal::Delivery;
 use crate::journal::Write;
 use crate::protocol::{parse_incoming, Incoming};
@@ -882,4 +883,71 @@ fn connection_rows_come_from_memory_until_the_room_has_storage() {
     let evs = w.io.take();
     assert_eq!(writes(&evs).len(), 1);
     assert_eq!(writes(&evs)[0].len(), 2);
+}
+
+fn disconnect(users: &[&str], conns: &[String], reason: Reason) -> Disconnect {
+    Disconnect {
+        user_ids: users.iter().map(|u| u.to_string()).collect(),
+        connection_ids: conns.to_vec(),
+        reason,
+    }
+}
+
+#[test]
+fn disconnect_closes_every_tab_of_a_user_and_listed_connections() {
+    let mut w = World {
+        room: Room::new(Config {
+            max_connections: 10,
+            max_pending: 5,
+            ..config()
+        }),
+        io: Fake::default(),
+    };
+    w.member(1, T0);
+    w.member(2, T0);
+    // A second tab of u1, and a socket still waiting.
+    w.connect(3, T0);
+    w.frame(3, AUTH, T0);
+    w.check_done(3, World::verified("u1"), T0);
+    w.connect(4, T0);
+    w.io.take();
+    let d = disconnect(&["u1"], &[cid(4)], Reason::Removed);
+    assert_eq!(w.room.on_disconnect(&d, T0 + 1, &mut w.io), 3);
+    let mut closes = w.io.closes();
+    closes.sort();
+    assert_eq!(
+        closes,
+        [
+            (1, 4403, "removed".into()),
+            (3, 4403, "removed".into()),
+            (4, 4403, "removed".into())
+        ]
+    );
+    assert_eq!((w.room.authenticated(), w.room.connections()), (1, 1));
+    w.io.take();
+    let d = disconnect(&[], &[cid(2)], Reason::Reauth);
+    assert_eq!(w.room.on_disconnect(&d, T0 + 2, &mut w.io), 1);
+    assert_eq!(w.io.closes(), [(2, 4401, "reauth_required".into())]);
+    assert!(is_error(&w.io.sent_to(2)[0], "reauth_required"));
+    let nobody = disconnect(&["zed"], &["nope".into()], Reason::Removed);
+    assert_eq!(w.room.on_disconnect(&nobody, T0 + 3, &mut w.io), 0);
+}
+
+#[test]
+fn a_check_in_flight_when_its_user_is_removed_does_not_admit_it() {
+    let mut w = World::new();
+    w.connect(1, T0);
+    w.frame(1, AUTH, T0);
+    w.io.take();
+    let d = disconnect(&["u1"], &[], Reason::Removed);
+    assert_eq!(w.room.on_disconnect(&d, T0 + 10, &mut w.io), 0);
+    w.check_done(1, World::verified("u1"), T0 + 20);
+    assert_eq!(w.io.closes(), [(1, 4403, "removed".into())]);
+    assert!(!w.io.sent_to(1).iter().any(|f| f.contains("auth:ok")));
+    assert_eq!(w.room.authenticated(), 0);
+    // A check that starts after the removal (the backend re-added the user) admits.
+    w.connect(2, T0 + 30);
+    w.frame(2, AUTH, T0 + 30);
+    w.check_done(2, World::verified("u1"), T0 + 40);
+    assert!(w.io.sent_to(2).iter().any(|f| f.contains("auth:ok")));
 }

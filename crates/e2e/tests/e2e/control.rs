@@ -1,0 +1,127 @@
+//! The backend's control of live connections: `POST /api/rooms/:roomId/disconnect`.
+
+use crate::support::{joined, room, WEBHOOK_TOKEN};
+use e2e::runner::{Hubs, Test};
+use e2e::tests;
+use e2e::{Client, Hub};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub fn tests() -> Vec<Test> {
+    tests![
+        disconnect_removes_every_tab_of_a_user_and_reauths_a_connection,
+        disconnect_during_a_check_does_not_admit_the_user,
+        disconnect_validates_like_every_backend_endpoint,
+    ]
+}
+
+async fn disconnect(h: &Hub, room: &str, body: Value) -> (u16, Value) {
+    let resp = h
+        .http
+        .post(format!("{}/api/rooms/{room}/disconnect", h.origin))
+        .bearer_auth(WEBHOOK_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("disconnect request");
+    let status = resp.status().as_u16();
+    assert!(resp
+        .headers()
+        .keys()
+        .all(|k| !k.as_str().starts_with("access-control-")));
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    e2e::spec::check_api_response(status, "http/disconnect-response.json", &v);
+    (status, v)
+}
+
+async fn disconnect_removes_every_tab_of_a_user_and_reauths_a_connection(h: Hubs) {
+    let r = room("remove");
+    let mut tab1 = joined(&h.main, &r, "alice").await;
+    let mut tab2 = joined(&h.main, &r, "alice").await;
+    let mut bob = joined(&h.main, &r, "bob").await;
+    let mut carol = joined(&h.main, &r, "carol").await;
+    let (status, v) = disconnect(&h.main, &r, json!({"userIds": ["alice"]})).await;
+    assert_eq!(
+        (status, v),
+        (200, json!({"success": true, "disconnected": 2}))
+    );
+    tab1.expect_closed_with("removed", 4403).await;
+    tab2.expect_closed_with("removed", 4403).await;
+    let bob_id = bob.connection_id.clone();
+    let (_, v) = disconnect(
+        &h.main,
+        &r,
+        json!({"connectionIds": [bob_id], "reason": "reauth"}),
+    )
+    .await;
+    assert_eq!(v["disconnected"], 1);
+    bob.expect_closed_with("reauth_required", 4401).await;
+    // Nobody else noticed, and the removed user gets nothing more.
+    let (_, v) = h
+        .main
+        .broadcast(&json!({"roomId": r, "message": {"type": "after"}}))
+        .await;
+    assert_eq!(v["delivered"], 1);
+    assert_eq!(carol.recv().await["type"], "after");
+    // reauth: a fresh token gets the user back in.
+    joined(&h.main, &r, "bob").await;
+}
+
+async fn disconnect_during_a_check_does_not_admit_the_user(h: Hubs) {
+    let r = room("remove-race");
+    let mut c = Client::connect(&h.main.room_url(&r)).await;
+    c.send_json(&json!({"type": "auth", "token": "slow:1500:dave", "roomId": r}))
+        .await;
+    // The check is in flight (the dev backend answers after 1.5 s).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, v) = disconnect(&h.main, &r, json!({"userIds": ["dave"]})).await;
+    assert_eq!((status, v["disconnected"].clone()), (200, json!(0)));
+    c.expect_closed_with("removed", 4403).await;
+    assert_eq!(h.main.stats(&r).await["authenticated"], 0);
+}
+
+async fn disconnect_validates_like_every_backend_endpoint(h: Hubs) {
+    let r = room("remove-bad");
+    for (body, field) in [
+        (json!({}), "userIds, connectionIds"),
+        (json!({"userIds": []}), "userIds, connectionIds"),
+        (json!({"userIds": "u"}), "userIds"),
+        (json!({"connectionIds": [7]}), "connectionIds"),
+        (json!({"userIds": ["u"], "reason": "kick"}), "reason"),
+    ] {
+        let (status, v) = disconnect(&h.main, &r, body).await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (400, json!("invalid_body"))
+        );
+        assert!(
+            v["error"]["message"].as_str().unwrap().starts_with(field),
+            "{v}"
+        );
+    }
+    let url = format!("{}/api/rooms/{r}/disconnect", h.main.origin);
+    let resp = h
+        .main
+        .http
+        .get(&url)
+        .bearer_auth(WEBHOOK_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    assert_eq!(resp.headers()["allow"], "POST");
+    let resp = h
+        .main
+        .http
+        .post(&url)
+        .json(&json!({"userIds": ["u"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let (status, v) = disconnect(&h.main, "a%2Fb", json!({"userIds": ["u"]})).await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (400, json!("invalid_room_id"))
+    );
+}

@@ -1,0 +1,162 @@
+//! The backend's control requests on a room's live connections, parsed and
+//! validated. Pure.
+
+use crate::broadcast::{BodyError, MAX_CONNECTION_ID_CHARS, MAX_USER_IDS, MAX_USER_ID_CHARS};
+use crate::protocol::{CloseCode, ErrorCode};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Why the backend takes connections away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    /// No longer a participant: `removed`, close 4403; the client must not come back
+    /// to this room unchanged.
+    #[serde(rename = "removed")]
+    Removed,
+    /// Authenticate again: `reauth_required`, close 4401; the client gets a fresh
+    /// token and reconnects.
+    #[serde(rename = "reauth")]
+    Reauth,
+}
+
+impl Reason {
+    /// The error the socket gets, and the close code after it.
+    pub fn close(self) -> (ErrorCode, CloseCode) {
+        match self {
+            Reason::Removed => (ErrorCode::Removed, CloseCode::Forbidden),
+            Reason::Reauth => (ErrorCode::ReauthRequired, CloseCode::Unauthorized),
+        }
+    }
+}
+
+/// `POST /api/rooms/:roomId/disconnect`: the sockets of these users (every tab) and
+/// these connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disconnect {
+    #[serde(rename = "u", default)]
+    pub user_ids: Vec<String>,
+    #[serde(rename = "c", default)]
+    pub connection_ids: Vec<String>,
+    #[serde(rename = "r")]
+    pub reason: Reason,
+}
+
+#[derive(Deserialize)]
+struct Body<'a> {
+    #[serde(rename = "userIds", borrow)]
+    user_ids: Option<&'a RawValue>,
+    #[serde(rename = "connectionIds", borrow)]
+    connection_ids: Option<&'a RawValue>,
+    #[serde(borrow)]
+    reason: Option<&'a RawValue>,
+}
+
+fn invalid(message: String) -> BodyError {
+    BodyError::InvalidBody(message)
+}
+
+fn id_list(
+    raw: Option<&RawValue>,
+    field: &str,
+    max_chars: usize,
+) -> Result<Vec<String>, BodyError> {
+    let ids: Vec<String> = match raw {
+        None => return Ok(Vec::new()),
+        Some(r) if r.get() == "null" => return Ok(Vec::new()),
+        Some(r) => serde_json::from_str(r.get())
+            .map_err(|_| invalid(format!("{field}: must be an array of strings")))?,
+    };
+    let bad = |id: &String| id.is_empty() || id.chars().count() > max_chars;
+    if ids.len() > MAX_USER_IDS || ids.iter().any(bad) {
+        return Err(invalid(format!(
+            "{field}: at most {MAX_USER_IDS} ids of 1-{max_chars} characters"
+        )));
+    }
+    Ok(ids)
+}
+
+pub fn parse_disconnect(body: &str) -> Result<Disconnect, BodyError> {
+    let raw: &RawValue = serde_json::from_str(body).map_err(|_| BodyError::InvalidJson)?;
+    if !raw.get().starts_with('{') {
+        return Err(invalid("body must be a JSON object".into()));
+    }
+    let body: Body = serde_json::from_str(raw.get())
+        .map_err(|_| invalid("body must be a JSON object".into()))?;
+    let user_ids = id_list(body.user_ids, "userIds", MAX_USER_ID_CHARS)?;
+    let connection_ids = id_list(
+        body.connection_ids,
+        "connectionIds",
+        MAX_CONNECTION_ID_CHARS,
+    )?;
+    if user_ids.is_empty() && connection_ids.is_empty() {
+        return Err(invalid(
+            "userIds, connectionIds: at least one must be a non-empty array".into(),
+        ));
+    }
+    let reason = match body.reason {
+        None => Reason::Removed,
+        Some(r) if r.get() == "null" => Reason::Removed,
+        Some(r) => serde_json::from_str(r.get())
+            .map_err(|_| invalid("reason: \"removed\" or \"reauth\"".into()))?,
+    };
+    Ok(Disconnect {
+        user_ids,
+        connection_ids,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_error(body: &str) -> String {
+        match parse_disconnect(body) {
+            Err(BodyError::InvalidBody(m)) => m,
+            other => panic!("expected invalid_body for {body}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_targets_and_the_reason() {
+        assert_eq!(
+            parse_disconnect(r#"{"userIds":["u1"]}"#),
+            Ok(Disconnect {
+                user_ids: vec!["u1".into()],
+                connection_ids: vec![],
+                reason: Reason::Removed
+            })
+        );
+        let d =
+            parse_disconnect(r#"{"connectionIds":["c1"],"userIds":[],"reason":"reauth"}"#).unwrap();
+        assert_eq!(
+            (d.connection_ids, d.reason),
+            (vec!["c1".to_string()], Reason::Reauth)
+        );
+        assert_eq!(
+            Reason::Removed.close(),
+            (ErrorCode::Removed, CloseCode::Forbidden)
+        );
+        assert_eq!(
+            Reason::Reauth.close(),
+            (ErrorCode::ReauthRequired, CloseCode::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        assert_eq!(parse_disconnect("{"), Err(BodyError::InvalidJson));
+        assert!(field_error("[]").contains("object"));
+        assert!(field_error("{}").starts_with("userIds, connectionIds"));
+        assert!(field_error(r#"{"userIds":[],"connectionIds":null}"#)
+            .starts_with("userIds, connectionIds"));
+        assert!(field_error(r#"{"userIds":"u"}"#).starts_with("userIds"));
+        assert!(field_error(r#"{"userIds":[""]}"#).starts_with("userIds"));
+        assert!(field_error(r#"{"connectionIds":[7]}"#).starts_with("connectionIds"));
+        assert!(field_error(r#"{"userIds":["u"],"reason":"kick"}"#).starts_with("reason"));
+        let many: Vec<String> = (0..1025).map(|i| format!("\"u{i}\"")).collect();
+        assert!(
+            field_error(&format!(r#"{{"userIds":[{}]}}"#, many.join(","))).starts_with("userIds")
+        );
+    }
+}
