@@ -3,8 +3,10 @@
 //! Object; decides nothing about the protocol itself.
 
 use crate::net::{read_bounded, ReadError};
-use crate::respond::{error, respond, respond_later};
+use crate::respond::{error, json_response, respond, respond_later};
 use crate::vars::config_from_env;
+use futures_util::future::join_all;
+use hub_core::batch;
 use hub_core::bearer;
 use hub_core::broadcast;
 use hub_core::control;
@@ -50,6 +52,7 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
             "connect with a WebSocket (Upgrade: websocket)",
         ),
         Route::Broadcast => return publish(raw, &env).await,
+        Route::BroadcastBatch => return publish_batch(raw, &env).await,
         Route::Health => {
             Response::from_json(&json!({ "ok": true, "service": "nativor-chat-worker" }))
         }
@@ -151,6 +154,7 @@ fn method_not_allowed(allow: &str) -> Result<Response> {
 async fn backend_post(
     raw: &web_sys::Request,
     env: &Env,
+    limit: usize,
 ) -> Result<std::result::Result<String, web_sys::Response>> {
     if raw.method() != "POST" {
         return Ok(Err(method_not_allowed("POST")?.into()));
@@ -158,7 +162,6 @@ async fn backend_post(
     if let Err(resp) = require_webhook_token(header(raw, "Authorization"), env)? {
         return Ok(Err(resp.into()));
     }
-    let limit = max_broadcast_bytes(env);
     let too_large = || -> Result<std::result::Result<String, web_sys::Response>> {
         let resp = error(
             413,
@@ -195,7 +198,7 @@ async fn backend_post(
 }
 
 async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> {
-    let text = match backend_post(&raw, env).await? {
+    let text = match backend_post(&raw, env, max_broadcast_bytes(env)).await? {
         Ok(text) => text,
         Err(answer) => return Ok(answer),
     };
@@ -213,7 +216,7 @@ async fn disconnect(
     env: &Env,
     room: std::result::Result<RoomId, RoomIdError>,
 ) -> Result<web_sys::Response> {
-    let text = match backend_post(&raw, env).await? {
+    let text = match backend_post(&raw, env, max_broadcast_bytes(env)).await? {
         Ok(text) => text,
         Err(answer) => return Ok(answer),
     };
@@ -224,6 +227,66 @@ async fn disconnect(
     match control::parse_disconnect(&text) {
         Ok(d) => ask_room(env, &room, Internal::Disconnect(d)).await,
         Err(e) => error(400, e.code(), &e.message()).map(Into::into),
+    }
+}
+
+/// A batch body may hold this many broadcast bodies' worth of bytes.
+const BATCH_BYTES_PER_BROADCAST_LIMIT: usize = 16;
+
+/// `POST /api/broadcast/batch`: every valid entry goes to its room, all rooms at
+/// once; each entry gets its own result, in order.
+async fn publish_batch(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> {
+    let limit = max_broadcast_bytes(env).saturating_mul(BATCH_BYTES_PER_BROADCAST_LIMIT);
+    let text = match backend_post(&raw, env, limit).await? {
+        Ok(text) => text,
+        Err(answer) => return Ok(answer),
+    };
+    let entries = match batch::parse(&text) {
+        Ok(entries) => entries,
+        Err(e) => return error(400, e.code(), &e.message()).map(Into::into),
+    };
+    let results = join_all(entries.into_iter().map(|entry| async move {
+        match entry {
+            Err((room, e)) => batch::Outcome::failed(room, e.code(), &e.message()),
+            Ok(b) => {
+                let room = b.room_id.clone();
+                let answer = ask_room(env, &room, Internal::Broadcast(b.into())).await;
+                outcome_of(room.to_string(), answer).await
+            }
+        }
+    }))
+    .await;
+    json_response(200, &batch::answer(&results))
+}
+
+/// One room's answer to a broadcast, as a batch result.
+async fn outcome_of(room: String, answer: Result<web_sys::Response>) -> batch::Outcome {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        delivered: Option<u64>,
+        #[serde(default)]
+        duplicate: bool,
+        error: Option<batch::ErrorBody>,
+    }
+    let unanswered =
+        |room| batch::Outcome::failed(Some(room), "internal", "the room did not answer");
+    let Ok(response) = answer else {
+        return unanswered(room);
+    };
+    let text = match response.text() {
+        Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
+        Err(_) => None,
+    };
+    match text.and_then(|t| serde_json::from_str::<Answer>(&t).ok()) {
+        Some(Answer {
+            delivered: Some(n),
+            duplicate,
+            ..
+        }) if response.status() == 200 => batch::Outcome::delivered(room, n, duplicate),
+        Some(Answer { error: Some(e), .. }) => {
+            batch::Outcome::failed(Some(room), &e.code, &e.message)
+        }
+        _ => unanswered(room),
     }
 }
 

@@ -20,6 +20,7 @@
 //!   (environment variables into typed limits), [`room_id`], [`routes`].
 
 pub mod auth;
+pub mod batch;
 pub mod bearer;
 pub mod broadcast;
 pub mod config;

@@ -9,6 +9,8 @@ pub enum Route {
     Room(Result<RoomId, RoomIdError>),
     /// `/api/broadcast`: the backend publishes to a room.
     Broadcast,
+    /// `/api/broadcast/batch`: the backend publishes to many rooms at once.
+    BroadcastBatch,
     /// `/api/rooms/:roomId/stats`: token-gated diagnostics of one room.
     Stats(Result<RoomId, RoomIdError>),
     /// `/api/rooms/:roomId/connections`: token-gated list of the room's connections.
@@ -35,6 +37,9 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
     }
     if path == "/api/broadcast" {
         return Route::Broadcast;
+    }
+    if path == "/api/broadcast/batch" {
+        return Route::BroadcastBatch;
     }
     if let Some(segment) = path
         .strip_prefix("/api/rooms/")
@@ -197,6 +202,7 @@ mod tests {
             Route::Stats(Err(RoomIdError::InvalidCharacter))
         );
         assert_eq!(route("/api/broadcast/x", None), Route::ApiNotFound);
+        assert_eq!(route("/api/broadcast/batch", None), Route::BroadcastBatch);
         assert_eq!(route("/api", None), Route::ApiNotFound);
         assert_eq!(route("/", None), Route::Asset);
         assert_eq!(route("/index.html", None), Route::Asset);

@@ -18,6 +18,8 @@ pub fn tests() -> Vec<Test> {
         broadcast_targets_user_ids_together_with_exclusions,
         a_repeated_idempotency_key_delivers_nothing_even_after_hibernation,
         the_hubs_own_frame_types_cannot_be_broadcast,
+        a_batch_reaches_many_rooms_and_each_entry_fails_alone,
+        a_batch_envelope_is_validated_as_a_whole,
     ]
 }
 
@@ -355,4 +357,106 @@ async fn the_hubs_own_frame_types_cannot_be_broadcast(h: Hubs) {
         );
     }
     a.expect_silence(Duration::from_millis(300)).await;
+}
+
+async fn post_batch(h: &e2e::Hub, body: String) -> (u16, Value) {
+    let resp = h
+        .http
+        .post(format!("{}/api/broadcast/batch", h.origin))
+        .bearer_auth(WEBHOOK_TOKEN)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    assert!(resp
+        .headers()
+        .keys()
+        .all(|k| !k.as_str().starts_with("access-control-")));
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    e2e::spec::check_api_response(status, "http/batch-response.json", &v);
+    (status, v)
+}
+
+async fn a_batch_reaches_many_rooms_and_each_entry_fails_alone(h: Hubs) {
+    let (r1, r2) = (room("batch-1"), room("batch-2"));
+    let mut a = joined(&h.main, &r1, "alice").await;
+    let mut b = joined(&h.main, &r2, "bob").await;
+    let mut b2 = joined(&h.main, &r2, "bea").await;
+    let body = json!({"broadcasts": [
+        {"roomId": r1, "message": {"type": "n", "i": 1}},
+        {"roomId": r2, "message": {"type": "n", "i": 2}, "userIds": ["bob"], "idempotencyKey": "k2"},
+        {"roomId": "bad/room", "message": {"type": "n"}},
+        {"roomId": r1, "message": {"type": "auth:ok"}},
+        {"roomId": r2, "message": {"type": "n", "i": 2}, "idempotencyKey": "k2"},
+    ]});
+    let (status, v) = post_batch(&h.main, body.to_string()).await;
+    assert_eq!(status, 200, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert_eq!(
+        results[0],
+        json!({"roomId": r1, "success": true, "delivered": 1})
+    );
+    assert_eq!(results[2]["error"]["code"], "invalid_body");
+    assert_eq!(results[2]["roomId"], "bad/room");
+    assert_eq!(results[3]["error"]["code"], "reserved_type");
+    // Entries run in parallel: of the two with key k2, exactly one delivered.
+    let keyed = [&results[1], &results[4]];
+    assert_eq!(
+        keyed.iter().filter(|r| r["duplicate"] == true).count(),
+        1,
+        "{v}"
+    );
+    assert!(keyed.iter().all(|r| r["delivered"] == 1), "{v}");
+    assert_eq!(a.recv().await, json!({"type": "n", "i": 1}));
+    assert_eq!(b.recv().await, json!({"type": "n", "i": 2}));
+    b.expect_silence(Duration::from_millis(300)).await;
+    b2.expect_silence(Duration::from_millis(100)).await;
+}
+
+async fn a_batch_envelope_is_validated_as_a_whole(h: Hubs) {
+    for (body, code) in [
+        ("nope".to_string(), "invalid_json"),
+        (json!({}).to_string(), "invalid_body"),
+        (json!({"broadcasts": []}).to_string(), "invalid_body"),
+        (
+            json!({"broadcasts": vec![json!({"roomId": "r", "message": {"type": "x"}}); 101]})
+                .to_string(),
+            "invalid_body",
+        ),
+    ] {
+        let (status, v) = post_batch(&h.main, body).await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (400, json!(code)),
+            "{v}"
+        );
+    }
+    // 16 broadcast bodies' worth of bytes (64 KiB each by default) at most.
+    let big = json!({"broadcasts": [{"roomId": "r", "message": {"type": "x", "p": "x".repeat(1100 * 1024)}}]});
+    let (status, v) = post_batch(&h.main, big.to_string()).await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (413, json!("payload_too_large"))
+    );
+    let url = format!("{}/api/broadcast/batch", h.main.origin);
+    let resp = h
+        .main
+        .http
+        .get(&url)
+        .bearer_auth(WEBHOOK_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.headers()["allow"].to_str().unwrap()
+        ),
+        (405, "POST")
+    );
+    let resp = h.main.http.post(&url).body("{}").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
 }

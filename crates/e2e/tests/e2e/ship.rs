@@ -31,6 +31,7 @@ async fn spec_documents_are_consistent(_h: Hubs) {
     for path in [
         "/healthz",
         "/api/broadcast",
+        "/api/broadcast/batch",
         "/api/rooms/{roomId}/stats",
         "/api/rooms/{roomId}/connections",
         "/api/rooms/{roomId}/disconnect",
