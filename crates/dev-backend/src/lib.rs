@@ -20,6 +20,10 @@
 //!   it through the hub's `POST /api/broadcast` with an `idempotencyKey`, excluding the sender's connection: the
 //!   whole backend integration loop, as a reference for the backend team.
 //!
+//! * `DELETE /api/v1/message-rooms/:roomId/participants/:userId` — removes a participant:
+//!   its checks for that room answer 403 from then on, and its live sockets are taken away
+//!   through the hub's `POST /api/rooms/:roomId/disconnect`.
+//!
 //! Every request is recorded (path, headers of interest, body) so tests can assert
 //! exactly what the hub sent.
 //!
@@ -77,6 +81,8 @@ pub struct AppState {
     http: reqwest::Client,
     requests: Mutex<Vec<Recorded>>,
     messages: Mutex<Vec<StoredMessage>>,
+    /// (room, user) pairs removed through the remove-participant endpoint.
+    removed: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl AppState {
@@ -138,6 +144,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/message-rooms/{room}/messages",
             post(create_message).get(list_messages),
         )
+        .route(
+            "/api/v1/message-rooms/{room}/participants/{user}",
+            axum::routing::delete(remove_participant),
+        )
         .fallback(unknown)
         .with_state(state)
         .layer(middleware::from_fn(cors))
@@ -156,7 +166,7 @@ async fn cors(request: Request, next: Next) -> Response {
         let h = r.headers_mut();
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
         );
         // `*` does not cover `Authorization`, so name the headers.
         h.insert(
@@ -190,6 +200,7 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<DevBac
             .map_err(std::io::Error::other)?,
         requests: Mutex::new(Vec::new()),
         messages: Mutex::new(Vec::new()),
+        removed: Mutex::new(std::collections::HashSet::new()),
     });
     let app = router(state.clone());
     let task = tokio::spawn(async move {
@@ -259,13 +270,68 @@ pub async fn answer_for_token(token: Option<&str>) -> Response {
 
 async fn participants_check(
     State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     state.record(&method, &uri, &headers, &body);
-    answer_for_token(bearer(&headers)).await
+    let token = bearer(&headers);
+    if let Some(user) = token.and_then(|t| t.strip_prefix("dev:")) {
+        let removed = state
+            .removed
+            .lock()
+            .map(|r| r.contains(&(room.clone(), user.to_owned())))
+            .unwrap_or(false);
+        if removed {
+            return (
+                StatusCode::FORBIDDEN,
+                Json(json!({ "error": "removed from this room" })),
+            )
+                .into_response();
+        }
+    }
+    answer_for_token(token).await
+}
+
+/// `DELETE /api/v1/message-rooms/:roomId/participants/:userId` (`Bearer dev:<anyone>`):
+/// removes the participant (its checks for this room answer 403 from now on) and takes
+/// its live connections away through the hub's disconnect endpoint: the reference for
+/// the backend team's own "remove participant".
+async fn remove_participant(
+    State(state): State<Arc<AppState>>,
+    Path((room, user)): Path<(String, String)>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    state.record(&method, &uri, &headers, &[]);
+    if !bearer(&headers).is_some_and(|t| t.starts_with("dev:")) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "use Bearer dev:<userId>" })),
+        )
+            .into_response();
+    }
+    if let Ok(mut removed) = state.removed.lock() {
+        removed.insert((room.clone(), user.clone()));
+    }
+    let sent = state
+        .http
+        .post(format!(
+            "{}/api/rooms/{room}/disconnect",
+            state.options.hub_origin
+        ))
+        .bearer_auth(&state.options.webhook_token)
+        .json(&json!({ "userIds": [user], "reason": "removed" }))
+        .send()
+        .await;
+    let hub: Value = match sent {
+        Ok(resp) => resp.json().await.unwrap_or(Value::Null),
+        Err(_) => json!({ "success": false, "error": "hub unreachable" }),
+    };
+    Json(json!({ "removed": user, "hub": hub })).into_response()
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@ pub fn tests() -> Vec<Test> {
         disconnect_removes_every_tab_of_a_user_and_reauths_a_connection,
         disconnect_during_a_check_does_not_admit_the_user,
         disconnect_validates_like_every_backend_endpoint,
+        the_dev_backend_removes_a_participant_for_good,
     ]
 }
 
@@ -124,4 +125,34 @@ async fn disconnect_validates_like_every_backend_endpoint(h: Hubs) {
         (status, v["error"]["code"].clone()),
         (400, json!("invalid_room_id"))
     );
+}
+
+/// The development backend's "remove participant": the other tab is told why, and the
+/// removed user cannot come back with the same token.
+async fn the_dev_backend_removes_a_participant_for_good(h: Hubs) {
+    let r = room("dev-remove");
+    let mut alice = joined(&h.main, &r, "alice").await;
+    let mut bob = joined(&h.main, &r, "bob").await;
+    let resp = h
+        .main
+        .http
+        .delete(format!(
+            "{}/api/v1/message-rooms/{r}/participants/bob",
+            h.main.backend.origin()
+        ))
+        .bearer_auth("dev:alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["hub"], json!({"success": true, "disconnected": 1}), "{v}");
+    bob.expect_closed_with("removed", 4403).await;
+    let mut again = Client::connect(&h.main.room_url(&r)).await;
+    again
+        .send_json(&json!({"type": "auth", "token": "dev:bob", "roomId": r}))
+        .await;
+    again.expect_closed_with("unauthorized", 4401).await;
+    alice.send_text(r#"{"type":"ping","t":1}"#).await;
+    assert_eq!(alice.recv().await, json!({"type": "pong", "t": 1}));
 }
