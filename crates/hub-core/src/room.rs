@@ -607,13 +607,14 @@ impl<S: Clone> Room<S> {
         code: CloseCode,
         io: &mut impl Io<S>,
     ) {
-        send_error(io, socket, e);
-        io.close(socket, code.code(), e.code.as_str());
-        // Marked, so that a wake before the client answers the close leaves it out.
+        // Marked first, so that a wake before the client answers the close leaves it
+        // out: once a socket is closing, the runtime no longer stores its attachment.
         if let Some(mut session) = io.load(socket) {
             session.closed = true;
             io.save(socket, &session);
         }
+        send_error(io, socket, e);
+        io.close(socket, code.code(), e.code.as_str());
         self.forget(connection_id, io);
         self.closing.insert(connection_id.to_owned());
     }

@@ -1,6 +1,6 @@
 //! `POST /api/broadcast`: authentication, validation, delivery with exclusion.
 
-use crate::support::{joined, room, WEBHOOK_TOKEN};
+use crate::support::{backend_post, joined, room, WEBHOOK_TOKEN};
 use e2e::runner::{Hubs, Test};
 use e2e::tests;
 use e2e::Client;
@@ -360,23 +360,7 @@ async fn the_hubs_own_frame_types_cannot_be_broadcast(h: Hubs) {
 }
 
 async fn post_batch(h: &e2e::Hub, body: String) -> (u16, Value) {
-    let resp = h
-        .http
-        .post(format!("{}/api/broadcast/batch", h.origin))
-        .bearer_auth(WEBHOOK_TOKEN)
-        .header("Content-Type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    assert!(resp
-        .headers()
-        .keys()
-        .all(|k| !k.as_str().starts_with("access-control-")));
-    let v: Value = resp.json().await.unwrap_or(Value::Null);
-    e2e::spec::check_api_response(status, "http/batch-response.json", &v);
-    (status, v)
+    backend_post(h, "/api/broadcast/batch", body, "http/batch-response.json").await
 }
 
 async fn a_batch_reaches_many_rooms_and_each_entry_fails_alone(h: Hubs) {

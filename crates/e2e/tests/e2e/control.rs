@@ -1,6 +1,6 @@
 //! The backend's control of live connections: `POST /api/rooms/:roomId/disconnect`.
 
-use crate::support::{joined, room, WEBHOOK_TOKEN};
+use crate::support::{backend_post, joined, room, WEBHOOK_TOKEN};
 use e2e::runner::{Hubs, Test};
 use e2e::tests;
 use e2e::{Client, Hub};
@@ -17,22 +17,8 @@ pub fn tests() -> Vec<Test> {
 }
 
 async fn disconnect(h: &Hub, room: &str, body: Value) -> (u16, Value) {
-    let resp = h
-        .http
-        .post(format!("{}/api/rooms/{room}/disconnect", h.origin))
-        .bearer_auth(WEBHOOK_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("disconnect request");
-    let status = resp.status().as_u16();
-    assert!(resp
-        .headers()
-        .keys()
-        .all(|k| !k.as_str().starts_with("access-control-")));
-    let v: Value = resp.json().await.unwrap_or(Value::Null);
-    e2e::spec::check_api_response(status, "http/disconnect-response.json", &v);
-    (status, v)
+    let path = format!("/api/rooms/{room}/disconnect");
+    backend_post(h, &path, body.to_string(), "http/disconnect-response.json").await
 }
 
 async fn disconnect_removes_every_tab_of_a_user_and_reauths_a_connection(h: Hubs) {

@@ -216,7 +216,9 @@ async fn crafted_room_ids_never_reach_another_backend_path(h: Hubs) {
             "{crafted}"
         );
     }
-    for req in h.main.backend.state.requests() {
+    // Every request the hub made (the tests' own calls to the remove endpoint aside).
+    let requests = h.main.backend.state.requests();
+    for req in requests.iter().filter(|r| r.method != "DELETE") {
         let segment = req
             .path
             .strip_prefix("/api/v1/message-rooms/")

@@ -33,6 +33,8 @@ struct Fake {
     attachments: HashMap<Sock, Session>,
     fail_saves: bool,
     fail_accepts: bool,
+    /// Sockets closed so far.
+    closed: HashSet<Sock>,
     /// The stored idempotency keys: key -> (delivered, at).
     stored_keys: HashMap<String, (usize, u64)>,
 }
@@ -80,7 +82,8 @@ impl Io<Sock> for Fake {
             .push(Ev::Refuse(*socket, error.code.as_str(), code.code()));
     }
     fn save(&mut self, socket: &Sock, session: &Session) -> bool {
-        if self.fail_saves {
+        // As the runtime: a closing socket's attachment is no longer stored.
+        if self.fail_saves || self.closed.contains(socket) {
             return false;
         }
         self.attachments.insert(*socket, session.clone());
@@ -100,6 +103,7 @@ impl Io<Sock> for Fake {
         n
     }
     fn close(&mut self, socket: &Sock, code: u16, reason: &str) {
+        self.closed.insert(*socket);
         self.log.push(Ev::Close(*socket, code, reason.to_owned()));
     }
     fn start_check(&mut self, socket: &Sock, _session: Session, _request: AuthRequest) {
@@ -176,8 +180,12 @@ struct World {
 
 impl World {
     fn new() -> Self {
+        World::with(config())
+    }
+
+    fn with(config: Config) -> Self {
         World {
-            room: Room::new(config()),
+            room: Room::new(config),
             io: Fake::default(),
         }
     }
@@ -520,14 +528,11 @@ fn rows_are_written_behind_in_one_batch() {
 
 #[test]
 fn a_full_batch_is_written_at_once() {
-    let mut w = World {
-        room: Room::new(Config {
-            max_connections: 1_000,
-            max_pending: 999,
-            ..config()
-        }),
-        io: Fake::default(),
-    };
+    let mut w = World::with(Config {
+        max_connections: 1_000,
+        max_pending: 999,
+        ..config()
+    });
     w.member(0, T0);
     w.room.flush(&mut w.io);
     w.io.take();
@@ -604,14 +609,11 @@ fn a_wake_without_tables_touches_no_storage() {
 
 #[test]
 fn the_oldest_waiting_socket_makes_room_and_members_are_never_displaced() {
-    let mut w = World {
-        room: Room::new(Config {
-            max_connections: 4,
-            max_pending: 2,
-            ..config()
-        }),
-        io: Fake::default(),
-    };
+    let mut w = World::with(Config {
+        max_connections: 4,
+        max_pending: 2,
+        ..config()
+    });
     w.member(1, T0);
     w.connect(2, T0 + 1);
     w.connect(3, T0 + 2);
@@ -675,14 +677,11 @@ fn a_socket_the_room_closed_stays_out_after_a_wake() {
 
 #[test]
 fn sockets_the_runtime_still_holds_count_toward_its_limit() {
-    let mut w = World {
-        room: Room::new(Config {
-            max_connections: 10,
-            max_pending: 9,
-            ..config()
-        }),
-        io: Fake::default(),
-    };
+    let mut w = World::with(Config {
+        max_connections: 10,
+        max_pending: 9,
+        ..config()
+    });
     let closed = (0..RUNTIME_SOCKET_LIMIT as Sock - 1).map(|s| {
         let session = Session {
             closed: true,
@@ -746,14 +745,11 @@ fn fanned_to(evs: &[Ev]) -> Vec<Sock> {
 
 #[test]
 fn user_targets_combine_with_exclusions_and_count_what_was_sent() {
-    let mut w = World {
-        room: Room::new(Config {
-            max_connections: 10,
-            max_pending: 5,
-            ..config()
-        }),
-        io: Fake::default(),
-    };
+    let mut w = World::with(Config {
+        max_connections: 10,
+        max_pending: 5,
+        ..config()
+    });
     w.member(1, T0);
     w.member(2, T0);
     w.member(3, T0);
@@ -895,14 +891,11 @@ fn disconnect(users: &[&str], conns: &[String], reason: Reason) -> Disconnect {
 
 #[test]
 fn disconnect_closes_every_tab_of_a_user_and_listed_connections() {
-    let mut w = World {
-        room: Room::new(Config {
-            max_connections: 10,
-            max_pending: 5,
-            ..config()
-        }),
-        io: Fake::default(),
-    };
+    let mut w = World::with(Config {
+        max_connections: 10,
+        max_pending: 5,
+        ..config()
+    });
     w.member(1, T0);
     w.member(2, T0);
     // A second tab of u1, and a socket still waiting.
