@@ -1,5 +1,8 @@
 // The live demo (public/index.html): one room connection through the client module, messages
 // posted through the development backend exactly as the real backend will publish them.
+// "Remove" asks the development backend to remove a participant from the room
+// (DELETE …/participants/:userId); the backend disconnects that user's tabs through the hub, and
+// a removed tab says why and does not reconnect.
 // Query parameters: ?backend=<origin> (default http://127.0.0.1:8788), ?user=, ?room=,
 // ?autoconnect=1.
 import { NativorChatClient, isValidRoomId, roomUrl } from "./nativor-chat.js";
@@ -16,6 +19,8 @@ const ui = {
   lastClose: $("last-close"), rtt: $("rtt"), roomTitle: $("room-title"), count: $("count"),
   messages: $("messages"), empty: $("empty"), typing: $("typing"), composer: $("composer"),
   text: $("text"), send: $("send"), log: $("log"), backend: $("backend-origin"),
+  notice: $("notice"), removeForm: $("remove-form"), removeUser: $("remove-user"),
+  remove: $("remove"), removeResult: $("remove-result"),
 };
 
 let client = null;
@@ -58,8 +63,17 @@ function showState(e) {
   ui.status.dataset.state = e.state;
   let text = STATE_TEXT[e.state] ?? e.state;
   if (e.state === "reconnecting") text = `Reconnecting in ${(e.delayMs / 1000).toFixed(1)} s (attempt ${e.attempt})`;
-  if (e.state === "stopped") text = `Stopped: ${e.reason || e.why}`;
+  if (e.state === "stopped") {
+    text = e.reason === "removed" ? "Removed from this room by the backend" : `Stopped: ${e.reason || e.why}`;
+  }
   ui.statusText.textContent = text;
+  ui.status.dataset.reason = e.state === "stopped" ? (e.reason ?? "") : "";
+  if (e.state === "stopped" && e.reason === "removed") {
+    showNotice(
+      `You (${session?.user ?? "this user"}) were removed from ${session?.room ?? "this room"} by the backend. ` +
+      "This tab does not reconnect, and the backend refuses this user in this room from now on.",
+    );
+  }
   const live = e.state === "open";
   ui.text.disabled = !live;
   ui.send.disabled = !live;
@@ -69,7 +83,20 @@ function showState(e) {
   ui.connect.classList.toggle("secondary", active);
   ui.user.disabled = active;
   ui.room.disabled = active;
+  updateRemoveButton();
   if (!live) clearTyping();
+}
+
+function showNotice(text) {
+  ui.notice.textContent = text;
+  ui.notice.hidden = !text;
+}
+
+/** "Remove <user>" works once connected: it uses this tab's room and development token. */
+function updateRemoveButton() {
+  const who = ui.removeUser.value.trim();
+  ui.remove.textContent = who ? `Remove ${who}` : "Remove";
+  ui.remove.disabled = !who || client?.state !== "open";
 }
 
 function renderMessages() {
@@ -135,6 +162,41 @@ function messagesUrl(room) {
   return `${BACKEND}/api/v1/message-rooms/${encodeURIComponent(room)}/messages`;
 }
 
+function participantUrl(room, userId) {
+  return `${BACKEND}/api/v1/message-rooms/${encodeURIComponent(room)}/participants/${encodeURIComponent(userId)}`;
+}
+
+/**
+ * Removes a participant from this tab's room through the development backend, with this tab's
+ * token. The backend refuses that user's participants checks from now on and asks the hub to
+ * disconnect its sockets (`removed`, close 4403): their tabs stop and say why.
+ */
+async function removeParticipant(userId) {
+  if (!session) return;
+  const { room, token } = session;
+  ui.removeResult.textContent = `Removing ${userId}…`;
+  ui.removeResult.dataset.outcome = "pending";
+  try {
+    const r = await fetch(participantUrl(room, userId), {
+      method: "DELETE",
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    const reply = await r.json().catch(() => ({}));
+    log("remove", { userId, status: r.status, reply });
+    if (!r.ok) throw new Error(`HTTP ${r.status} ${JSON.stringify(reply)}`);
+    const n = reply.hub?.disconnected;
+    ui.removeResult.textContent =
+      typeof n === "number"
+        ? `Removed ${userId} from ${room}: the hub closed ${n} connection${n === 1 ? "" : "s"}.`
+        : `Removed ${userId} from ${room}; the hub answered ${JSON.stringify(reply.hub)}.`;
+    ui.removeResult.dataset.outcome = "ok";
+  } catch (e) {
+    log("remove failed", e.message);
+    ui.removeResult.textContent = `Could not remove ${userId}: ${e.message}`;
+    ui.removeResult.dataset.outcome = "failed";
+  }
+}
+
 /** Fills gaps (e.g. messages sent while reconnecting) from the backend's list. */
 async function loadHistory() {
   const { room, token } = session;
@@ -165,6 +227,7 @@ function connect() {
   ui.who.textContent = user;
   ui.lastClose.textContent = "—";
   ui.rtt.textContent = "—";
+  showNotice("");
   const c = new NativorChatClient({
     url: roomUrl(location.origin, room),
     roomId: room,
@@ -253,6 +316,12 @@ ui.text.addEventListener("input", () => {
   else client?.typing();
 });
 ui.text.addEventListener("blur", () => client?.stopTyping());
+ui.removeUser.addEventListener("input", updateRemoveButton);
+ui.removeForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const who = ui.removeUser.value.trim();
+  if (who && client?.state === "open") removeParticipant(who);
+});
 // Back online: do not wait out the rest of a backoff.
 window.addEventListener("online", () => client?.reconnectNow());
 

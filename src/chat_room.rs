@@ -95,6 +95,7 @@ impl ChatRoom {
             Some(Kind::Stats) => shell.stats(),
             Some(Kind::Connections) => shell.connections(),
             Some(Kind::Disconnect) => return respond_later(shell.disconnect(req)),
+            Some(Kind::Audit) => return respond_later(shell.audit(req)),
             None => match route_of(&url) {
                 Route::Room(Ok(id)) => shell.connect(id),
                 _ => error(404, "not_found", "no such room endpoint").map(Into::into),
@@ -135,14 +136,17 @@ impl ChatRoom {
         }
     }
 
+    /// The client's close code goes to the connection audit.
     #[wasm_bindgen(js_name = webSocketClose)]
-    pub fn web_socket_close(&self, ws: web_sys::WebSocket) {
-        self.shell.socket_gone(&WebSocket::from(ws));
+    pub fn web_socket_close(&self, ws: web_sys::WebSocket, code: JsValue) {
+        let code = code.as_f64().filter(|c| (0.0..=65535.0).contains(c));
+        self.shell
+            .socket_gone(&WebSocket::from(ws), code.map(|c| c as u16));
     }
 
     #[wasm_bindgen(js_name = webSocketError)]
     pub fn web_socket_error(&self, ws: web_sys::WebSocket) {
-        self.shell.socket_gone(&WebSocket::from(ws));
+        self.shell.socket_gone(&WebSocket::from(ws), None);
     }
 }
 
@@ -187,10 +191,11 @@ impl Shell {
         }
     }
 
-    fn socket_gone(self: &Rc<Self>, ws: &WebSocket) {
+    fn socket_gone(self: &Rc<Self>, ws: &WebSocket, code: Option<u16>) {
         self.wake();
         if let Some(session) = attachment::read(ws) {
-            self.with_core(|core, io| core.on_close(&session.connection_id, io));
+            let id = &session.connection_id;
+            self.with_core(|core, io| core.on_close(id, code, now_ms(), io));
         }
     }
 

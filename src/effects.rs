@@ -5,6 +5,7 @@ use crate::attachment;
 use crate::chat_room::Shell;
 use crate::fanout;
 use crate::net::{self, Cancel};
+use hub_core::audit;
 use hub_core::journal::Write;
 use hub_core::protocol::{AuthRequest, ClientError, CloseCode};
 use hub_core::room::Io;
@@ -130,8 +131,8 @@ impl Io<WebSocket> for Effects<'_> {
         });
     }
 
-    fn write_rows(&mut self, writes: Vec<Write>) {
-        if let Err(e) = self.shell.store.apply(&writes) {
+    fn write_rows(&mut self, writes: Vec<Write>, audit: Vec<audit::Entry>, prune: audit::Prune) {
+        if let Err(e) = self.shell.store.apply_batch(&writes, &audit, prune) {
             console_error!("writing connection rows failed: {e}");
         }
     }

@@ -6,13 +6,14 @@ use crate::net::{read_bounded, ReadError};
 use crate::respond::{error, json_response, respond, respond_later};
 use crate::vars::config_from_env;
 use futures_util::future::join_all;
+use hub_core::audit;
 use hub_core::batch;
 use hub_core::bearer;
 use hub_core::broadcast;
 use hub_core::control;
 use hub_core::internal::Internal;
 use hub_core::room_id::{RoomId, RoomIdError};
-use hub_core::routes::{route_of, Route};
+use hub_core::routes::{route_of, split_url, Route};
 use serde_json::json;
 use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -57,11 +58,16 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
             Response::from_json(&json!({ "ok": true, "service": "nativor-chat-worker" }))
         }
         Route::Room(Err(e)) => error(400, "invalid_room_id", e.message()),
-        Route::Stats(room) => room_get(Request::from(raw), &env, room, Internal::Stats).await,
+        Route::Stats(room) => room_get(Request::from(raw), &env, room, Ok(Internal::Stats)).await,
         Route::Connections(room) => {
-            room_get(Request::from(raw), &env, room, Internal::Connections).await
+            room_get(Request::from(raw), &env, room, Ok(Internal::Connections)).await
         }
         Route::Disconnect(room) => return disconnect(raw, &env, room).await,
+        Route::Audit(room) => {
+            let limit = audit::parse_limit(split_url(&raw.url()).1);
+            let request = limit.map(|limit| Internal::Audit { limit });
+            room_get(Request::from(raw), &env, room, request).await
+        }
         Route::ApiNotFound => error(404, "not_found", "no such endpoint"),
         Route::Asset => match env.assets("ASSETS") {
             Ok(assets) => assets.fetch_request(Request::from(raw)).await,
@@ -295,12 +301,14 @@ async fn read_whole(raw: &web_sys::Request) -> Result<Vec<u8>> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// A token-gated `GET /api/rooms/:roomId/…`, answered by the room itself.
+/// A token-gated `GET /api/rooms/:roomId/…`, answered by the room itself. `request`
+/// is `Err` (the message) when the query was invalid; it is judged after the method,
+/// the token and the room id.
 async fn room_get(
     req: Request,
     env: &Env,
     room: std::result::Result<RoomId, RoomIdError>,
-    request: Internal<'_>,
+    request: std::result::Result<Internal<'_>, String>,
 ) -> Result<Response> {
     if req.method() != Method::Get {
         return method_not_allowed("GET");
@@ -311,6 +319,10 @@ async fn room_get(
     let room = match room {
         Ok(r) => r,
         Err(e) => return error(400, "invalid_room_id", e.message()),
+    };
+    let request = match request {
+        Ok(r) => r,
+        Err(message) => return error(400, "invalid_query", &message),
     };
     Ok(ask_room(env, &room, request).await?.into())
 }

@@ -5,6 +5,7 @@
 use crate::chat_room::Shell;
 use crate::effects::now_ms;
 use crate::respond::json_response;
+use hub_core::audit;
 use hub_core::internal::{Internal, Kind};
 use hub_core::journal;
 use std::rc::Rc;
@@ -43,6 +44,21 @@ impl Shell {
             200,
             &format!(r#"{{"success":true,"disconnected":{closed}}}"#),
         )
+    }
+
+    pub async fn audit(self: Rc<Self>, req: web_sys::Request) -> Result<web_sys::Response> {
+        let body = JsFuture::from(req.text()?)
+            .await?
+            .as_string()
+            .unwrap_or_default();
+        let Ok(Internal::Audit { limit }) = Internal::decode(Kind::Audit, &body) else {
+            return Err("the Worker sent an audit request the room cannot decode".into());
+        };
+        let events = match self.with_core(|core, io| core.audit_events(limit, io)) {
+            Some(in_memory) => in_memory,
+            None => self.store.audit(limit)?,
+        };
+        json_response(200, &audit::events_json(&events))
     }
 
     pub fn connections(self: &Rc<Self>) -> Result<web_sys::Response> {

@@ -1,6 +1,7 @@
 //! The room's SQLite storage: the migrations runner and the connections table.
 //! Connection metadata only; no token or message content is ever written.
 
+use hub_core::audit::{self, Entry, Prune};
 use hub_core::journal::{Row, Write};
 use hub_core::session::AuthState;
 use serde::Deserialize;
@@ -37,6 +38,25 @@ fn delete_sql(ids: usize) -> String {
         "DELETE FROM connections WHERE connection_id IN ({})",
         vec!["?"; ids].join(", ")
     )
+}
+
+const AUDIT_COLUMNS: usize = 5;
+
+fn audit_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO audit (at, event, connection_id, user_id, detail) VALUES {}",
+        vec!["(?, ?, ?, ?, ?)"; rows].join(", ")
+    )
+}
+
+fn audit_values(e: &Entry) -> [SqlStorageValue; AUDIT_COLUMNS] {
+    [
+        int(e.at),
+        text(e.event),
+        text(&e.connection_id),
+        e.user_id.as_deref().map_or(SqlStorageValue::Null, text),
+        e.detail.as_deref().map_or(SqlStorageValue::Null, text),
+    ]
 }
 
 fn row_values(r: &Row) -> [SqlStorageValue; ROW_COLUMNS] {
@@ -147,6 +167,65 @@ impl Store {
             return Ok(());
         }
         self.ensure()?;
+        self.apply_rows(writes)
+    }
+
+    /// Row changes and audit events in one batch (no await in between: one commit),
+    /// then the audit pruned by age and count.
+    pub fn apply_batch(&self, writes: &[Write], events: &[Entry], prune: Prune) -> Result<()> {
+        if writes.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        self.ensure()?;
+        self.apply_rows(writes)?;
+        for chunk in events.chunks(MAX_PARAMS / AUDIT_COLUMNS) {
+            let values: Vec<_> = chunk.iter().flat_map(audit_values).collect();
+            self.sql.exec(&audit_sql(chunk.len()), values)?;
+        }
+        if !events.is_empty() {
+            self.sql
+                .exec("DELETE FROM audit WHERE at < ?", vec![int(prune.before)])?;
+            self.sql.exec(
+                "DELETE FROM audit WHERE id <= (SELECT id FROM audit ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                vec![int(prune.keep as u64)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The newest audit events, at most `limit`, newest first.
+    pub fn audit(&self, limit: usize) -> Result<Vec<Entry>> {
+        #[derive(Deserialize)]
+        struct Stored {
+            at: u64,
+            event: String,
+            connection_id: String,
+            user_id: Option<String>,
+            detail: Option<String>,
+        }
+        self.ensure()?;
+        let rows = self
+            .sql
+            .exec(
+                "SELECT at, event, connection_id, user_id, detail FROM audit ORDER BY id DESC LIMIT ?",
+                vec![int(limit as u64)],
+            )?
+            .to_array::<Stored>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Entry {
+                    at: r.at,
+                    event: audit::known_name(&r.event)?,
+                    connection_id: r.connection_id,
+                    user_id: r.user_id,
+                    detail: r.detail,
+                })
+            })
+            .collect())
+    }
+
+    fn apply_rows(&self, writes: &[Write]) -> Result<()> {
         let upserts: Vec<&Row> = writes
             .iter()
             .filter_map(|w| match w {
@@ -302,6 +381,10 @@ mod tests {
         assert_eq!(upsert_sql(20).matches('?').count(), MAX_PARAMS);
         assert_eq!(delete_sql(MAX_PARAMS).matches('?').count(), MAX_PARAMS);
         assert!(delete_sql(1).ends_with("IN (?)"));
+        assert_eq!(
+            audit_sql(MAX_PARAMS / AUDIT_COLUMNS).matches('?').count(),
+            MAX_PARAMS
+        );
     }
 
     #[test]

@@ -12,10 +12,11 @@ const CLOSE_CODES: [CloseCode; 4] = [
 ];
 
 /// HTTP error codes of the API (the `error.code` of `/api/*` and room errors).
-const HTTP_CODES: [&str; 11] = [
+const HTTP_CODES: [&str; 12] = [
     "invalid_json",
     "invalid_body",
     "reserved_type",
+    "invalid_query",
     "unauthorized",
     "method_not_allowed",
     "payload_too_large",

@@ -6,6 +6,9 @@
 // Debian's Chromium (/usr/bin/chromium), headless, driven by playwright-core: two tabs of the
 // demo page as alice and bob in one room. Typing on one shows on the other; a message sent by
 // one appears exactly once on each; after the runtime restarts, both reconnect on their own.
+// Then alice removes bob through the demo's "Remove" action (the development backend's
+// DELETE …/participants/bob, which disconnects bob through the hub): bob's tab says it was
+// removed and stays stopped, alice's tab keeps working.
 //
 // Talks to the Rust side by lines: stdout `STEP …` (progress), `RESTART` (restart the hub
 // now), then `DONE {json}` or `FAIL …`; stdin `RESTARTED` (the hub is back) or `ABORT`.
@@ -79,8 +82,12 @@ async function openTab(context, opts, user, pageErrors) {
   await page.evaluate(() => {
     window.__states = [];
     window.__closes = [];
+    window.__errors = [];
     window.chat.on("state", (e) => window.__states.push(e.state));
-    window.chat.on("close", (c) => window.__closes.push({ code: c.code, action: c.decision.action }));
+    window.chat.on("close", (c) =>
+      window.__closes.push({ code: c.code, reason: c.reason, action: c.decision.action }),
+    );
+    window.chat.on("error", (e) => window.__errors.push(e.code));
   });
   return page;
 }
@@ -239,7 +246,111 @@ async function main() {
       await page.screenshot({ path: file });
       screenshots.push(file);
     }
-    say(`DONE ${JSON.stringify({ ms: elapsed(), reconnectMs, closes: { alice: history.alice.closes, bob: history.bob.closes }, screenshots })}`);
+
+    // alice removes bob through the demo's "Remove" action (the development backend's
+    // DELETE …/participants/bob, which asks the hub to disconnect bob with reason `removed`).
+    const aliceConnection = await connectionId(alice);
+    const bobClosesBefore = await bob.evaluate(() => window.__closes.length);
+    await alice.fill("#remove-user", "bob");
+    const removeButton = await alice.$eval("#remove", (b) => ({ text: b.textContent, disabled: b.disabled }));
+    if (removeButton.text !== "Remove bob" || removeButton.disabled) {
+      throw new Error(`the remove button is ${JSON.stringify(removeButton)}, expected an enabled "Remove bob"`);
+    }
+    const [removeResponse] = await Promise.all([
+      alice.waitForResponse(
+        (r) => r.request().method() === "DELETE" && r.url().endsWith(`/participants/bob`),
+        { timeout: 15_000 },
+      ),
+      alice.click("#remove"),
+    ]);
+    const removed = { status: removeResponse.status(), body: await removeResponse.json().catch(() => null) };
+    if (removed.status !== 200 || removed.body?.removed !== "bob" || removed.body?.hub?.disconnected !== 1) {
+      throw new Error(`the backend's remove answered ${JSON.stringify(removed)}, expected bob removed, 1 disconnected`);
+    }
+    await alice.waitForFunction(() => document.querySelector("#remove-result").dataset.outcome === "ok", null, {
+      timeout: 10_000,
+    });
+    const removeResult = await alice.$eval("#remove-result", (el) => el.textContent);
+    if (!removeResult.includes("Removed bob")) throw new Error(`alice's tab says ${JSON.stringify(removeResult)}`);
+    step(`alice removed bob through the demo (${JSON.stringify(removed.body)})`);
+
+    // bob's tab stops and says why.
+    await bob.waitForFunction(() => window.chat.state === "stopped", null, { timeout: 10_000 }).catch(async () => {
+      const st = await bob.evaluate(() => ({ state: window.chat.state, closes: window.__closes }));
+      throw new Error(`bob's tab did not stop after the removal: ${JSON.stringify(st)}`);
+    });
+    const bobView = () =>
+      bob.evaluate(() => ({
+        state: window.chat.state,
+        status: document.querySelector("#status-text").textContent,
+        reason: document.querySelector("#status").dataset.reason,
+        notice: document.querySelector("#notice").hidden ? "" : document.querySelector("#notice").textContent,
+        lastClose: document.querySelector("#last-close").textContent,
+        closes: window.__closes,
+        states: window.__states,
+        errors: window.__errors,
+        sendDisabled: document.querySelector("#send").disabled,
+      }));
+    const removedView = await bobView();
+    const bobCloses = removedView.closes.slice(bobClosesBefore);
+    if (
+      removedView.status !== "Removed from this room by the backend" ||
+      removedView.reason !== "removed" ||
+      !removedView.notice.includes("removed from") ||
+      !removedView.errors.includes("removed") ||
+      !removedView.sendDisabled ||
+      bobCloses.length !== 1 ||
+      bobCloses[0].code !== 4403 ||
+      bobCloses[0].reason !== "removed" ||
+      bobCloses[0].action !== "stop"
+    ) {
+      throw new Error(`bob's tab after the removal: ${JSON.stringify(removedView)}`);
+    }
+    step(`bob's tab says “${removedView.status}” (close ${removedView.lastClose})`);
+
+    // bob stays stopped (no reconnect); alice stays connected on the same connection.
+    await new Promise((r) => setTimeout(r, 2_500));
+    const later = await bobView();
+    if (
+      later.state !== "stopped" ||
+      later.closes.length !== removedView.closes.length ||
+      later.states.length !== removedView.states.length ||
+      later.status !== removedView.status
+    ) {
+      throw new Error(`bob's tab did not stay stopped: ${JSON.stringify(later)}`);
+    }
+    const aliceState = await alice.evaluate(() => ({ state: window.chat.state, connectionId: window.chat.connectionId }));
+    if (aliceState.state !== "open" || aliceState.connectionId !== aliceConnection) {
+      throw new Error(`alice's tab lost its connection when bob was removed: ${JSON.stringify(aliceState)}`);
+    }
+    step("bob's tab stays stopped 2.5 s later; alice's tab is still connected");
+
+    // alice's tab keeps working: her message goes through the backend and the hub.
+    const afterRemove = "bob was removed; still here.";
+    await alice.fill("#text", afterRemove);
+    await alice.press("#text", "Enter");
+    await expectOnceOnEach([["alice", alice]], afterRemove);
+    if ((await countText(bob, afterRemove)) !== 0) throw new Error("bob's tab got a message after its removal");
+    const alicePong = await alice.evaluate(
+      () =>
+        new Promise((resolve) => {
+          const t = setTimeout(() => resolve(null), 5_000);
+          window.chat.on("pong", (p) => {
+            clearTimeout(t);
+            resolve(p);
+          });
+          window.chat.ping();
+        }),
+    );
+    if (!alicePong) throw new Error("alice's tab got no pong after bob's removal");
+    step("alice's tab still sends messages and gets pongs after bob's removal");
+    if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join("; ")}`);
+    for (const [name, page] of pages) {
+      const file = join(opts.out, `browser-two-tabs-${name}-after-remove.png`);
+      await page.screenshot({ path: file });
+      screenshots.push(file);
+    }
+    say(`DONE ${JSON.stringify({ ms: elapsed(), reconnectMs, closes: { alice: history.alice.closes, bob: history.bob.closes }, removed: { hub: removed.body.hub, bob: removedView.status }, screenshots })}`);
     await context.close();
     browser = null;
   } catch (e) {

@@ -26,6 +26,10 @@ pub struct Config {
     pub rate_limit: RateLimit,
     /// `IDEMPOTENCY_WINDOW_MS`: how long a broadcast's `idempotencyKey` is remembered.
     pub idempotency_window_ms: u64,
+    /// `AUDIT_MAX_EVENTS`: connection-audit events one room keeps at most.
+    pub audit_max_events: usize,
+    /// `AUDIT_RETENTION_MS`: how long a connection-audit event is kept.
+    pub audit_retention_ms: u64,
 }
 
 impl Default for Config {
@@ -39,6 +43,8 @@ impl Default for Config {
             max_connections: 10_000,
             max_pending: 1_000,
             idempotency_window_ms: 300_000,
+            audit_max_events: 1_000,
+            audit_retention_ms: 7 * 24 * 3_600_000,
             rate_limit: RateLimit {
                 per_sec: 10,
                 burst: 20,
@@ -84,6 +90,15 @@ impl Config {
             1_000,
             86_400_000,
         );
+        number(
+            "AUDIT_RETENTION_MS",
+            &mut c.audit_retention_ms,
+            60_000,
+            366 * 24 * 3_600_000,
+        );
+        let mut audit_max = c.audit_max_events as u64;
+        number("AUDIT_MAX_EVENTS", &mut audit_max, 1, 100_000);
+        c.audit_max_events = audit_max as usize;
         let mut pending = c.max_pending as u64;
         number("MAX_PENDING_PER_ROOM", &mut pending, 1, 32_000);
         let rl = &mut c.rate_limit;
@@ -159,6 +174,10 @@ mod tests {
         assert_eq!((d.max_connections, d.max_pending), (10_000, 1_000));
         assert_eq!(d.idempotency_window_ms, 300_000);
         assert_eq!(
+            (d.audit_max_events, d.audit_retention_ms),
+            (1_000, 604_800_000)
+        );
+        assert_eq!(
             (
                 d.rate_limit.per_sec,
                 d.rate_limit.burst,
@@ -179,12 +198,15 @@ mod tests {
             ("MAX_CONNECTIONS_PER_ROOM", "5"),
             ("MAX_PENDING_PER_ROOM", "2"),
             ("IDEMPOTENCY_WINDOW_MS", "60000"),
+            ("AUDIT_MAX_EVENTS", "50"),
+            ("AUDIT_RETENTION_MS", "3600000"),
             ("RATE_LIMIT_PER_SEC", "3"),
             ("RATE_LIMIT_BURST", "4"),
             ("RATE_LIMIT_FLOOD_PER_SEC", "30"),
         ]);
         assert_eq!((c.max_connections, c.max_pending), (5, 2));
         assert_eq!(c.idempotency_window_ms, 60_000);
+        assert_eq!((c.audit_max_events, c.audit_retention_ms), (50, 3_600_000));
         assert_eq!(
             c.rate_limit,
             RateLimit {

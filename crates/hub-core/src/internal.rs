@@ -17,6 +17,7 @@ const BROADCAST_PATH: &str = "/broadcast";
 const STATS_PATH: &str = "/stats";
 const CONNECTIONS_PATH: &str = "/connections";
 const DISCONNECT_PATH: &str = "/disconnect";
+const AUDIT_PATH: &str = "/audit";
 
 /// One request from the Worker to a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub enum Internal<'a> {
     Connections,
     /// Close the sockets of these users and connections.
     Disconnect(Disconnect),
+    /// Flush pending rows and list the newest audit events, at most `limit`.
+    Audit { limit: usize },
 }
 
 /// A broadcast as the room carries it out.
@@ -62,6 +65,7 @@ pub enum Kind {
     Stats,
     Connections,
     Disconnect,
+    Audit,
 }
 
 impl Kind {
@@ -71,6 +75,7 @@ impl Kind {
             STATS_PATH => Some(Kind::Stats),
             CONNECTIONS_PATH => Some(Kind::Connections),
             DISCONNECT_PATH => Some(Kind::Disconnect),
+            AUDIT_PATH => Some(Kind::Audit),
             _ => None,
         }
     }
@@ -100,6 +105,7 @@ impl<'a> Internal<'a> {
             Internal::Stats => Kind::Stats,
             Internal::Connections => Kind::Connections,
             Internal::Disconnect(_) => Kind::Disconnect,
+            Internal::Audit { .. } => Kind::Audit,
         }
     }
 
@@ -110,13 +116,15 @@ impl<'a> Internal<'a> {
             Kind::Stats => STATS_PATH,
             Kind::Connections => CONNECTIONS_PATH,
             Kind::Disconnect => DISCONNECT_PATH,
+            Kind::Audit => AUDIT_PATH,
         };
         format!("{ORIGIN}{path}")
     }
 
     pub fn method(&self) -> &'static str {
         match self.kind() {
-            Kind::Broadcast | Kind::Disconnect => "POST",
+            // The audit's limit travels in the body, so its request is a POST too.
+            Kind::Broadcast | Kind::Disconnect | Kind::Audit => "POST",
             Kind::Stats | Kind::Connections => "GET",
         }
     }
@@ -138,6 +146,7 @@ impl<'a> Internal<'a> {
                 Some(body)
             }
             Internal::Disconnect(d) => serde_json::to_string(d).ok(),
+            Internal::Audit { limit } => Some(limit.to_string()),
             Internal::Stats | Internal::Connections => None,
         }
     }
@@ -149,6 +158,10 @@ impl<'a> Internal<'a> {
             Kind::Connections => Ok(Internal::Connections),
             Kind::Disconnect => serde_json::from_str(body)
                 .map(Internal::Disconnect)
+                .map_err(|_| DecodeError),
+            Kind::Audit => body
+                .parse()
+                .map(|limit| Internal::Audit { limit })
                 .map_err(|_| DecodeError),
             Kind::Broadcast => {
                 let (head, message) = body.split_once('\n').ok_or(DecodeError)?;
@@ -181,6 +194,7 @@ mod tests {
     fn every_request_round_trips() {
         round_trip(&Internal::Stats);
         round_trip(&Internal::Connections);
+        round_trip(&Internal::Audit { limit: 7 });
         round_trip(&Internal::Disconnect(Disconnect {
             user_ids: vec!["u1".into()],
             connection_ids: vec!["c\n1".into()],

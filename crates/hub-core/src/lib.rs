@@ -19,6 +19,7 @@
 //!   [`bearer`] (the webhook token, compared in constant time), [`config`]
 //!   (environment variables into typed limits), [`room_id`], [`routes`].
 
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod bearer;

@@ -9,6 +9,7 @@
 //!
 //! Generic over the socket handle `S`, so tests use plain values.
 
+use crate::audit::{self, Event};
 use crate::auth::AuthOutcome;
 use crate::config::Config;
 use crate::control::{Disconnect, Reason};
@@ -71,9 +72,9 @@ pub trait Io<S> {
     fn cancel_timer(&mut self);
     /// Calls [`Room::flush`] after `after_ms`.
     fn schedule_flush(&mut self, after_ms: u64);
-    /// Writes these row changes in one batch (creating the room's tables first if
-    /// they do not exist yet).
-    fn write_rows(&mut self, writes: Vec<Write>);
+    /// Writes these row changes and audit events in one batch (creating the room's
+    /// tables first if they do not exist yet), then prunes the audit as `prune` says.
+    fn write_rows(&mut self, writes: Vec<Write>, audit: Vec<audit::Entry>, prune: audit::Prune);
     /// Deletes the rows of every connection not in `live` (left by an earlier instance).
     fn remove_ghost_rows(&mut self, live: &HashSet<String>);
     /// The `delivered` count stored with `key` at or after `since`, if any.
@@ -141,6 +142,11 @@ pub struct Room<S> {
     /// Row changes not yet written, and whether a flush is already scheduled.
     journal: Journal,
     flush_scheduled: bool,
+    /// Audit events not yet written (bounded by `audit_max_events` until the room has
+    /// storage; written with the rows afterwards).
+    audit: std::collections::VecDeque<audit::Entry>,
+    /// The latest time an event brought (Unix ms), for work that has no event of its own.
+    clock: u64,
     /// Whether the room may write rows: only once a socket has authenticated (in
     /// this instance or an earlier one), so a room nobody joined stores nothing.
     storage: bool,
@@ -172,6 +178,8 @@ impl<S: Clone> Room<S> {
             timer_at: None,
             journal: Journal::default(),
             flush_scheduled: false,
+            audit: std::collections::VecDeque::new(),
+            clock: 0,
             storage: false,
         }
     }
@@ -214,6 +222,7 @@ impl<S: Clone> Room<S> {
         io: &mut impl Io<S>,
     ) {
         self.storage = has_storage;
+        self.tick(now);
         for (socket, session) in sockets {
             let Some(session) = session else {
                 io.close(&socket, LOST_STATE, "lost state");
@@ -267,6 +276,7 @@ impl<S: Clone> Room<S> {
         now: u64,
         io: &mut impl Io<S>,
     ) -> Admission {
+        self.tick(now);
         if self.waiting.len() >= self.config.max_pending {
             if let Some((oldest, oldest_socket)) = self.waiting.first() {
                 let (oldest, oldest_socket) = (oldest.to_owned(), oldest_socket.clone());
@@ -278,6 +288,8 @@ impl<S: Clone> Room<S> {
             || self.live.len() + self.closing.len() >= RUNTIME_SOCKET_LIMIT
         {
             io.refuse(&socket, &ErrorCode::RoomFull.into(), CloseCode::RoomFull);
+            let refused = Event::Refused(ErrorCode::RoomFull);
+            self.log(audit::Entry::new(now, refused, &connection_id, None), io);
             return Admission::Refused;
         }
         let session = Session::new(connection_id, room_id, now, self.config.auth_timeout_ms);
@@ -288,6 +300,8 @@ impl<S: Clone> Room<S> {
         self.waiting
             .insert(session.connection_id.clone(), now, socket.clone());
         self.record(|j| j.accepted(row_of(&session, None)), io);
+        let connected = audit::Entry::new(now, Event::Connected, &session.connection_id, None);
+        self.log(connected, io);
         self.watch(
             session.connection_id,
             session.auth_deadline,
@@ -307,6 +321,7 @@ impl<S: Clone> Room<S> {
         now: u64,
         io: &mut impl Io<S>,
     ) {
+        self.tick(now);
         let Some(session) = session else {
             io.close(socket, LOST_STATE, "lost state");
             return;
@@ -395,6 +410,7 @@ impl<S: Clone> Room<S> {
         now: u64,
         io: &mut impl Io<S>,
     ) {
+        self.tick(now);
         let id = &checking.connection_id;
         // The socket may have closed, or been closed by the room, while the check ran.
         if !self.live.contains(id) {
@@ -425,6 +441,8 @@ impl<S: Clone> Room<S> {
         // The first member: from now on the room keeps rows.
         self.storage = true;
         self.record(|j| j.authenticated(row_of(&done, Some(now))), io);
+        let user = done.user_id.as_deref();
+        self.log(audit::Entry::new(now, Event::Authenticated, id, user), io);
         self.roster.insert(Member {
             connection_id: done.connection_id,
             user_id: done.user_id,
@@ -437,6 +455,7 @@ impl<S: Clone> Room<S> {
     /// reason's error and close code. A check in flight for a listed user does not
     /// admit it afterwards. Returns how many sockets were closed.
     pub fn on_disconnect(&mut self, d: &Disconnect, now: u64, io: &mut impl Io<S>) -> usize {
+        self.tick(now);
         let horizon = now.saturating_sub(self.config.auth_check_timeout_ms);
         self.revoked.retain(|_, (at, _)| *at >= horizon);
         for user in &d.user_ids {
@@ -474,13 +493,25 @@ impl<S: Clone> Room<S> {
         }
     }
 
-    /// The socket closed or failed (the runtime's close and error events).
-    pub fn on_close(&mut self, connection_id: &str, io: &mut impl Io<S>) {
+    /// The socket closed (with the client's close code) or failed (no code): the
+    /// runtime's close and error events.
+    pub fn on_close(
+        &mut self,
+        connection_id: &str,
+        code: Option<u16>,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        self.tick(now);
         // A socket the room closed itself was forgotten then; the runtime lets go now.
         if self.closing.remove(connection_id) {
             return;
         }
         if self.live.contains(connection_id) {
+            let user = self.roster.user_of(connection_id).map(str::to_owned);
+            let closed =
+                audit::Entry::new(now, Event::Closed(code), connection_id, user.as_deref());
+            self.log(closed, io);
             self.forget(connection_id, io);
         }
     }
@@ -489,6 +520,7 @@ impl<S: Clone> Room<S> {
     /// deadline are closed, checks past theirs are aborted (their auth then fails as
     /// `auth_unavailable`), and the timer is armed for the next deadline.
     pub fn on_timer(&mut self, now: u64, io: &mut impl Io<S>) {
+        self.tick(now);
         self.timer_at = None;
         for (connection_id, watch) in self.deadlines.take_due(now) {
             match watch {
@@ -593,9 +625,39 @@ impl<S: Clone> Room<S> {
     /// anything reads the table).
     pub fn flush(&mut self, io: &mut impl Io<S>) {
         self.flush_scheduled = false;
-        if self.storage && !self.journal.is_empty() {
-            io.write_rows(self.journal.take());
+        if self.storage && (!self.journal.is_empty() || !self.audit.is_empty()) {
+            let prune = audit::Prune {
+                before: self.clock.saturating_sub(self.config.audit_retention_ms),
+                keep: self.config.audit_max_events,
+            };
+            let events = self.audit.drain(..).collect();
+            io.write_rows(self.journal.take(), events, prune);
         }
+    }
+
+    /// The newest audit events, at most `limit`: `None` when they are all in the
+    /// table (pending events written first), else those of a room that has no
+    /// storage yet, from memory.
+    pub fn audit_events(&mut self, limit: usize, io: &mut impl Io<S>) -> Option<Vec<audit::Entry>> {
+        self.flush(io);
+        (!self.storage).then(|| self.audit.iter().rev().take(limit).cloned().collect())
+    }
+
+    fn tick(&mut self, now: u64) {
+        self.clock = self.clock.max(now);
+    }
+
+    /// Records an audit event; it is written with the next batch of rows. Until the
+    /// room has storage, only the newest `audit_max_events` wait in memory.
+    fn log(&mut self, entry: audit::Entry, io: &mut impl Io<S>) {
+        self.audit.push_back(entry);
+        if !self.storage {
+            while self.audit.len() > self.config.audit_max_events {
+                self.audit.pop_front();
+            }
+            return;
+        }
+        self.schedule_write(io);
     }
 
     /// Sends the error, closes with `code`, and forgets the connection at once.
@@ -609,10 +671,17 @@ impl<S: Clone> Room<S> {
     ) {
         // Marked first, so that a wake before the client answers the close leaves it
         // out: once a socket is closing, the runtime no longer stores its attachment.
-        if let Some(mut session) = io.load(socket) {
-            session.closed = true;
-            io.save(socket, &session);
-        }
+        let user = match io.load(socket) {
+            Some(mut session) => {
+                session.closed = true;
+                io.save(socket, &session);
+                session.user_id
+            }
+            None => None,
+        };
+        let event = Event::of_close(e.code, code.code());
+        let entry = audit::Entry::new(self.clock, event, connection_id, user.as_deref());
+        self.log(entry, io);
         send_error(io, socket, e);
         io.close(socket, code.code(), e.code.as_str());
         self.forget(connection_id, io);
@@ -679,10 +748,13 @@ impl<S: Clone> Room<S> {
     /// open sockets: a row accepted and closed unwritten leaves nothing).
     fn record(&mut self, change: impl FnOnce(&mut Journal), io: &mut impl Io<S>) {
         change(&mut self.journal);
-        if !self.storage {
-            return;
+        if self.storage {
+            self.schedule_write(io);
         }
-        let pending = self.journal.len();
+    }
+
+    fn schedule_write(&mut self, io: &mut impl Io<S>) {
+        let pending = self.journal.len() + self.audit.len();
         if pending >= MAX_PENDING_WRITES {
             self.flush(io);
         } else if pending > 0 && !self.flush_scheduled {

@@ -58,6 +58,12 @@ impl<S> Roster<S> {
         Some(removed)
     }
 
+    /// The verified user id of a member.
+    pub fn user_of(&self, connection_id: &str) -> Option<&str> {
+        let i = *self.index.get(connection_id)?;
+        self.members[i].user_id.as_deref()
+    }
+
     pub fn contains(&self, connection_id: &str) -> bool {
         self.index.contains_key(connection_id)
     }

@@ -17,6 +17,8 @@ pub enum Route {
     Connections(Result<RoomId, RoomIdError>),
     /// `/api/rooms/:roomId/disconnect`: the backend takes connections away.
     Disconnect(Result<RoomId, RoomIdError>),
+    /// `/api/rooms/:roomId/audit`: the room's connection audit, newest first.
+    Audit(Result<RoomId, RoomIdError>),
     /// Any other `/api/...` path.
     ApiNotFound,
     /// Everything else goes to the static assets.
@@ -58,6 +60,12 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
         .and_then(|r| r.strip_suffix("/disconnect"))
     {
         return Route::Disconnect(one_segment(segment));
+    }
+    if let Some(segment) = path
+        .strip_prefix("/api/rooms/")
+        .and_then(|r| r.strip_suffix("/audit"))
+    {
+        return Route::Audit(one_segment(segment));
     }
     if path == "/api" || path.starts_with("/api/") {
         return Route::ApiNotFound;
@@ -193,6 +201,7 @@ mod tests {
             route("/api/rooms/r1/disconnect", None),
             Route::Disconnect(room("r1"))
         );
+        assert_eq!(route("/api/rooms/r1/audit", None), Route::Audit(room("r1")));
         assert_eq!(
             route("/api/rooms/a%2Fb/connections", None),
             Route::Connections(Err(RoomIdError::InvalidCharacter))

@@ -1,8 +1,11 @@
 //! The demo page and the web client in a real browser: Debian's Chromium, headless, driven by
 //! playwright-core from npm (`crates/e2e/browser/two-tabs.mjs`). Two tabs as alice and bob in
 //! one room: typing shows on the other tab, a message sent by one appears exactly once on each,
-//! and after the runtime restarts both tabs reconnect on their own. Screenshots of both tabs
-//! (and the driver's transcript) go to `target/e2e-artifacts/`.
+//! and after the runtime restarts both tabs reconnect on their own. Then alice removes bob with
+//! the demo's "Remove" action (the development backend's `DELETE …/participants/bob`, which
+//! disconnects bob through the hub): bob's tab says it was removed and stays stopped, alice's
+//! keeps working. Screenshots of both tabs, before and after the removal (and the driver's
+//! transcript), go to `target/e2e-artifacts/`.
 //!
 //! Exclusive: it restarts the `main` hub. Chromium missing is a failure, not a skip:
 //! `scripts/setup.sh --browser` (what `npm test` runs) installs it, or `CHROMIUM_PATH` names one.
@@ -213,7 +216,7 @@ async fn browser_two_tabs_typing_messages_once_and_reconnect_after_restart(h: Hu
         "the driver exited with {status}\n{}",
         report()
     );
-    for name in ["alice", "bob"] {
+    for name in ["alice", "bob", "alice-after-remove", "bob-after-remove"] {
         let shot = out.join(format!("browser-two-tabs-{name}.png"));
         let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
         assert!(size > 1000, "no screenshot at {}", shot.display());

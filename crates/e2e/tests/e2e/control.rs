@@ -13,6 +13,7 @@ pub fn tests() -> Vec<Test> {
         disconnect_during_a_check_does_not_admit_the_user,
         disconnect_validates_like_every_backend_endpoint,
         the_dev_backend_removes_a_participant_for_good,
+        the_audit_tells_what_happened_newest_first,
     ]
 }
 
@@ -141,4 +142,101 @@ async fn the_dev_backend_removes_a_participant_for_good(h: Hubs) {
     again.expect_closed_with("unauthorized", 4401).await;
     alice.send_text(r#"{"type":"ping","t":1}"#).await;
     assert_eq!(alice.recv().await, json!({"type": "pong", "t": 1}));
+}
+
+async fn audit(h: &Hub, room: &str, query: &str) -> (u16, Value) {
+    let resp = h
+        .http
+        .get(format!("{}/api/rooms/{room}/audit{query}", h.origin))
+        .bearer_auth(WEBHOOK_TOKEN)
+        .send()
+        .await
+        .expect("audit request");
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    e2e::spec::check_api_response(status, "http/audit-response.json", &v);
+    (status, v)
+}
+
+async fn the_audit_tells_what_happened_newest_first(h: Hubs) {
+    let r = room("audit");
+    let alice = joined(&h.main, &r, "alice").await;
+    let mut denied = Client::connect(&h.main.room_url(&r)).await;
+    denied
+        .send_json(&json!({"type": "auth", "token": "deny:x", "roomId": r}))
+        .await;
+    denied.expect_closed_with("unauthorized", 4401).await;
+    let mut bob = joined(&h.main, &r, "bob").await;
+    disconnect(&h.main, &r, json!({"userIds": ["bob"]})).await;
+    bob.expect_closed_with("removed", 4403).await;
+    alice.close().await;
+    // The close event reaches the room shortly after the client's close frame.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let (status, v) = audit(&h.main, &r, "").await;
+        assert_eq!(status, 200, "{v}");
+        let events = v["events"].as_array().unwrap().clone();
+        if events.first().is_some_and(|e| e["event"] == "closed") {
+            break events;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no close recorded: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let trail: Vec<(String, Value, Value)> = events
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_owned(),
+                e["userId"].clone(),
+                e["detail"].clone(),
+            )
+        })
+        .collect();
+    let step = |event: &str, user: Value, detail: Value| (event.to_owned(), user, detail);
+    assert_eq!(
+        trail,
+        [
+            step("connected", Value::Null, Value::Null),
+            step("authenticated", json!("alice"), Value::Null),
+            step("connected", Value::Null, Value::Null),
+            step("refused", Value::Null, json!("unauthorized")),
+            step("connected", Value::Null, Value::Null),
+            step("authenticated", json!("bob"), Value::Null),
+            step("disconnected", json!("bob"), json!("removed")),
+            // The test client closes without a code: the runtime reports 1005.
+            step("closed", json!("alice"), json!("1005")),
+        ]
+    );
+    assert!(events
+        .windows(2)
+        .all(|w| w[0]["at"].as_u64() >= w[1]["at"].as_u64()));
+    let (_, v) = audit(&h.main, &r, "?limit=2").await;
+    assert_eq!(v["events"].as_array().unwrap().len(), 2);
+    let (status, v) = audit(&h.main, &r, "?limit=0").await;
+    assert_eq!(
+        (status, v["error"]["code"].clone()),
+        (400, json!("invalid_query"))
+    );
+    let url = format!("{}/api/rooms/{r}/audit", h.main.origin);
+    let resp = h.main.http.get(&url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let resp = h
+        .main
+        .http
+        .post(&url)
+        .bearer_auth(WEBHOOK_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.headers()["allow"].to_str().unwrap()
+        ),
+        (405, "GET")
+    );
 }

@@ -35,6 +35,7 @@ async fn spec_documents_are_consistent(_h: Hubs) {
         "/api/rooms/{roomId}/stats",
         "/api/rooms/{roomId}/connections",
         "/api/rooms/{roomId}/disconnect",
+        "/api/rooms/{roomId}/audit",
         "/rooms/{roomId}",
     ] {
         assert!(

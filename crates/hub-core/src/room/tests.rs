@@ -1,6 +1,7 @@
 //! The room's rules, driven through a recording `Io`. Sockets are numbers.
 
 use super::*;
+use crate::audit;
 use crate::control::{Disconnect, Reason};
 use crate::internal::Delivery;
 use crate::journal::Write;
@@ -35,6 +36,9 @@ struct Fake {
     fail_accepts: bool,
     /// Sockets closed so far.
     closed: HashSet<Sock>,
+    /// Audit events written, and the last pruning asked for.
+    audit_written: Vec<audit::Entry>,
+    prune: Option<audit::Prune>,
     /// The stored idempotency keys: key -> (delivered, at).
     stored_keys: HashMap<String, (usize, u64)>,
 }
@@ -121,8 +125,12 @@ impl Io<Sock> for Fake {
     fn schedule_flush(&mut self, after_ms: u64) {
         self.log.push(Ev::ScheduleFlush(after_ms));
     }
-    fn write_rows(&mut self, writes: Vec<Write>) {
-        self.log.push(Ev::WriteRows(writes));
+    fn write_rows(&mut self, writes: Vec<Write>, audit: Vec<audit::Entry>, prune: audit::Prune) {
+        self.audit_written.extend(audit);
+        self.prune = Some(prune);
+        if !writes.is_empty() {
+            self.log.push(Ev::WriteRows(writes));
+        }
     }
     fn find_key(&mut self, key: &str, since: u64) -> Option<usize> {
         self.stored_keys
@@ -259,7 +267,7 @@ fn capacity_counts_every_open_socket_and_frees_on_close() {
     assert_eq!(w.connect(4, T0), Admission::Refused);
     assert_eq!(w.io.take(), [Ev::Refuse(4, "room_full", 4503)]);
     assert_eq!(w.room.connections(), 3);
-    w.room.on_close(&cid(2), &mut w.io);
+    w.room.on_close(&cid(2), Some(1000), T0, &mut w.io);
     assert_eq!(w.connect(5, T0), Admission::Admitted);
     assert_eq!(w.room.connections(), 3);
 }
@@ -420,7 +428,7 @@ fn a_socket_gone_during_its_check_is_not_admitted_and_its_check_is_aborted() {
     w.connect(1, T0);
     w.frame(1, AUTH, T0);
     w.io.take();
-    w.room.on_close(&cid(1), &mut w.io);
+    w.room.on_close(&cid(1), Some(1000), T0, &mut w.io);
     assert!(w.io.take().contains(&Ev::CancelCheck(cid(1))));
     w.check_done(1, World::verified("u1"), T0 + 10);
     assert!(w.io.take().is_empty());
@@ -505,7 +513,7 @@ fn rows_are_written_behind_in_one_batch() {
     w.connect(2, T0);
     w.frame(1, AUTH, T0);
     w.check_done(1, World::verified("u1"), T0 + 5);
-    w.room.on_close(&cid(2), &mut w.io);
+    w.room.on_close(&cid(2), Some(1000), T0, &mut w.io);
     let evs = w.io.take();
     let flushes: Vec<&Ev> = evs
         .iter()
@@ -522,7 +530,7 @@ fn rows_are_written_behind_in_one_batch() {
     // Nothing pending: nothing written, and the next change schedules again.
     w.room.flush(&mut w.io);
     assert!(w.io.take().is_empty());
-    w.room.on_close(&cid(1), &mut w.io);
+    w.room.on_close(&cid(1), Some(1000), T0, &mut w.io);
     assert!(w.io.take().contains(&Ev::ScheduleFlush(WRITE_BEHIND_MS)));
 }
 
@@ -536,16 +544,21 @@ fn a_full_batch_is_written_at_once() {
     w.member(0, T0);
     w.room.flush(&mut w.io);
     w.io.take();
-    for s in 1..(MAX_PENDING_WRITES as Sock) {
+    w.io.audit_written.clear();
+    // Each connection adds one row and one audit event to the batch.
+    let per_connect = 2;
+    let last = (MAX_PENDING_WRITES / per_connect) as Sock;
+    for s in 1..last {
         w.connect(s, T0);
     }
     assert!(!w.io.log.iter().any(|e| matches!(e, Ev::WriteRows(_))));
-    w.connect(MAX_PENDING_WRITES as Sock, T0);
-    let writes = w.io.log.iter().find_map(|e| match e {
+    w.connect(last, T0);
+    let rows = w.io.log.iter().find_map(|e| match e {
         Ev::WriteRows(writes) => Some(writes.len()),
         _ => None,
     });
-    assert_eq!(writes, Some(MAX_PENDING_WRITES));
+    assert_eq!(rows, Some(MAX_PENDING_WRITES / per_connect));
+    assert_eq!(w.io.audit_written.len(), MAX_PENDING_WRITES / per_connect);
     w.io.take();
     // The scheduled flush that follows finds nothing left to write.
     w.room.flush(&mut w.io);
@@ -566,7 +579,7 @@ fn nothing_is_stored_until_a_socket_authenticates() {
     let mut w = World::new();
     for s in 1..=3 {
         w.connect(s, T0);
-        w.room.on_close(&cid(s), &mut w.io);
+        w.room.on_close(&cid(s), Some(1000), T0, &mut w.io);
     }
     w.connect(4, T0);
     w.room.flush(&mut w.io);
@@ -670,7 +683,7 @@ fn a_socket_the_room_closed_stays_out_after_a_wake() {
     );
     // Its frames are ignored; its eventual close event changes nothing.
     woken.frame(1, r#"{"type":"ping"}"#, T0 + 60_001);
-    woken.room.on_close(&cid(1), &mut woken.io);
+    woken.room.on_close(&cid(1), Some(1000), T0, &mut woken.io);
     assert!(woken.io.take().is_empty());
     assert_eq!(woken.room.connections(), 1);
 }
@@ -693,7 +706,7 @@ fn sockets_the_runtime_still_holds_count_toward_its_limit() {
     assert_eq!(w.connect(1, T0), Admission::Admitted);
     assert_eq!(w.connect(2, T0), Admission::Refused);
     // One of them is finally let go by the runtime: room again.
-    w.room.on_close(&cid(100), &mut w.io);
+    w.room.on_close(&cid(100), Some(1000), T0, &mut w.io);
     assert_eq!(w.connect(3, T0), Admission::Admitted);
 }
 
@@ -943,4 +956,88 @@ fn a_check_in_flight_when_its_user_is_removed_does_not_admit_it() {
     w.frame(2, AUTH, T0 + 30);
     w.check_done(2, World::verified("u1"), T0 + 40);
     assert!(w.io.sent_to(2).iter().any(|f| f.contains("auth:ok")));
+}
+
+fn audit_trail(w: &World) -> Vec<(&'static str, String, Option<String>)> {
+    w.io.audit_written
+        .iter()
+        .map(|e| (e.event, e.connection_id.clone(), e.detail.clone()))
+        .collect()
+}
+
+#[test]
+fn the_audit_records_each_connection_event_with_the_rows() {
+    let mut w = World::with(Config {
+        max_connections: 10,
+        max_pending: 5,
+        ..config()
+    });
+    w.member(1, T0);
+    w.connect(2, T0 + 1);
+    w.frame(2, AUTH, T0 + 1);
+    w.check_done(2, AuthOutcome::Denied, T0 + 2);
+    w.member(3, T0 + 3);
+    let d = disconnect(&["u3"], &[], Reason::Reauth);
+    w.room.on_disconnect(&d, T0 + 4, &mut w.io);
+    w.room.on_close(&cid(1), Some(1001), T0 + 5, &mut w.io);
+    for _ in 0..5 {
+        w.connect(9, T0 + 6);
+    }
+    w.room.flush(&mut w.io);
+    let trail = audit_trail(&w);
+    let c = |s: Sock| cid(s);
+    assert_eq!(
+        trail[..9],
+        [
+            ("connected", c(1), None),
+            ("authenticated", c(1), None),
+            ("connected", c(2), None),
+            ("refused", c(2), Some("unauthorized".to_string())),
+            ("connected", c(3), None),
+            ("authenticated", c(3), None),
+            ("disconnected", c(3), Some("reauth".to_string())),
+            ("closed", c(1), Some("1001".to_string())),
+            ("connected", c(9), None),
+        ]
+    );
+    // Identities come from the backend's answer.
+    assert_eq!(w.io.audit_written[1].user_id.as_deref(), Some("u1"));
+    assert_eq!(w.io.audit_written[6].user_id.as_deref(), Some("u3"));
+    let week = 7 * 24 * 3_600_000;
+    assert_eq!(
+        w.io.prune,
+        Some(audit::Prune {
+            before: (T0 + 6).saturating_sub(week),
+            keep: 1_000
+        })
+    );
+}
+
+#[test]
+fn a_room_nobody_joined_keeps_a_bounded_audit_in_memory_only() {
+    let mut w = World::with(Config {
+        audit_max_events: 3,
+        ..config()
+    });
+    for s in 1..=3 {
+        w.connect(s, T0 + s as u64);
+        w.room.on_close(&cid(s), None, T0 + 10, &mut w.io);
+    }
+    w.room.flush(&mut w.io);
+    assert!(w.io.audit_written.is_empty());
+    let newest = w.room.audit_events(10, &mut w.io).expect("no storage yet");
+    let names: Vec<(&str, &str)> = newest
+        .iter()
+        .map(|e| (e.event, e.connection_id.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("closed", "c3"), ("connected", "c3"), ("closed", "c2")]
+    );
+    // The first member: the buffered events go out with the rows.
+    w.member(4, T0 + 20);
+    assert!(w.room.audit_events(10, &mut w.io).is_none());
+    // The three kept in memory (the oldest went when c4 connected), then c4's auth.
+    assert_eq!(w.io.audit_written.len(), 4);
+    assert_eq!(w.io.audit_written[3].event, "authenticated");
 }
