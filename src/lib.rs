@@ -5,7 +5,8 @@
 //! room core, sessions, protocol, roster, deadlines, journal, rate limit, config,
 //! the internal requests). This crate holds the shells that carry out effects:
 //! - `http`: the Worker entry, the public HTTP surface; routes to the rooms.
-//! - `chat_room`: the Durable Object, a dispatcher from runtime events to the core.
+//! - `chat_room`: the Durable Object, a dispatcher from runtime events to the core;
+//!   `room_api`: its answers to the Worker's internal requests.
 //! - `effects`: the core's effects (`hub_core::room::Io`) on the runtime.
 //! - `backend` (the participants check call), `store` (SQLite rows), `fanout`
 //!   (sending), `attachment` (a socket's session), `net` (timers, bounded reads),

@@ -14,7 +14,9 @@
 //!   deadlines behind one timer), [`journal`] (connection rows written behind),
 //!   [`rate_limit`] (per-connection token bucket and flood window).
 //! - [`internal`]: the Worker ↔ Durable Object requests, one enum, one encoding.
-//! - [`broadcast`]: the backend's broadcast body, validated once.
+//! - [`broadcast`], [`batch`], [`control`]: the backend's bodies (a broadcast, a batch
+//!   of them, a disconnect), validated once.
+//! - [`audit`]: the connection audit's events and bounds.
 //! - [`auth`] (the participants check as data, and how its answer is judged),
 //!   [`bearer`] (the webhook token, compared in constant time), [`config`]
 //!   (environment variables into typed limits), [`room_id`], [`routes`].

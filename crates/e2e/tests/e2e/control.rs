@@ -14,6 +14,7 @@ pub fn tests() -> Vec<Test> {
         disconnect_validates_like_every_backend_endpoint,
         the_dev_backend_removes_a_participant_for_good,
         the_audit_tells_what_happened_newest_first,
+        unconfigured_hub_refuses_every_control_endpoint,
     ]
 }
 
@@ -239,4 +240,33 @@ async fn the_audit_tells_what_happened_newest_first(h: Hubs) {
         ),
         (405, "GET")
     );
+}
+
+/// Without `WEBHOOK_TOKEN` every backend endpoint fails closed: 503 `not_configured`.
+async fn unconfigured_hub_refuses_every_control_endpoint(h: Hubs) {
+    let hub = h.unconfigured.expect("the unconfigured hub");
+    let r = room("unconfigured-control");
+    let calls = [
+        (reqwest::Method::POST, "/api/broadcast/batch".to_string()),
+        (reqwest::Method::POST, format!("/api/rooms/{r}/disconnect")),
+        (reqwest::Method::GET, format!("/api/rooms/{r}/connections")),
+        (reqwest::Method::GET, format!("/api/rooms/{r}/audit")),
+    ];
+    for (method, path) in calls {
+        let resp = hub
+            .http
+            .request(method, format!("{}{path}", hub.origin))
+            .bearer_auth(WEBHOOK_TOKEN)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let v: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (503, json!("not_configured")),
+            "{path}"
+        );
+    }
 }
