@@ -43,29 +43,19 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
     if path == "/api/broadcast/batch" {
         return Route::BroadcastBatch;
     }
-    if let Some(segment) = path
+    // `/api/rooms/:roomId/<endpoint>`: the last segment names the endpoint.
+    if let Some((segment, endpoint)) = path
         .strip_prefix("/api/rooms/")
-        .and_then(|r| r.strip_suffix("/stats"))
+        .and_then(|rest| rest.rsplit_once('/'))
     {
-        return Route::Stats(one_segment(segment));
-    }
-    if let Some(segment) = path
-        .strip_prefix("/api/rooms/")
-        .and_then(|r| r.strip_suffix("/connections"))
-    {
-        return Route::Connections(one_segment(segment));
-    }
-    if let Some(segment) = path
-        .strip_prefix("/api/rooms/")
-        .and_then(|r| r.strip_suffix("/disconnect"))
-    {
-        return Route::Disconnect(one_segment(segment));
-    }
-    if let Some(segment) = path
-        .strip_prefix("/api/rooms/")
-        .and_then(|r| r.strip_suffix("/audit"))
-    {
-        return Route::Audit(one_segment(segment));
+        let room = || one_segment(segment);
+        match endpoint {
+            "stats" => return Route::Stats(room()),
+            "connections" => return Route::Connections(room()),
+            "disconnect" => return Route::Disconnect(room()),
+            "audit" => return Route::Audit(room()),
+            _ => {}
+        }
     }
     if path == "/api" || path.starts_with("/api/") {
         return Route::ApiNotFound;

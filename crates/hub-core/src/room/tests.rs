@@ -220,6 +220,14 @@ impl World {
         self.room.on_broadcast(&d, T0, &mut self.io).delivered
     }
 
+    /// Floods from `s` until the room closes it for flooding (4429).
+    fn flood(&mut self, s: Sock) {
+        for _ in 0..101 {
+            self.frame(s, r#"{"type":"ping"}"#, T0);
+        }
+        assert_eq!(self.io.closes(), [(s, 4429, "rate_limited".into())]);
+    }
+
     /// Sends a frame from `s`; whether the room asked to parse it.
     fn frame_is_parsed(&mut self, s: Sock, now: u64) -> bool {
         let mut parsed = false;
@@ -312,10 +320,7 @@ fn frames_from_a_socket_the_room_closed_do_nothing() {
     let mut w = World::new();
     w.member(1, T0);
     w.member(2, T0);
-    for _ in 0..101 {
-        w.frame(1, r#"{"type":"ping"}"#, T0);
-    }
-    assert_eq!(w.io.closes(), [(1, 4429, "rate_limited".into())]);
+    w.flood(1);
     w.io.take();
     // Still in flight when the room closed it: not parsed, not answered, not counted.
     assert!(!w.frame_is_parsed(1, T0));
@@ -661,10 +666,7 @@ fn a_socket_the_room_closed_stays_out_after_a_wake() {
     let mut w = World::new();
     w.member(1, T0);
     w.member(2, T0);
-    for _ in 0..101 {
-        w.frame(1, r#"{"type":"ping"}"#, T0);
-    }
-    assert_eq!(w.io.closes(), [(1, 4429, "rate_limited".into())]);
+    w.flood(1);
     let marked = w.io.session(1).unwrap();
     assert!(marked.closed);
     // The client never answered the close; the room hibernates and wakes.
