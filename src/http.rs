@@ -1,6 +1,7 @@
-//! The public HTTP surface of the Worker: room upgrades, `/api/broadcast`, the
-//! stats endpoint, `/healthz`, and JSON errors. Routes to the room's Durable
-//! Object; decides nothing about the protocol itself.
+//! The public HTTP surface of the Worker: room upgrades, `/api/broadcast` and its
+//! batch, the room endpoints (stats, connections, disconnect, audit), `/healthz`, and
+//! JSON errors. Validates the backend's bodies once (in `hub_core`) and hands each
+//! room one internal request; decides nothing about the protocol itself.
 
 use crate::net::{read_bounded, ReadError};
 use crate::respond::{error, json_response, respond, respond_later};
