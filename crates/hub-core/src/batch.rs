@@ -2,7 +2,8 @@
 //! body is split into entries (each validated like `/api/broadcast`'s body, failing
 //! only itself) and the per-entry results are encoded here.
 
-use crate::broadcast::{self, BodyError, Broadcast};
+use crate::body::{invalid, json_object, BodyError};
+use crate::broadcast::{self, Broadcast};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -21,21 +22,13 @@ struct Body<'a> {
 /// The entries of a batch body, in order. Only a body that is not a JSON object with
 /// a `broadcasts` array of 1-100 entries is refused as a whole.
 pub fn parse(body: &str) -> Result<Vec<Entry<'_>>, BodyError> {
-    let raw: &RawValue = serde_json::from_str(body).map_err(|_| BodyError::InvalidJson)?;
-    let invalid = |m: &str| BodyError::InvalidBody(m.to_owned());
-    if !raw.get().starts_with('{') {
-        return Err(invalid("body must be a JSON object"));
-    }
-    let body: Body =
-        serde_json::from_str(raw.get()).map_err(|_| invalid("body must be a JSON object"))?;
+    let body: Body = json_object(body)?;
     let entries: Vec<&RawValue> = body
         .broadcasts
         .and_then(|b| serde_json::from_str(b.get()).ok())
         .ok_or_else(|| invalid("broadcasts: required array of broadcast bodies"))?;
     if entries.is_empty() || entries.len() > MAX_ENTRIES {
-        return Err(BodyError::InvalidBody(format!(
-            "broadcasts: 1-{MAX_ENTRIES} entries"
-        )));
+        return Err(invalid(format!("broadcasts: 1-{MAX_ENTRIES} entries")));
     }
     Ok(entries
         .into_iter()

@@ -1,5 +1,7 @@
 //! The backend's broadcast request body, parsed and validated. Pure.
 
+pub use crate::body::BodyError;
+use crate::body::{id_list, invalid, json_object, present};
 use crate::protocol::SERVER_FRAME_TYPES;
 use crate::room_id::RoomId;
 use serde::Deserialize;
@@ -29,37 +31,6 @@ pub struct Broadcast<'a> {
     pub idempotency_key: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
-    /// The body is not JSON.
-    InvalidJson,
-    /// The body is JSON of the wrong shape; the message names the field.
-    InvalidBody(String),
-    /// `message.type` is one of the hub's own frame types.
-    ReservedType(String),
-}
-
-impl BodyError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            BodyError::InvalidJson => "invalid_json",
-            BodyError::InvalidBody(_) => "invalid_body",
-            BodyError::ReservedType(_) => "reserved_type",
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            BodyError::InvalidJson => "body is not valid JSON".to_owned(),
-            BodyError::InvalidBody(m) => m.clone(),
-            BodyError::ReservedType(t) => format!(
-                "message.type: {t:?} is one of the hub's own frame types ({})",
-                SERVER_FRAME_TYPES.join(", ")
-            ),
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct Body<'a> {
     #[serde(rename = "roomId", borrow)]
@@ -80,17 +51,8 @@ struct MessageHead {
     kind: String,
 }
 
-fn invalid(msg: &str) -> BodyError {
-    BodyError::InvalidBody(msg.to_owned())
-}
-
 pub fn parse(body: &str) -> Result<Broadcast<'_>, BodyError> {
-    let raw: &RawValue = serde_json::from_str(body).map_err(|_| BodyError::InvalidJson)?;
-    if !raw.get().starts_with('{') {
-        return Err(invalid("body must be a JSON object"));
-    }
-    let body: Body =
-        serde_json::from_str(raw.get()).map_err(|_| invalid("body must be a JSON object"))?;
+    let body: Body = json_object(body)?;
 
     let room_id: String = body
         .room_id
@@ -115,9 +77,8 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BodyError> {
         return Err(BodyError::ReservedType(head.kind));
     }
 
-    let exclude: Vec<String> = match body.exclude {
+    let exclude: Vec<String> = match present(body.exclude) {
         None => Vec::new(),
-        Some(r) if r.get() == "null" => Vec::new(),
         Some(r) => serde_json::from_str(r.get())
             .map_err(|_| invalid("excludeConnectionIds: must be an array of strings"))?,
     };
@@ -134,24 +95,9 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BodyError> {
             "excludeConnectionIds: entries are at most {MAX_CONNECTION_ID_CHARS} characters"
         )));
     }
-    let user_ids = match body.user_ids {
+    let user_ids = id_list(body.user_ids, "userIds", 1, MAX_USER_IDS, MAX_USER_ID_CHARS)?;
+    let idempotency_key = match present(body.idempotency_key) {
         None => None,
-        Some(r) if r.get() == "null" => None,
-        Some(r) => {
-            let ids: Vec<String> = serde_json::from_str(r.get())
-                .map_err(|_| invalid("userIds: must be an array of strings"))?;
-            let bad_len = |u: &String| u.is_empty() || u.chars().count() > MAX_USER_ID_CHARS;
-            if ids.is_empty() || ids.len() > MAX_USER_IDS || ids.iter().any(bad_len) {
-                return Err(BodyError::InvalidBody(format!(
-                    "userIds: 1-{MAX_USER_IDS} ids of 1-{MAX_USER_ID_CHARS} characters"
-                )));
-            }
-            Some(ids)
-        }
-    };
-    let idempotency_key = match body.idempotency_key {
-        None => None,
-        Some(r) if r.get() == "null" => None,
         Some(r) => {
             let key: String = serde_json::from_str(r.get())
                 .map_err(|_| invalid("idempotencyKey: must be a string"))?;
@@ -180,10 +126,7 @@ mod tests {
     use super::*;
 
     fn field_error(body: &str) -> String {
-        match parse(body) {
-            Err(BodyError::InvalidBody(m)) => m,
-            other => panic!("expected invalid_body for {body}, got {other:?}"),
-        }
+        crate::body::invalid_body_message(body, parse(body))
     }
 
     #[test]

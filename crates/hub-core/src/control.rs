@@ -1,7 +1,8 @@
 //! The backend's control requests on a room's live connections, parsed and
 //! validated. Pure.
 
-use crate::broadcast::{BodyError, MAX_CONNECTION_ID_CHARS, MAX_USER_IDS, MAX_USER_ID_CHARS};
+use crate::body::{id_list, invalid, json_object, present, BodyError};
+use crate::broadcast::{MAX_CONNECTION_ID_CHARS, MAX_USER_IDS, MAX_USER_ID_CHARS};
 use crate::protocol::{CloseCode, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -51,53 +52,26 @@ struct Body<'a> {
     reason: Option<&'a RawValue>,
 }
 
-fn invalid(message: String) -> BodyError {
-    BodyError::InvalidBody(message)
-}
-
-fn id_list(
-    raw: Option<&RawValue>,
-    field: &str,
-    max_chars: usize,
-) -> Result<Vec<String>, BodyError> {
-    let ids: Vec<String> = match raw {
-        None => return Ok(Vec::new()),
-        Some(r) if r.get() == "null" => return Ok(Vec::new()),
-        Some(r) => serde_json::from_str(r.get())
-            .map_err(|_| invalid(format!("{field}: must be an array of strings")))?,
-    };
-    let bad = |id: &String| id.is_empty() || id.chars().count() > max_chars;
-    if ids.len() > MAX_USER_IDS || ids.iter().any(bad) {
-        return Err(invalid(format!(
-            "{field}: at most {MAX_USER_IDS} ids of 1-{max_chars} characters"
-        )));
-    }
-    Ok(ids)
-}
-
 pub fn parse_disconnect(body: &str) -> Result<Disconnect, BodyError> {
-    let raw: &RawValue = serde_json::from_str(body).map_err(|_| BodyError::InvalidJson)?;
-    if !raw.get().starts_with('{') {
-        return Err(invalid("body must be a JSON object".into()));
-    }
-    let body: Body = serde_json::from_str(raw.get())
-        .map_err(|_| invalid("body must be a JSON object".into()))?;
-    let user_ids = id_list(body.user_ids, "userIds", MAX_USER_ID_CHARS)?;
-    let connection_ids = id_list(
+    let body: Body = json_object(body)?;
+    let ids = |raw, field, max_chars| {
+        id_list(raw, field, 0, MAX_USER_IDS, max_chars).map(Option::unwrap_or_default)
+    };
+    let user_ids = ids(body.user_ids, "userIds", MAX_USER_ID_CHARS)?;
+    let connection_ids = ids(
         body.connection_ids,
         "connectionIds",
         MAX_CONNECTION_ID_CHARS,
     )?;
     if user_ids.is_empty() && connection_ids.is_empty() {
         return Err(invalid(
-            "userIds, connectionIds: at least one must be a non-empty array".into(),
+            "userIds, connectionIds: at least one must be a non-empty array",
         ));
     }
-    let reason = match body.reason {
+    let reason = match present(body.reason) {
         None => Reason::Removed,
-        Some(r) if r.get() == "null" => Reason::Removed,
         Some(r) => serde_json::from_str(r.get())
-            .map_err(|_| invalid("reason: \"removed\" or \"reauth\"".into()))?,
+            .map_err(|_| invalid("reason: \"removed\" or \"reauth\""))?,
     };
     Ok(Disconnect {
         user_ids,
@@ -111,10 +85,7 @@ mod tests {
     use super::*;
 
     fn field_error(body: &str) -> String {
-        match parse_disconnect(body) {
-            Err(BodyError::InvalidBody(m)) => m,
-            other => panic!("expected invalid_body for {body}, got {other:?}"),
-        }
+        crate::body::invalid_body_message(body, parse_disconnect(body))
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!   [`rate_limit`] (per-connection token bucket and flood window).
 //! - [`internal`]: the Worker ↔ Durable Object requests, one enum, one encoding.
 //! - [`broadcast`], [`batch`], [`control`]: the backend's bodies (a broadcast, a batch
-//!   of them, a disconnect), validated once.
+//!   of them, a disconnect), validated once; [`body`]: what they share.
 //! - [`audit`]: the connection audit's events and bounds.
 //! - [`auth`] (the participants check as data, and how its answer is judged),
 //!   [`bearer`] (the webhook token, compared in constant time), [`config`]
@@ -25,6 +25,7 @@ pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod bearer;
+pub mod body;
 pub mod broadcast;
 pub mod config;
 pub mod control;

@@ -184,10 +184,6 @@ impl<S: Clone> Room<S> {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Authenticated sockets.
     pub fn authenticated(&self) -> usize {
         self.roster.len()

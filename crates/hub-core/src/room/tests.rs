@@ -191,6 +191,15 @@ impl World {
         World::with(config())
     }
 
+    /// Room for ten sockets, five of them waiting.
+    fn roomy() -> Self {
+        World::with(Config {
+            max_connections: 10,
+            max_pending: 5,
+            ..config()
+        })
+    }
+
     fn with(config: Config) -> Self {
         World {
             room: Room::new(config),
@@ -255,9 +264,14 @@ impl World {
 
     /// Connects and authenticates `s` as user `u{s}`.
     fn member(&mut self, s: Sock, now: u64) {
+        self.member_as(s, &format!("u{s}"), now);
+    }
+
+    /// Connects and authenticates `s` as `user` (another tab of a user, say).
+    fn member_as(&mut self, s: Sock, user: &str, now: u64) {
         assert_eq!(self.connect(s, now), Admission::Admitted);
         self.frame(s, AUTH, now);
-        self.check_done(s, Self::verified(&format!("u{s}")), now);
+        self.check_done(s, Self::verified(user), now);
     }
 }
 
@@ -760,18 +774,12 @@ fn fanned_to(evs: &[Ev]) -> Vec<Sock> {
 
 #[test]
 fn user_targets_combine_with_exclusions_and_count_what_was_sent() {
-    let mut w = World::with(Config {
-        max_connections: 10,
-        max_pending: 5,
-        ..config()
-    });
+    let mut w = World::roomy();
     w.member(1, T0);
     w.member(2, T0);
     w.member(3, T0);
     // A second tab of user u1.
-    w.connect(4, T0);
-    w.frame(4, AUTH, T0);
-    w.check_done(4, World::verified("u1"), T0);
+    w.member_as(4, "u1", T0);
     w.io.take();
     let d = delivery(&[&cid(4)], Some(&["u1", "u3", "nobody"]), None);
     let p = w.room.on_broadcast(&d, T0, &mut w.io);
@@ -906,17 +914,11 @@ fn disconnect(users: &[&str], conns: &[String], reason: Reason) -> Disconnect {
 
 #[test]
 fn disconnect_closes_every_tab_of_a_user_and_listed_connections() {
-    let mut w = World::with(Config {
-        max_connections: 10,
-        max_pending: 5,
-        ..config()
-    });
+    let mut w = World::roomy();
     w.member(1, T0);
     w.member(2, T0);
     // A second tab of u1, and a socket still waiting.
-    w.connect(3, T0);
-    w.frame(3, AUTH, T0);
-    w.check_done(3, World::verified("u1"), T0);
+    w.member_as(3, "u1", T0);
     w.connect(4, T0);
     w.io.take();
     let d = disconnect(&["u1"], &[cid(4)], Reason::Removed);
@@ -969,11 +971,7 @@ fn audit_trail(w: &World) -> Vec<(&'static str, String, Option<String>)> {
 
 #[test]
 fn the_audit_records_each_connection_event_with_the_rows() {
-    let mut w = World::with(Config {
-        max_connections: 10,
-        max_pending: 5,
-        ..config()
-    });
+    let mut w = World::roomy();
     w.member(1, T0);
     w.connect(2, T0 + 1);
     w.frame(2, AUTH, T0 + 1);
