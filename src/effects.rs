@@ -1,5 +1,6 @@
 //! The room core's effects ([`Io`]) carried out on the runtime: sockets, the one
-//! deadline timer, participants checks, and the connection rows.
+//! deadline timer, participants checks, connection rows and audit events, and
+//! idempotency keys.
 
 use crate::attachment;
 use crate::chat_room::Shell;

@@ -1,6 +1,6 @@
 //! The backend's control of live connections: `POST /api/rooms/:roomId/disconnect`.
 
-use crate::support::{backend_post, joined, room, WEBHOOK_TOKEN};
+use crate::support::{assert_gated, backend_post, joined, room, WEBHOOK_TOKEN};
 use e2e::runner::{Hubs, Test};
 use e2e::tests;
 use e2e::{Client, Hub};
@@ -88,26 +88,8 @@ async fn disconnect_validates_like_every_backend_endpoint(h: Hubs) {
             "{v}"
         );
     }
-    let url = format!("{}/api/rooms/{r}/disconnect", h.main.origin);
-    let resp = h
-        .main
-        .http
-        .get(&url)
-        .bearer_auth(WEBHOOK_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 405);
-    assert_eq!(resp.headers()["allow"], "POST");
-    let resp = h
-        .main
-        .http
-        .post(&url)
-        .json(&json!({"userIds": ["u"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
+    let path = format!("/api/rooms/{r}/disconnect");
+    assert_gated(&h.main, &path, reqwest::Method::POST).await;
     let (status, v) = disconnect(&h.main, "a%2Fb", json!({"userIds": ["u"]})).await;
     assert_eq!(
         (status, v["error"]["code"].clone()),
@@ -222,24 +204,12 @@ async fn the_audit_tells_what_happened_newest_first(h: Hubs) {
         (status, v["error"]["code"].clone()),
         (400, json!("invalid_query"))
     );
-    let url = format!("{}/api/rooms/{r}/audit", h.main.origin);
-    let resp = h.main.http.get(&url).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
-    let resp = h
-        .main
-        .http
-        .post(&url)
-        .bearer_auth(WEBHOOK_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            resp.status().as_u16(),
-            resp.headers()["allow"].to_str().unwrap()
-        ),
-        (405, "GET")
-    );
+    assert_gated(
+        &h.main,
+        &format!("/api/rooms/{r}/audit"),
+        reqwest::Method::GET,
+    )
+    .await;
 }
 
 /// Without `WEBHOOK_TOKEN` every backend endpoint fails closed: 503 `not_configured`.

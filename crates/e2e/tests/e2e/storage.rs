@@ -1,6 +1,6 @@
 //! Connection metadata in SQLite, and state that survives hibernation.
 
-use crate::support::{joined, room, WEBHOOK_TOKEN};
+use crate::support::{assert_gated, joined, room, WEBHOOK_TOKEN};
 use e2e::runner::{Hubs, Test};
 use e2e::tests;
 use e2e::{Client, Hub};
@@ -198,23 +198,8 @@ async fn connections_lists_the_room_exactly(h: Hubs) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The same rules as the other room endpoints.
-    let url = format!("{}/api/rooms/{r}/connections", h.main.origin);
-    let resp = h.main.http.get(&url).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 401);
-    let resp = h
-        .main
-        .http
-        .post(&url)
-        .bearer_auth(WEBHOOK_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 405);
-    assert_eq!(resp.headers()["allow"], "GET");
-    assert!(resp
-        .headers()
-        .keys()
-        .all(|k| !k.as_str().starts_with("access-control-")));
+    let path = format!("/api/rooms/{r}/connections");
+    assert_gated(&h.main, &path, reqwest::Method::GET).await;
     let bad = format!("{}/api/rooms/a%2Fb/connections", h.main.origin);
     let resp = h
         .main

@@ -42,6 +42,49 @@ pub async fn backend_post(hub: &Hub, path: &str, body: String, schema: &str) -> 
     (status, v)
 }
 
+/// A backend endpoint's gate: `method` without the token is 401; the other method
+/// (GET for a POST endpoint, POST for a GET one) with the token is 405 with
+/// `Allow: <method>`; neither answer carries CORS headers.
+pub async fn assert_gated(hub: &Hub, path: &str, method: reqwest::Method) {
+    let url = format!("{}{path}", hub.origin);
+    let no_cors = |resp: &reqwest::Response| {
+        assert!(
+            resp.headers()
+                .keys()
+                .all(|k| !k.as_str().starts_with("access-control-")),
+            "{path} sent CORS headers"
+        )
+    };
+    let resp = hub
+        .http
+        .request(method.clone(), &url)
+        .body("{}")
+        .send()
+        .await
+        .expect("request without a token");
+    assert_eq!(
+        resp.status().as_u16(),
+        401,
+        "{method} {path} without a token"
+    );
+    no_cors(&resp);
+    let other = if method == reqwest::Method::GET {
+        reqwest::Method::POST
+    } else {
+        reqwest::Method::GET
+    };
+    let resp = hub
+        .http
+        .request(other.clone(), &url)
+        .bearer_auth(WEBHOOK_TOKEN)
+        .send()
+        .await
+        .expect("request with another method");
+    assert_eq!(resp.status().as_u16(), 405, "{other} {path}");
+    assert_eq!(resp.headers()["allow"], method.as_str(), "{other} {path}");
+    no_cors(&resp);
+}
+
 /// A socket in `room`, authenticated as `user` with a development token.
 pub async fn joined(hub: &Hub, room: &str, user: &str) -> Client {
     let mut c = Client::connect(&hub.room_url(room)).await;
