@@ -43,6 +43,16 @@ export class FakeClock {
 }
 
 /** Lets pending promise callbacks (the async token provider) run. */
+/** Records every event of `names` the client emits: `events` in order, `of(name)` by name. */
+export function recordEvents(client, names) {
+  const events = [];
+  for (const name of names) {
+    client.on(name, (e) => events.push([name, e]));
+  }
+  const of = (name) => events.filter(([n]) => n === name).map(([, e]) => e);
+  return { events, of };
+}
+
 export async function flush() {
   for (let i = 0; i < 5; i += 1) await new Promise((r) => setImmediate(r));
 }

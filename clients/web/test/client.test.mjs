@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULTS, NativorChatClient, TypingThrottle } from "../nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush } from "../support/fakes.mjs";
+import { FakeClock, fakeWebSocketClass, flush, recordEvents } from "../support/fakes.mjs";
 
 function setup({ tokens = ["dev:alice"], random = () => 0.5, options = {}, userId } = {}) {
   const clock = new FakeClock();
@@ -24,11 +24,7 @@ function setup({ tokens = ["dev:alice"], random = () => 0.5, options = {}, userI
     random,
     options,
   });
-  const events = [];
-  for (const name of ["state", "open", "auth:ok", "typing", "pong", "error", "close", "reconnecting", "message.created", "frame"]) {
-    client.on(name, (e) => events.push([name, e]));
-  }
-  const of = (name) => events.filter(([n]) => n === name).map(([, e]) => e);
+  const { events, of } = recordEvents(client, ["state", "open", "auth:ok", "typing", "pong", "error", "close", "reconnecting", "message.created", "frame"]);
   const states = () => of("state").map((s) => s.state);
   return { clock, client, sockets, tokenCalls, events, of, states };
 }

@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULTS, NativorChatClient, decideReconnect } from "../nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush } from "../support/fakes.mjs";
+import { FakeClock, fakeWebSocketClass, flush, recordEvents } from "../support/fakes.mjs";
 
 /** A promise the test settles by hand. */
 function deferred() {
@@ -43,11 +43,7 @@ function setup({ answers, options = {}, random = () => 0.5 }) {
     random,
     options,
   });
-  const events = [];
-  for (const name of ["state", "error", "close", "reconnecting", "open", "auth:ok"]) {
-    client.on(name, (e) => events.push([name, e]));
-  }
-  const of = (name) => events.filter(([n]) => n === name).map(([, e]) => e);
+  const { events, of } = recordEvents(client, ["state", "error", "close", "reconnecting", "open", "auth:ok"]);
   return { clock, client, sockets, calls, of };
 }
 
