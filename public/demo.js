@@ -3,7 +3,11 @@
 // "Remove" asks the development backend to remove a participant from the room
 // (DELETE …/participants/:userId); the backend disconnects that user's tabs through the hub, and
 // a removed tab says why and does not reconnect.
-// Query parameters: ?backend=<origin> (default http://127.0.0.1:8788), ?user=, ?room=,
+// "Online" lists the room's members live (`#members`, one `li[data-user]` per user; "presence
+// off" when the hub does not track a room that big). A token lifetime (`#ttl`, or `?ttl=<s>`)
+// uses the development token `dev:<user>:ttl=<s>`: the client refreshes it in-band at ~80 % of
+// its lifetime, and the event log shows the expiry, each refresh and each resync.
+// Query parameters: ?backend=<origin> (default http://127.0.0.1:8788), ?user=, ?room=, ?ttl=<s>,
 // ?autoconnect=1.
 import { NativorChatClient, isValidRoomId, roomUrl } from "./nativor-chat.js";
 
@@ -11,6 +15,8 @@ const params = new URLSearchParams(location.search);
 const BACKEND = backendOrigin(params.get("backend"));
 /** A typing indicator disappears when not refreshed for this long (the sender refreshes every 3 s). */
 const TYPING_EXPIRES_MS = 6_000;
+/** `?ttl=` / the lifetime select: whole seconds, 1 s to a day ("" = a token that never expires). */
+const MAX_TTL_S = 86_400;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -20,11 +26,12 @@ const ui = {
   messages: $("messages"), empty: $("empty"), typing: $("typing"), composer: $("composer"),
   text: $("text"), send: $("send"), log: $("log"), backend: $("backend-origin"),
   notice: $("notice"), removeForm: $("remove-form"), removeUser: $("remove-user"),
-  remove: $("remove"), removeResult: $("remove-result"),
+  remove: $("remove"), removeResult: $("remove-result"), ttl: $("ttl"), expires: $("expires"),
+  refreshes: $("refreshes"), members: $("members"), membersCount: $("members-count"),
 };
 
 let client = null;
-let session = null; // { user, token, room }
+let session = null; // { user, token, room, loaded }
 const messages = new Map(); // id → {id, userId, text, at, order}
 const typing = new Map(); // userId → timeout handle
 let arrival = 0;
@@ -47,6 +54,62 @@ function log(kind, detail) {
   li.append(t, `${kind} ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
   ui.log.prepend(li);
   while (ui.log.childElementCount > 200) ui.log.lastElementChild.remove();
+}
+
+/** A Unix ms time as the log and the page show it: local time with seconds. */
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+/** Seconds of `?ttl=` (or of the select), or null for "never expires" and anything invalid. */
+function ttlSeconds(value) {
+  const n = /^\d{1,6}$/.test(value ?? "") ? Number(value) : NaN;
+  return n >= 1 && n <= MAX_TTL_S ? n : null;
+}
+
+/** `?ttl=<s>` selects that lifetime, adding it to the select when it is not one of the presets. */
+function selectTtl(value) {
+  const s = ttlSeconds(value);
+  if (s === null) return;
+  if (![...ui.ttl.options].some((o) => o.value === String(s))) {
+    const option = document.createElement("option");
+    option.value = String(s);
+    option.textContent = `${s} s (from ?ttl=)`;
+    ui.ttl.append(option);
+  }
+  ui.ttl.value = String(s);
+}
+
+/** The expiry of this connection's token: `#expires` (text, and `data-expires-at` in Unix ms). */
+function showExpiry(expiresAt, connected = true) {
+  ui.expires.dataset.expiresAt = expiresAt === null ? "" : String(expiresAt);
+  ui.expires.textContent = !connected ? "—" : expiresAt === null ? "never" : clock(expiresAt);
+}
+
+/**
+ * The online list: one `li[data-user]` per member (sorted, own user marked `.me`), and
+ * `#members[data-presence]`: `on` (the list is live), `off` (the hub does not track presence in
+ * a room this big: no list rather than a stale one) or `unknown` (not connected).
+ */
+function renderMembers(members, presence) {
+  ui.members.dataset.presence = presence;
+  if (members === null) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = presence === "off" ? "Presence off: too many members in this room to list them" : "Not connected";
+    ui.members.replaceChildren(li);
+    ui.membersCount.textContent = presence === "off" ? "presence off" : "";
+    return;
+  }
+  const names = [...members].sort();
+  ui.members.replaceChildren(...names.map((userId) => {
+    const li = document.createElement("li");
+    li.dataset.user = userId;
+    li.textContent = userId;
+    if (userId === session?.user) li.className = "me";
+    return li;
+  }));
+  ui.membersCount.textContent = `${names.length} online`;
 }
 
 const STATE_TEXT = {
@@ -74,7 +137,18 @@ function showState(e) {
       "This tab does not reconnect, and the backend refuses this user in this room from now on.",
     );
   }
+  if (e.state === "stopped" && e.reason === "identity_changed") {
+    showNotice(
+      `The refreshed token belongs to another user than ${session?.user ?? "this one"}: ` +
+      "this tab stopped rather than switch identities silently. Connect again to continue as the new user.",
+    );
+  }
   const live = e.state === "open";
+  if (!live) {
+    // Who is online and when the token expires are only known while connected.
+    renderMembers(null, "unknown");
+    showExpiry(null, false);
+  }
   ui.text.disabled = !live;
   ui.send.disabled = !live;
   ui.connectionId.textContent = e.connectionId ?? client?.connectionId ?? "—";
@@ -83,6 +157,7 @@ function showState(e) {
   ui.connect.classList.toggle("secondary", active);
   ui.user.disabled = active;
   ui.room.disabled = active;
+  ui.ttl.disabled = active;
   updateRemoveButton();
   if (!live) clearTyping();
 }
@@ -197,11 +272,17 @@ async function removeParticipant(userId) {
   }
 }
 
-/** Fills gaps (e.g. messages sent while reconnecting) from the backend's list. */
-async function loadHistory() {
+/**
+ * Loads the room's messages from the backend: all of them after the first `auth:ok`, and on
+ * `resync` (every reconnect) those since the last frame before the disconnect, which fills the
+ * gap of messages sent meanwhile. The development backend ignores `since` and answers the whole
+ * list; `addMessage` drops what is already shown (by id), as an app should anyway.
+ */
+async function loadHistory(since = null) {
   const { room, token } = session;
+  const url = since === null ? messagesUrl(room) : `${messagesUrl(room)}?since=${encodeURIComponent(since)}`;
   try {
-    const r = await fetch(messagesUrl(room), { headers: { Authorization: `Bearer ${token}` } });
+    const r = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     const body = await r.json();
     if (session?.room !== room) return;
@@ -219,10 +300,15 @@ function connect() {
     ui.status.dataset.state = "stopped";
     return;
   }
-  const token = ui.user.selectedOptions[0]?.dataset.token ?? `dev:${user}`;
-  session = { user, token, room };
+  const ttl = ttlSeconds(ui.ttl.value);
+  const token = ui.user.selectedOptions[0]?.dataset.token ?? (ttl === null ? `dev:${user}` : `dev:${user}:ttl=${ttl}`);
+  session = { user, token, room, loaded: false };
   messages.clear();
   renderMessages();
+  renderMembers(null, "unknown");
+  showExpiry(null, false);
+  ui.refreshes.dataset.count = "0";
+  ui.refreshes.textContent = "0";
   ui.roomTitle.textContent = room;
   ui.who.textContent = user;
   ui.lastClose.textContent = "—";
@@ -231,7 +317,9 @@ function connect() {
   const c = new NativorChatClient({
     url: roomUrl(location.origin, room),
     roomId: room,
-    // Development tokens never expire; a real app would fetch a fresh one on forceRefresh.
+    // A real app returns a newly issued token when forceRefresh is true (before expiry, and
+    // after 4401 unauthorized/reauth_required/token_expired). The development backend gives a
+    // `dev:<user>:ttl=<s>` token a new expiry at every check, so the same string is "fresh".
     getToken: () => token,
   });
   c.on("state", (e) => {
@@ -243,8 +331,45 @@ function connect() {
     session.user = f.userId ?? user;
     ui.connectionId.textContent = f.connectionId;
     log("auth:ok", f);
+    showExpiry(f.expiresAt);
+    log("token", f.expiresAt === null ? "never expires" : `expires at ${clock(f.expiresAt)}`);
     c.ping(); // a first round trip now; the client keeps pinging every 25 s
-    loadHistory();
+    // The first authentication loads the room; every later one is followed by `resync`.
+    if (!session.loaded) {
+      session.loaded = true;
+      loadHistory();
+    }
+  });
+  c.on("members", (e) => {
+    renderMembers(e.members, e.members !== null ? "on" : e.cause === "disconnected" ? "unknown" : "off");
+    if (e.cause === "join") log("presence", `${e.userId} is online`);
+    else if (e.cause === "leave") log("presence", `${e.userId} went offline`);
+    else if (e.cause === "off") log("presence", "off: too many members in this room, the list is unknown");
+    else if (e.cause === "on") log("presence", `on again: ${[...e.members].sort().join(", ")}`);
+    else if (e.cause === "auth:ok") {
+      log("presence", e.members === null ? "off in this room" : `online: ${[...e.members].sort().join(", ")}`);
+    }
+  });
+  c.on("refresh", (r) => {
+    if (r.phase === "scheduled") {
+      const retry = r.attempt > 0 ? ` (retry ${r.attempt}: the backend could not check the last one)` : "";
+      log("token", `refresh in ${(r.delayMs / 1000).toFixed(1)} s${retry}`);
+    } else if (r.phase === "sent") {
+      log("token", "refreshing: auth:refresh sent with a fresh token");
+    } else {
+      log("token", `no in-band refresh: ${r.why}; the hub will close with token_expired and the client reconnects`);
+    }
+  });
+  c.on("auth:refreshed", (f) => {
+    showExpiry(f.expiresAt);
+    const n = Number(ui.refreshes.dataset.count || 0) + 1;
+    ui.refreshes.dataset.count = String(n);
+    ui.refreshes.textContent = String(n);
+    log("token", `refreshed, now expires ${f.expiresAt === null ? "never" : `at ${clock(f.expiresAt)}`}`);
+  });
+  c.on("resync", ({ since }) => {
+    log("resync", `since ${clock(since)} (${since}): reloading the messages sent meanwhile`);
+    loadHistory(since);
   });
   c.on("message.created", (m) => {
     log("message.created", m);
@@ -263,7 +388,7 @@ function connect() {
   });
   c.on("frame", (f) => {
     // Everything not logged by its own handler above.
-    if (!["message.created", "pong", "error", "auth:ok"].includes(f.type)) log("frame", f);
+    if (!["message.created", "pong", "error", "auth:ok", "auth:refreshed", "presence"].includes(f.type)) log("frame", f);
   });
   client = c;
   c.connect();
@@ -327,5 +452,6 @@ window.addEventListener("online", () => client?.reconnectNow());
 
 if (params.get("user")) ui.user.value = params.get("user");
 if (params.get("room")) ui.room.value = params.get("room");
+if (params.get("ttl")) selectTtl(params.get("ttl"));
 ui.roomTitle.textContent = ui.room.value;
 if (params.get("autoconnect") === "1") connect();

@@ -4,8 +4,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 # A git-ignored copy, before any early exit: the client lives in clients/web/, assets are served from public/.
-cmp -s clients/web/nativor-chat.js public/nativor-chat.js \
-  || cp clients/web/nativor-chat.js public/nativor-chat.js
+for f in nativor-chat.js nativor-chat.d.ts; do
+  cmp -s "clients/web/$f" "public/$f" || cp "clients/web/$f" "public/$f"
+done
 # The end-to-end harness builds once, then starts several `wrangler dev`s that must not
 # rebuild build/ underneath each other.
 if [ "${NATIVOR_PREBUILT:-}" = "1" ] && [ -f build/index.js ]; then

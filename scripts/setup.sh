@@ -5,7 +5,8 @@
 #   bash scripts/setup.sh             the tools (npm run dev, deploy and preview call this)
 #   bash scripts/setup.sh --browser   also Chromium for the browser test (npm test calls this):
 #     CHROMIUM_PATH if set (must be executable), else /usr/bin/chromium, else installed
-#     with apt-get where it exists; otherwise it fails and says how to provide one.
+#     with apt-get where it exists; otherwise it fails and says how to provide one. Also a
+#     CJK font (fonts-noto-cjk, with apt-get) so Korean renders in the test's screenshots.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -70,7 +71,9 @@ fi
 
 if [ "$BROWSER" = 1 ]; then
   # Chromium for the browser end-to-end test (crates/e2e/tests/e2e/browser.rs drives it with
-  # playwright-core from npm; Playwright never downloads a browser of its own here).
+  # playwright-core from npm; Playwright never downloads a browser of its own here), and a
+  # CJK font so that Korean text renders in its screenshots instead of empty boxes.
+  PACKAGES=()
   if [ -n "${CHROMIUM_PATH:-}" ]; then
     if [ ! -x "$CHROMIUM_PATH" ]; then
       echo "CHROMIUM_PATH=$CHROMIUM_PATH is not an executable file: point it at a Chromium or Chrome binary" >&2
@@ -80,14 +83,7 @@ if [ "$BROWSER" = 1 ]; then
   elif [ -x /usr/bin/chromium ]; then
     say "Chromium (browser test): present at /usr/bin/chromium"
   elif command -v apt-get >/dev/null; then
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then
-      SUDO="sudo"
-    fi
-    say "Installing Chromium for the browser test: $SUDO apt-get update && $SUDO apt-get install -y chromium"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
-    say "Chromium installed: $(/usr/bin/chromium --version 2>/dev/null || echo '/usr/bin/chromium')"
+    PACKAGES+=(chromium)
   else
     cat >&2 <<'MSG'
 The browser test needs Chromium, and there is none at /usr/bin/chromium and no apt-get to
@@ -96,6 +92,25 @@ install it. Either set CHROMIUM_PATH to a Chromium or Chrome executable, e.g. on
 or install Debian's chromium with apt-get (apt-get install chromium).
 MSG
     exit 1
+  fi
+  if command -v fc-list >/dev/null && fc-list :lang=ko | grep -q .; then
+    say "CJK font (browser screenshots): present"
+  elif command -v apt-get >/dev/null; then
+    PACKAGES+=(fonts-noto-cjk)
+  else
+    say "No CJK font found: Korean text in the browser screenshots will not render (the test still runs)"
+  fi
+  if [ "${#PACKAGES[@]}" -gt 0 ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+      SUDO="sudo"
+    fi
+    say "Installing for the browser test: $SUDO apt-get install -y ${PACKAGES[*]}"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${PACKAGES[@]}"
+    if [ -x /usr/bin/chromium ]; then
+      say "Chromium: $(/usr/bin/chromium --version 2>/dev/null || echo /usr/bin/chromium)"
+    fi
   fi
 fi
 say "Set-up complete"

@@ -17,7 +17,7 @@ cargo clippy --target wasm32-unknown-unknown -p nativor-chat-worker -- -D warnin
 say "Native unit tests"
 cargo test --workspace --exclude e2e
 
-say "Web client unit tests (node --test clients/web/test: reconnect policy, parsing, client)"
+say "Web client unit tests (node --test clients/web/test: reconnect policy, parsing, presence, token refresh, client) and its TypeScript declarations (tsc)"
 WEB_LOG="$(mktemp)"
 if node --test --test-reporter=spec clients/web/test/*.test.mjs >"$WEB_LOG" 2>&1; then
   grep -E '^ℹ (tests|pass|fail|duration_ms) ' "$WEB_LOG" || cat "$WEB_LOG"
@@ -27,6 +27,10 @@ else
   rm -f "$WEB_LOG"
   exit 1
 fi
+# clients/web/nativor-chat.d.ts against a usage example whose @ts-expect-error lines fail the
+# check if a type degrades to `any`. tsc is the pinned devDependency; a type error fails the step.
+"$ROOT/node_modules/.bin/tsc" -p clients/web/test/types
+echo "tsc: clients/web/nativor-chat.d.ts and clients/web/test/types/usage.ts type-check"
 
 say "End-to-end tests (builds the Worker, then starts wrangler dev and the dev backend on free loopback ports)"
 cargo test -p e2e -- "$@"

@@ -35,7 +35,7 @@ use worker::{console_error, web_sys, Env, Result, State, WebSocket, WebSocketPai
 /// macro runs every event as a future and converts requests and responses to
 /// workers-rs types. Here an event that needs no `await` (an upgrade, typing, ping,
 /// a close) runs and answers synchronously; only a broadcast (reading its body) and
-/// an auth (the participants check) return a promise. See `lib.rs` for the figure.
+/// an auth or refresh (the participants check) return a promise. See `lib.rs` for the figure.
 #[wasm_bindgen]
 pub struct ChatRoom {
     shell: Rc<Shell>,
@@ -129,8 +129,8 @@ impl ChatRoom {
             .borrow_mut()
             .on_frame(&ws, session, parse, now_ms(), &mut io);
         match io.check {
-            // Only an auth awaits; its promise keeps the event open until the check
-            // has answered.
+            // Only an auth or a refresh awaits; its promise keeps the event open
+            // until the check has answered.
             Some(check) => future_to_promise(Rc::clone(&self.shell).run_check(check)).into(),
             None => JsValue::UNDEFINED,
         }

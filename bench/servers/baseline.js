@@ -1,7 +1,8 @@
 // Baseline for the benchmark: the hub's protocol written the way a team following
 // Cloudflare's chat demo would write it in JavaScript (hibernation API, attachments,
 // per-socket deserializeAttachment in fan-out loops, JSON.stringify once per event).
-// Measured side by side with the Rust hub; never deployed.
+// Measured side by side with the Rust hub; never deployed. Presence as the hub does it
+// (per user, on while a room has at most 200 users), written the same plain way.
 import { DurableObject } from "cloudflare:workers";
 
 const ROOM_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -9,6 +10,7 @@ const json = (status, body) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 const fail = (status, code, message) => json(status, { success: false, error: { code, message } });
 const error = (code, message) => JSON.stringify({ type: "error", code, message });
+const PRESENCE_MAX_MEMBERS = 200;
 
 export default {
   async fetch(request, env) {
@@ -97,8 +99,17 @@ export class ChatRoom extends DurableObject {
       }
       const data = await res.json().catch(() => ({}));
       const userId = typeof data.userId === "string" ? data.userId : (msg.userId ?? null);
-      ws.serializeAttachment({ ...att, authed: true, userId });
-      return ws.send(JSON.stringify({ type: "auth:ok", connectionId: att.connectionId, userId }));
+      const expiresAt = typeof data.expiresAt === "number" ? data.expiresAt : null;
+      ws.serializeAttachment({ ...att, authed: true, userId, expiresAt });
+      const others = this.members(ws);
+      const first = userId !== null && !others.has(userId);
+      const users = new Set(others.keys());
+      if (userId !== null) users.add(userId);
+      const on = users.size <= PRESENCE_MAX_MEMBERS;
+      const members = on ? [...users].sort() : null;
+      ws.send(JSON.stringify({ type: "auth:ok", connectionId: att.connectionId, userId, expiresAt, members }));
+      if (first && on) this.tell(ws, JSON.stringify({ type: "presence", event: "join", userId }));
+      return;
     }
     if (!att.authed) return ws.send(error("unauthenticated", "auth first"));
     if (msg.type === "typing") {
@@ -116,8 +127,35 @@ export class ChatRoom extends DurableObject {
   }
 
   async webSocketClose(ws, code) {
+    const att = ws.deserializeAttachment();
+    if (att?.authed && att.userId !== null) {
+      const others = this.members(ws);
+      if (!others.has(att.userId) && others.size < PRESENCE_MAX_MEMBERS) {
+        this.tell(ws, JSON.stringify({ type: "presence", event: "leave", userId: att.userId }));
+      }
+    }
     try {
       ws.close(code, "bye");
     } catch {}
+  }
+
+  /** Authenticated sockets other than `except`, by user id. */
+  members(except) {
+    const users = new Map();
+    for (const other of this.ctx.getWebSockets()) {
+      if (other === except) continue;
+      const a = other.deserializeAttachment();
+      if (a?.authed && a.userId !== null) users.set(a.userId, (users.get(a.userId) ?? 0) + 1);
+    }
+    return users;
+  }
+
+  tell(except, data) {
+    for (const other of this.ctx.getWebSockets()) {
+      if (other === except || !other.deserializeAttachment()?.authed) continue;
+      try {
+        other.send(data);
+      } catch {}
+    }
   }
 }

@@ -9,11 +9,15 @@
 //   chat.on("auth:ok", (f) => console.log("connected as", f.userId, f.connectionId));
 //   chat.on("message.created", (m) => render(m));
 //   chat.on("typing", (t) => showTyping(t.userId, t.isTyping));
+//   chat.on("members", ({ members }) => showOnline(members)); // a Set, or null: unknown
+//   chat.on("resync", ({ since }) => fetchMessagesSince(since)); // after every reconnect
 //   chat.connect();
 //
 // Protocol reference: README.md ("Protocol reference"); this module: docs/web-and-flutter.md.
-// The pure parts (`parseServerFrame`, `decideReconnect`, `fullJitter`, `TypingThrottle`)
-// are exported for tests and for clients that bring their own socket handling.
+// TypeScript declarations: nativor-chat.d.ts, next to this file.
+// The pure parts (`parseServerFrame`, `decideReconnect`, `fullJitter`, `refreshDelay`,
+// `refreshRetryDelay`, `TypingThrottle`) are exported for tests and for clients that bring
+// their own socket handling.
 
 /** Close codes the hub uses, plus the one this client uses for connections it gives up on. */
 export const CloseCode = Object.freeze({
@@ -25,7 +29,11 @@ export const CloseCode = Object.freeze({
   SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
   BAD_GATEWAY: 1014,
-  /** Reasons: `unauthorized`, `auth_unavailable`, `auth_timeout`, `reauth_required`. */
+  /**
+   * Reasons: `unauthorized`, `auth_unavailable`, `auth_timeout`, `reauth_required`,
+   * `token_expired` (the token's `expiresAt` passed), `identity_changed` (a refresh's token
+   * named another user).
+   */
   UNAUTHENTICATED: 4401,
   /** Reasons: `room_mismatch`, `removed` (the backend removed this participant). */
   ROOM_MISMATCH: 4403,
@@ -66,6 +74,19 @@ export const DEFAULTS = Object.freeze({
   rateLimitedMaxMs: 120_000,
   /** The retry counter resets once an authenticated connection has lived this long. */
   stableAfterMs: 10_000,
+  /**
+   * An expiring token is refreshed in-band (`auth:refresh`) once this fraction of its remaining
+   * lifetime (measured from the `auth:ok`/`auth:refreshed` that announced `expiresAt`) has
+   * passed: 0.8 leaves a fifth of the lifetime for retries when the backend is unavailable.
+   */
+  refreshFraction: 0.8,
+  /**
+   * No refresh (or refresh retry) is scheduled sooner than this, which keeps a client whose
+   * clock is off, or whose tokens live very briefly, from spending the hub's 10 events/s on
+   * refreshes. A token with less than this left is not refreshed in-band: the hub closes with
+   * `token_expired` and the reconnect policy fetches a fresh token.
+   */
+  refreshMinDelayMs: 1_000,
 });
 
 /**
@@ -73,7 +94,7 @@ export const DEFAULTS = Object.freeze({
  * Mirrors `SERVER_FRAME_TYPES` in crates/hub-core/src/protocol.rs (tests/frame_types.rs
  * checks they match).
  */
-export const HUB_FRAME_TYPES = Object.freeze(["auth:ok", "typing", "pong", "error"]);
+export const HUB_FRAME_TYPES = Object.freeze(["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error"]);
 
 const ROOM_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -99,13 +120,22 @@ export function roomUrl(origin, roomId) {
 
 const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
 const isOptString = (v) => v === undefined || v === null || typeof v === "string";
+const isOptNumber = (v) => v === undefined || v === null || (typeof v === "number" && Number.isFinite(v));
+const isStringArray = (v) => Array.isArray(v) && v.every((x) => typeof x === "string");
+const isOptStringArray = (v) => v === undefined || v === null || isStringArray(v);
 
 /**
  * Parses one text frame from the hub. Returns the frame object, or `null` when it is not
  * JSON, not an object, has no non-empty string `type`, or a known type has fields of the
- * wrong type. Known types (`HUB_FRAME_TYPES`): `auth:ok` (`connectionId` string, `userId`
- * string|null), `typing` (`userId` string|null, `isTyping` boolean), `pong` (`t` any),
- * `error` (`code` string). Anything else (what the backend broadcasts) is returned verbatim.
+ * wrong type. Known types (`HUB_FRAME_TYPES`):
+ * - `auth:ok`: `connectionId` string; `userId` string|null; `expiresAt` (Unix ms) number|null;
+ *   `members` string array|null. Missing `userId`/`expiresAt`/`members` (older hubs) become null.
+ * - `auth:refreshed`: `expiresAt` number|null (missing → null).
+ * - `presence`: `event` `join`/`leave` with a string `userId`, `on` with a string array
+ *   `members`, or `off` (`members` becomes null). Another `event` is refused: the client
+ *   cannot keep its member list right with an event it does not understand.
+ * - `typing`: `userId` string|null, `isTyping` boolean; `pong`: `t` any; `error`: `code` string.
+ * Anything else (what the backend broadcasts) is returned verbatim.
  */
 export function parseServerFrame(data) {
   if (typeof data !== "string") return null;
@@ -120,8 +150,19 @@ export function parseServerFrame(data) {
   switch (frame.type) {
     case "auth:ok":
       if (typeof frame.connectionId !== "string" || frame.connectionId === "") return null;
-      if (!isOptString(frame.userId)) return null;
-      return { ...frame, userId: frame.userId ?? null };
+      if (!isOptString(frame.userId) || !isOptNumber(frame.expiresAt)) return null;
+      if (!isOptStringArray(frame.members)) return null;
+      return {
+        ...frame,
+        userId: frame.userId ?? null,
+        expiresAt: frame.expiresAt ?? null,
+        members: frame.members ?? null,
+      };
+    case "auth:refreshed":
+      if (!isOptNumber(frame.expiresAt)) return null;
+      return { ...frame, expiresAt: frame.expiresAt ?? null };
+    case "presence":
+      return parsePresence(frame);
     case "typing":
       if (!isOptString(frame.userId) || typeof frame.isTyping !== "boolean") return null;
       return { ...frame, userId: frame.userId ?? null };
@@ -131,6 +172,18 @@ export function parseServerFrame(data) {
     default:
       return frame;
   }
+}
+
+/** The four shapes of a `presence` frame (see `parseServerFrame`), or null. */
+function parsePresence(frame) {
+  const { event } = frame;
+  if (event === "join" || event === "leave") {
+    return typeof frame.userId === "string" && frame.userId !== "" ? frame : null;
+  }
+  if (event === "on") return isStringArray(frame.members) ? frame : null;
+  // `off` carries `members: null`; tolerate its absence, but not a list (that would be `on`).
+  if (event === "off") return frame.members == null ? { ...frame, members: null } : null;
+  return null;
 }
 
 /**
@@ -144,6 +197,12 @@ export function fullJitter(attempt, baseMs, capMs, random = Math.random) {
   return Math.min(Math.floor(r * window), Math.max(window - 1, 0));
 }
 
+/**
+ * 4401 reasons after which a fresh token is fetched every time (`refresh-token`, jittered) and
+ * the reconnect counts as a failed attempt, so a backend that keeps asking gets a growing window.
+ */
+const FRESH_TOKEN_REASONS = new Set(["reauth_required", "token_expired"]);
+
 /** Close codes after which the hub (or the path to it) went away and a prompt retry is right. */
 const TRANSIENT = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, CloseCode.CLIENT_TIMEOUT]);
 
@@ -155,6 +214,7 @@ const TRANSIENT = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014, CloseCode.C
  * @param {string} [p.reason]       the close reason; the hub sends the error code here
  * @param {number} [p.attempt]      consecutive failed connections so far (0 after a stable one)
  * @param {boolean} [p.tokenRefreshed] a fresh token was already fetched since the last `auth:ok`
+ *                                  (or sent in an in-band refresh the hub has not confirmed)
  * @param {() => number} [p.random] uniform in [0, 1), injectable for tests
  * @param {object} [p.options]      overrides of `DEFAULTS`
  * @returns {{action: "retry"|"refresh-token"|"stop", delayMs: number, why: string}}
@@ -181,14 +241,25 @@ export function decideReconnect({
           ? stop("unauthorized: the refreshed token was refused too")
           : { action: "refresh-token", delayMs: 0, why: "unauthorized: fetching a fresh token once" };
       }
-      if (reason === "reauth_required") {
-        // The backend asked this connection to authenticate again (its access changed):
-        // always fetch a fresh token, even right after a refresh, and reconnect after a
-        // jittered wait so that a backend re-authenticating many sockets gets no spike.
+      if (reason === "identity_changed") {
+        // A refresh's token named another user (someone else signed in on this device): this
+        // connection's identity cannot change, and reconnecting as the new user is the app's
+        // decision (it has to reset what it shows), never a silent one.
+        return stop("identity_changed: the refreshed token belongs to another user");
+      }
+      if (FRESH_TOKEN_REASONS.has(reason)) {
+        // reauth_required: the backend asked this connection to authenticate again (its access
+        // changed). token_expired: the token's expiresAt passed (an in-band refresh did not
+        // happen in time, e.g. the backend was unavailable). Either way: always fetch a fresh
+        // token, even right after a refresh, and reconnect after a jittered wait so that a
+        // backend re-authenticating many sockets gets no spike.
+        const why = reason === "token_expired"
+          ? "token_expired: the token expired, fetching a fresh one"
+          : "reauth_required: the backend asked for a fresh token";
         return {
           action: "refresh-token",
           delayMs: fullJitter(attempt, o.soonBaseMs, o.maxDelayMs, random),
-          why: "reauth_required: the backend asked for a fresh token",
+          why,
         };
       }
       // auth_unavailable (the backend failed), auth_timeout, or no reason at all.
@@ -221,6 +292,47 @@ export function decideReconnect({
       return retry(`${code}${reason ? ` ${reason}` : ""}: backing off`, o.backoffBaseMs);
   }
 }
+
+/**
+ * When to refresh, in-band, a token that expires at `expiresAt` (Unix ms), given the clock
+ * reading `now` at the moment the hub announced it (`auth:ok` or `auth:refreshed`): after
+ * `refreshFraction` (0.8) of the remaining lifetime, and never sooner than `refreshMinDelayMs`.
+ * Measuring from the announcement, not from the token's issue time (unknown here), keeps the
+ * 20 % margin whatever the hub's and this device's clocks disagree on, as long as the token
+ * still has time left by this clock.
+ *
+ * Returns the delay in ms, or `null` when there is nothing to refresh (`expiresAt` is null) or
+ * no time to do it (less than `refreshMinDelayMs` left by this clock): then the hub closes
+ * with `token_expired` at expiry and the reconnect policy fetches a fresh token.
+ */
+export function refreshDelay({ expiresAt, now, options = {} }) {
+  const o = { ...DEFAULTS, ...options };
+  if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) return null;
+  const remaining = expiresAt - now;
+  if (!(remaining >= o.refreshMinDelayMs)) return null;
+  return Math.max(o.refreshMinDelayMs, Math.floor(remaining * o.refreshFraction));
+}
+
+/**
+ * When to try an in-band refresh again after it failed (the hub answered `auth_unavailable` or
+ * `auth_in_progress`, or the token provider threw or did not answer in time). Full jitter from
+ * `backoffBaseMs`, growing with `attempt` (0 for the first retry), like a reconnect after
+ * `auth_unavailable`; but never sooner than `refreshMinDelayMs` (refreshes count against the
+ * rate limit) and never later than half of the time left, so that another try still fits
+ * before expiry. Returns `null` when less than twice `refreshMinDelayMs` is left: the client
+ * stops trying, and the hub's `token_expired` close hands over to the reconnect policy.
+ */
+export function refreshRetryDelay({ attempt = 0, expiresAt, now, random = Math.random, options = {} }) {
+  const o = { ...DEFAULTS, ...options };
+  if (typeof expiresAt !== "number" || !Number.isFinite(expiresAt)) return null;
+  const remaining = expiresAt - now;
+  if (!(remaining >= 2 * o.refreshMinDelayMs)) return null;
+  const jittered = fullJitter(attempt, o.backoffBaseMs, o.maxDelayMs, random);
+  return Math.min(Math.max(jittered, o.refreshMinDelayMs), Math.floor(remaining / 2));
+}
+
+/** The longest delay `setTimeout` honours (2^31 − 1 ms, ~24.8 days); longer ones fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const defaultTimers = {
   setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
@@ -296,11 +408,17 @@ export class TypingThrottle {
   }
 }
 
-/** Event names the client itself emits; server frames with these types are only emitted as `frame`. */
-const LOCAL_EVENTS = new Set(["open", "close", "state", "reconnecting", "frame", "*"]);
+/**
+ * Event names the client itself emits; server frames with these types are only emitted as
+ * `frame` (a backend broadcast must not impersonate the client's own events).
+ */
+const LOCAL_EVENTS = new Set([
+  "open", "close", "state", "reconnecting", "frame", "members", "refresh", "resync", "*",
+]);
 
 /**
- * One room connection: handshake, keepalive, typing throttle and the reconnect policy.
+ * One room connection: handshake, keepalive, typing throttle, presence, in-band token refresh
+ * and the reconnect policy.
  *
  * States: `idle` → `connecting` (token + socket) → `authenticating` (auth sent) → `open`
  * (`auth:ok`) → `reconnecting` (waiting out a backoff) → `connecting` …; `stopped` (the
@@ -309,7 +427,14 @@ const LOCAL_EVENTS = new Set(["open", "close", "state", "reconnecting", "frame",
  * Events (`on(name, fn)` returns an unsubscribe function):
  * - `state` `{state, previous, why?, code?, reason?, attempt?, delayMs?}`
  * - `open` `{url}`: the socket opened (auth is being sent)
- * - `auth:ok` `{type, connectionId, userId}`
+ * - `auth:ok` `{type, connectionId, userId, expiresAt, members}`
+ * - `auth:refreshed` `{type, expiresAt}`: an in-band refresh succeeded
+ * - `presence` `{type, event, userId?, members?}`: the hub's frame, after `members` is updated
+ * - `members` `{members, cause, userId?}`: `members` changed (`cause`: `auth:ok`, `join`,
+ *   `leave`, `on`, `off`, `disconnected`); `members` is a Set, or null when unknown
+ * - `refresh` `{phase: "scheduled", delayMs, attempt, expiresAt}` | `{phase: "sent", attempt,
+ *   expiresAt}` | `{phase: "gave-up", why, expiresAt}`: the in-band token refresh
+ * - `resync` `{since}`: re-authenticated after a disconnect; fetch what was missed since `since`
  * - `typing` `{type, userId, isTyping}`; `pong` `{type, t, rttMs}`
  * - `error` `{type:"error", code, message}` from the hub, or `{…, local:true}` from here
  * - `close` `{code, reason, wasClean, decision}` after every connection
@@ -326,7 +451,8 @@ export class NativorChatClient {
    * @param {Function} [o.WebSocket]  WebSocket constructor (default: the global one)
    * @param {{setTimeout: Function, clearTimeout: Function}} [o.timers]
    * @param {() => number} [o.random] uniform in [0, 1), for the jitter
-   * @param {() => number} [o.now]    milliseconds clock, for ping timestamps
+   * @param {() => number} [o.now]    Unix milliseconds clock (like `Date.now`), for ping
+   *                                  timestamps, the token's `expiresAt` and `resync`'s `since`
    * @param {object} [o.options]      overrides of `DEFAULTS`
    */
   constructor({ url, roomId, getToken, userId = null, WebSocket: WS, timers, random, now, options } = {}) {
@@ -351,10 +477,24 @@ export class NativorChatClient {
     this._tokenRefreshed = false;
     this._forceRefresh = false;
     this._lastError = null;
-    this._timer = { token: null, handshake: null, ping: null, pong: null, retry: null, stable: null };
+    // `refresh` is the one timer of the in-band token refresh (the refresh, or its retry).
+    this._timer = {
+      token: null, handshake: null, ping: null, pong: null, retry: null, stable: null, refresh: null,
+    };
     this.connectionId = null;
     this.userId = null;
+    /** When this connection's token expires (Unix ms, from the hub), or null. */
+    this.expiresAt = null;
     this.lastClose = null;
+    this._members = null;
+    // The in-band refresh: `idle`, `scheduled` (timer armed), `fetching` (the provider runs),
+    // `sent` (`auth:refresh` awaits its answer). `attempt` counts failed tries since the last
+    // success (it drives the retry backoff).
+    this._refresh = { phase: "idle", attempt: 0 };
+    // For `resync`: whether this session (since `connect()`) has been authenticated before,
+    // and when the last frame arrived on an authenticated connection.
+    this._authenticatedBefore = false;
+    this._lastFrameAt = null;
     this._typing = new TypingThrottle((isTyping) => this.send({ type: "typing", isTyping }), {
       throttleMs: this.options.typingThrottleMs,
       idleMs: this.options.typingIdleMs,
@@ -371,6 +511,24 @@ export class NativorChatClient {
   /** Consecutive failed connections (drives the backoff). */
   get attempt() {
     return this._attempt;
+  }
+
+  /**
+   * The verified user ids in the room, this socket's own included (a `ReadonlySet`; each
+   * change makes a new Set, so a kept reference does not change under the app), or `null`
+   * when unknown: not connected, or presence is off in this room (too many members). Never a
+   * stale list: it becomes null (with a `members` event) the moment the connection ends.
+   */
+  get members() {
+    return this._members;
+  }
+
+  /**
+   * `now()` of the last frame received on an authenticated connection (kept across
+   * disconnects and `close()`), or null: what `resync`'s `since` is made of.
+   */
+  get lastFrameAt() {
+    return this._lastFrameAt;
   }
 
   on(type, fn) {
@@ -408,6 +566,8 @@ export class NativorChatClient {
     this._attempt = 0;
     this._tokenRefreshed = false;
     this._forceRefresh = false;
+    // A new session: its first `auth:ok` is the app's initial load, not a `resync`.
+    this._authenticatedBefore = false;
     this._open();
   }
 
@@ -418,7 +578,7 @@ export class NativorChatClient {
     this._typing.reset();
     const ws = this._ws;
     this._ws = null;
-    this.connectionId = null;
+    this._forgetConnection();
     if (ws) {
       this._detach(ws);
       try {
@@ -582,37 +742,211 @@ export class NativorChatClient {
   }
 
   _onFrame(data) {
+    const ws = this._ws;
+    const at = this._now();
     const frame = parseServerFrame(data);
     if (frame === null) {
+      if (this._state === "open") this._lastFrameAt = at;
       const message = "unparseable frame from the hub";
       this._emit("error", { type: "error", code: "invalid_frame", message, local: true });
       return;
     }
+    // Events that follow the frame's own (`members`, `refresh`, `resync`), so that a listener
+    // of the frame sees the client already updated and the consequences come after it.
+    const after = [];
     switch (frame.type) {
-      case "auth:ok":
+      case "auth:ok": {
         this._clear("handshake");
         this.connectionId = frame.connectionId;
         this.userId = frame.userId;
+        this.expiresAt = frame.expiresAt;
         this._tokenRefreshed = false;
-        this._setState("open", { connectionId: frame.connectionId, userId: frame.userId });
+        this._members = frame.members === null ? null : new Set(frame.members);
+        // Re-authenticated after a disconnect (not the first `auth:ok` since `connect()`):
+        // whatever was delivered after the last frame we got may be lost, so the app resyncs.
+        const since = this._authenticatedBefore ? this._lastFrameAt : null;
+        this._authenticatedBefore = true;
         this._timer.stable = this._timers.setTimeout(() => {
           this._timer.stable = null;
           this._attempt = 0;
         }, this.options.stableAfterMs);
         this._schedulePing();
+        after.push(["members", { members: this._members, cause: "auth:ok" }]);
+        after.push(...this._scheduleRefresh());
+        if (since !== null) after.push(["resync", { since }]);
+        this._setState("open", { connectionId: frame.connectionId, userId: frame.userId });
         break;
+      }
+      case "auth:refreshed":
+        // Same connection, same id, same presence: only the expiry moved.
+        if (this._state !== "open") break;
+        this.expiresAt = frame.expiresAt;
+        this._tokenRefreshed = false;
+        after.push(...this._scheduleRefresh());
+        break;
+      case "presence": {
+        if (this._state !== "open") break;
+        const change = this._applyPresence(frame);
+        if (change !== null) after.push(["members", change]);
+        break;
+      }
       case "pong":
         this._clear("pong");
         frame.rttMs = typeof frame.t === "number" ? Math.max(0, this._now() - frame.t) : null;
         break;
       case "error":
         this._lastError = frame.code;
+        if (
+          this._state === "open" &&
+          this._refresh.phase === "sent" &&
+          (frame.code === "auth_unavailable" || frame.code === "auth_in_progress")
+        ) {
+          // The hub could not check the fresh token (or is checking another one): not fatal,
+          // the socket stays open until `expiresAt`. Try again later, and do not let this code
+          // pose as the reason of an unrelated close later on.
+          this._lastError = null;
+          after.push(...this._refreshFailed(`${frame.code}: the hub could not check the fresh token`));
+        }
         break;
       default:
         break;
     }
+    if (this._state === "open") this._lastFrameAt = at;
     this._emit("frame", frame);
     if (!LOCAL_EVENTS.has(frame.type)) this._emit(frame.type, frame);
+    this._emitWhileConnected(ws, after);
+  }
+
+  /** Emits `events` (`[name, payload]` pairs) until a listener ends or replaces connection `ws`. */
+  _emitWhileConnected(ws, events) {
+    for (const [name, payload] of events) {
+      if (this._ws !== ws) return;
+      this._emit(name, payload);
+    }
+  }
+
+  /**
+   * Applies a `presence` frame to `members`. Returns the `members` event, or null when nothing
+   * changed (a join or leave while the list is unknown, a join of a member already listed).
+   */
+  _applyPresence(frame) {
+    const { event, userId } = frame;
+    if (event === "off") {
+      // The hub stopped tracking (the room is too big): an old list would be stale at once.
+      this._members = null;
+      return { members: null, cause: "off" };
+    }
+    if (event === "on") {
+      this._members = new Set(frame.members);
+      return { members: this._members, cause: "on" };
+    }
+    const current = this._members;
+    if (current === null) return null;
+    if (event === "join" ? current.has(userId) : !current.has(userId)) return null;
+    // A new Set per change: a list the app kept (e.g. to diff against) stays as it was.
+    const next = new Set(current);
+    if (event === "join") next.add(userId);
+    else next.delete(userId);
+    this._members = next;
+    return { members: next, cause: event, userId };
+  }
+
+  /**
+   * (Re)arms the refresh timer for `expiresAt` as just announced (`auth:ok`,
+   * `auth:refreshed`), or leaves it unarmed when there is nothing to refresh in time. Returns
+   * the `refresh` event(s) to emit.
+   */
+  _scheduleRefresh() {
+    this._clear("refresh");
+    this._refresh = { phase: "idle", attempt: 0 };
+    if (this.expiresAt === null) return [];
+    const delayMs = refreshDelay({ expiresAt: this.expiresAt, now: this._now(), options: this.options });
+    if (delayMs === null) {
+      return [this._gaveUp("the token expires too soon to refresh it in-band")];
+    }
+    return [this._armRefresh(delayMs)];
+  }
+
+  /** An in-band refresh failed: arm a retry while there is time. Returns the `refresh` event. */
+  _refreshFailed(why) {
+    const delayMs = refreshRetryDelay({
+      attempt: this._refresh.attempt,
+      expiresAt: this.expiresAt,
+      now: this._now(),
+      random: this._random,
+      options: this.options,
+    });
+    this._refresh.attempt += 1;
+    if (delayMs === null) return [this._gaveUp(`${why}; no time left to try again before expiry`)];
+    return [this._armRefresh(delayMs)];
+  }
+
+  _gaveUp(why) {
+    this._clear("refresh");
+    this._refresh.phase = "idle";
+    // Nothing is lost: at expiry the hub closes with `token_expired`, and the reconnect policy
+    // fetches a fresh token (or stops if the provider has none).
+    return ["refresh", { phase: "gave-up", why, expiresAt: this.expiresAt }];
+  }
+
+  _armRefresh(delayMs) {
+    this._clear("refresh");
+    this._refresh.phase = "scheduled";
+    this._setRefreshTimer(delayMs);
+    const { attempt } = this._refresh;
+    return ["refresh", { phase: "scheduled", delayMs, attempt, expiresAt: this.expiresAt }];
+  }
+
+  _setRefreshTimer(delayMs) {
+    const armed = Math.min(delayMs, MAX_TIMER_MS);
+    this._timer.refresh = this._timers.setTimeout(() => {
+      this._timer.refresh = null;
+      if (this._state !== "open" || this._refresh.phase !== "scheduled") return;
+      // Only a delay longer than one timer can wait is split; otherwise the timer is trusted
+      // over the wall clock, which may jump.
+      if (armed < delayMs) {
+        this._setRefreshTimer(delayMs - armed);
+        return;
+      }
+      this._refreshNow();
+    }, armed);
+  }
+
+  /**
+   * The refresh timer fired: ask the provider for a fresh token (bounded by `tokenTimeoutMs`,
+   * as before a connection) and send it as `auth:refresh` on this socket.
+   */
+  async _refreshNow() {
+    const ws = this._ws;
+    this._refresh.phase = "fetching";
+    const answer = await this._fetchToken(true);
+    // The connection ended, or an `auth:refreshed` (someone else's refresh) re-armed the timer.
+    if (this._ws !== ws || this._state !== "open" || this._refresh.phase !== "fetching") return;
+    const fail = (code, message) => {
+      this._emit("error", { type: "error", code, message, local: true });
+      if (this._ws === ws) this._emitWhileConnected(ws, this._refreshFailed(`${code}: ${message}`));
+    };
+    if (answer.timedOut) {
+      fail("token_timeout", `the token provider did not answer within ${this.options.tokenTimeoutMs} ms`);
+      return;
+    }
+    if ("error" in answer) {
+      fail("token_unavailable", String(answer.error?.message ?? answer.error));
+      return;
+    }
+    const { token } = answer;
+    if (typeof token !== "string" || token === "") {
+      // The provider says there is no fresh token (signed out): retrying cannot help. The hub
+      // closes at expiry, and the reconnect policy's forced refresh then stops the client.
+      const message = "the token provider gave no fresh token";
+      this._emit("error", { type: "error", code: "token_unavailable", message, local: true });
+      this._emitWhileConnected(ws, [this._gaveUp(`token_unavailable: ${message}`)]);
+      return;
+    }
+    if (!this.send({ type: "auth:refresh", token })) return; // the close event follows
+    this._refresh.phase = "sent";
+    const { attempt } = this._refresh;
+    this._emit("refresh", { phase: "sent", attempt, expiresAt: this.expiresAt });
   }
 
   _schedulePing() {
@@ -655,23 +989,45 @@ export class NativorChatClient {
     }
   }
 
+  /**
+   * Forgets what only holds while connected: the connection id, the token's expiry, the
+   * in-band refresh, and the member list (with a `members` event, so no stale list stays on
+   * screen without the app being told).
+   */
+  _forgetConnection() {
+    this.connectionId = null;
+    this.expiresAt = null;
+    this._refresh = { phase: "idle", attempt: 0 };
+    if (this._members !== null) {
+      this._members = null;
+      this._emit("members", { members: null, cause: "disconnected" });
+    }
+  }
+
   /** A connection ended (closed, failed, abandoned): apply the reconnect policy. */
   _end(code, reason, wasClean) {
+    const generation = this._generation;
     if (this._ws) this._detach(this._ws);
     this._ws = null;
     this._clearTimers(true);
     this._typing.reset();
-    this.connectionId = null;
+    // An `auth:refresh` the hub has not confirmed carried a fresh token: if the hub refused it
+    // (`unauthorized`), asking the provider for yet another one cannot help.
+    const tokenRefreshed = this._tokenRefreshed || this._refresh.phase === "sent";
+    this._forgetConnection();
+    // A listener may have called close() (or connect() after it): that wins over this policy.
+    if (generation !== this._generation) return;
     const decision = decideReconnect({
       code,
       reason,
       attempt: this._attempt,
-      tokenRefreshed: this._tokenRefreshed,
+      tokenRefreshed,
       random: this._random,
       options: this.options,
     });
     this.lastClose = { code, reason, wasClean, decision };
     this._emit("close", { code, reason, wasClean, decision });
+    if (generation !== this._generation) return;
     if (decision.action === "stop") {
       this._setState("stopped", { why: decision.why, code, reason });
       return;
@@ -681,13 +1037,14 @@ export class NativorChatClient {
       this._forceRefresh = true;
     }
     // Only the one-time refresh after `unauthorized` is free; a backend that keeps asking for
-    // `reauth_required` gets a growing window like any other failure.
-    if (decision.action === "retry" || reason === "reauth_required") this._attempt += 1;
+    // `reauth_required` (or tokens that keep expiring) gets a growing window like any other failure.
+    if (decision.action === "retry" || FRESH_TOKEN_REASONS.has(reason)) this._attempt += 1;
     const { delayMs, why } = decision;
     const detail = { attempt: this._attempt, delayMs, code, reason, why };
     this._setState("reconnecting", detail);
+    if (generation !== this._generation) return;
     this._emit("reconnecting", detail);
-    const generation = this._generation;
+    if (generation !== this._generation) return;
     this._timer.retry = this._timers.setTimeout(() => {
       this._timer.retry = null;
       if (generation === this._generation && this._state === "reconnecting") this._open();

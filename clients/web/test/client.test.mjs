@@ -52,7 +52,8 @@ test("handshake: token, auth frame, auth:ok, connectionId", async () => {
   assert.equal(s.client.state, "open");
   assert.equal(s.client.connectionId, "Zk3");
   assert.equal(s.client.userId, "alice");
-  assert.deepEqual(s.of("auth:ok"), [{ type: "auth:ok", connectionId: "Zk3", userId: "alice" }]);
+  // An older hub's auth:ok without expiresAt/members: both read as null (no expiry, unknown).
+  assert.deepEqual(s.of("auth:ok"), [{ type: "auth:ok", connectionId: "Zk3", userId: "alice", expiresAt: null, members: null }]);
   assert.deepEqual(s.states(), ["connecting", "authenticating", "open"]);
   assert.deepEqual(s.tokenCalls, [false]);
   // Without a claim the auth frame carries none.
@@ -467,4 +468,29 @@ test("constructor validates its arguments", () => {
   assert.throws(() => new NativorChatClient({ roomId: "r", getToken: () => "t", WebSocket: WS }), TypeError);
   assert.throws(() => new NativorChatClient({ url: "ws://h/rooms/..", roomId: "..", getToken: () => "t", WebSocket: WS }), TypeError);
   assert.throws(() => new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", WebSocket: WS }), TypeError);
+});
+
+test("close() from a listener of the ending connection wins over the reconnect policy: no reconnect, no timer", async () => {
+  for (const event of ["close", "members", "state", "reconnecting"]) {
+    const s = setup();
+    s.client.connect();
+    await flush();
+    const ws = s.sockets[0];
+    ws.serverOpen();
+    ws.serverSend({ type: "auth:ok", connectionId: "c1", userId: "alice", members: ["alice"] });
+    s.client.on(event, (e) => {
+      if (event === "members" && e.cause !== "disconnected") return;
+      if (event === "state" && e.state !== "reconnecting") return;
+      s.client.close();
+      assert.equal(s.client.state, "closed");
+    });
+    ws.serverClose(1006, "", false);
+    assert.equal(s.client.state, "closed", event);
+    assert.equal(s.clock.pending.size, 0, `${event}: no timer left behind`);
+    if (event !== "reconnecting") assert.equal(s.of("reconnecting").length, 0, event);
+    // Closed before the policy ran: like any close(), no close event for it.
+    if (event === "members") assert.equal(s.of("close").length, 0);
+    await s.clock.advance(600_000);
+    assert.equal(s.sockets.length, 1, event);
+  }
 });

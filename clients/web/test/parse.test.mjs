@@ -1,13 +1,16 @@
-// Parsing hub frames, room ids and room URLs.
+// Parsing hub frames (auth:ok, auth:refreshed, presence, typing, pong, error), room ids and room URLs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isValidRoomId, parseServerFrame, roomUrl } from "../nativor-chat.js";
+import { HUB_FRAME_TYPES, isValidRoomId, parseServerFrame, roomUrl } from "../nativor-chat.js";
 
 test("auth:ok", () => {
+  // An older hub sends neither expiresAt nor members: both normalise to null.
   assert.deepEqual(parseServerFrame('{"type":"auth:ok","connectionId":"Zk3abc","userId":"u1"}'), {
     type: "auth:ok",
     connectionId: "Zk3abc",
     userId: "u1",
+    expiresAt: null,
+    members: null,
   });
   // userId may be null or absent (the backend named nobody and there was no claim).
   assert.equal(parseServerFrame('{"type":"auth:ok","connectionId":"c","userId":null}').userId, null);
@@ -16,6 +19,92 @@ test("auth:ok", () => {
   assert.equal(parseServerFrame('{"type":"auth:ok","connectionId":""}'), null);
   assert.equal(parseServerFrame('{"type":"auth:ok","connectionId":7}'), null);
   assert.equal(parseServerFrame('{"type":"auth:ok","connectionId":"c","userId":5}'), null);
+});
+
+test("auth:ok with expiresAt and members", () => {
+  const f = parseServerFrame(
+    '{"type":"auth:ok","connectionId":"c1","userId":"alice","expiresAt":1767225600000,"members":["alice","bob"]}',
+  );
+  assert.deepEqual(f, {
+    type: "auth:ok",
+    connectionId: "c1",
+    userId: "alice",
+    expiresAt: 1767225600000,
+    members: ["alice", "bob"],
+  });
+  // null: no expiry / presence off in this room.
+  const off = parseServerFrame('{"type":"auth:ok","connectionId":"c","userId":"a","expiresAt":null,"members":null}');
+  assert.deepEqual([off.expiresAt, off.members], [null, null]);
+  assert.deepEqual(parseServerFrame('{"type":"auth:ok","connectionId":"c","members":[]}').members, []);
+  for (const bad of [
+    '{"type":"auth:ok","connectionId":"c","expiresAt":"1767225600000"}',
+    '{"type":"auth:ok","connectionId":"c","expiresAt":{}}',
+    '{"type":"auth:ok","connectionId":"c","expiresAt":true}',
+    '{"type":"auth:ok","connectionId":"c","members":"alice"}',
+    '{"type":"auth:ok","connectionId":"c","members":["alice",null]}',
+    '{"type":"auth:ok","connectionId":"c","members":[1]}',
+    '{"type":"auth:ok","connectionId":"c","members":{"alice":true}}',
+  ]) {
+    assert.equal(parseServerFrame(bad), null, bad);
+  }
+});
+
+test("auth:refreshed", () => {
+  assert.deepEqual(parseServerFrame('{"type":"auth:refreshed","expiresAt":1767225600000}'), {
+    type: "auth:refreshed",
+    expiresAt: 1767225600000,
+  });
+  assert.deepEqual(parseServerFrame('{"type":"auth:refreshed","expiresAt":null}'), { type: "auth:refreshed", expiresAt: null });
+  assert.deepEqual(parseServerFrame('{"type":"auth:refreshed"}'), { type: "auth:refreshed", expiresAt: null });
+  assert.equal(parseServerFrame('{"type":"auth:refreshed","expiresAt":"soon"}'), null);
+  assert.equal(parseServerFrame('{"type":"auth:refreshed","expiresAt":[1]}'), null);
+});
+
+test("presence: join, leave, off, on", () => {
+  assert.deepEqual(parseServerFrame('{"type":"presence","event":"join","userId":"bob"}'), {
+    type: "presence",
+    event: "join",
+    userId: "bob",
+  });
+  assert.deepEqual(parseServerFrame('{"type":"presence","event":"leave","userId":"bob"}'), {
+    type: "presence",
+    event: "leave",
+    userId: "bob",
+  });
+  assert.deepEqual(parseServerFrame('{"type":"presence","event":"off","members":null}'), {
+    type: "presence",
+    event: "off",
+    members: null,
+  });
+  assert.deepEqual(parseServerFrame('{"type":"presence","event":"off"}'), { type: "presence", event: "off", members: null });
+  assert.deepEqual(parseServerFrame('{"type":"presence","event":"on","members":["a","b"]}'), {
+    type: "presence",
+    event: "on",
+    members: ["a", "b"],
+  });
+  assert.deepEqual(parseServerFrame('{"type":"presence","event":"on","members":[]}').members, []);
+  for (const bad of [
+    '{"type":"presence"}',
+    '{"type":"presence","event":"join"}',
+    '{"type":"presence","event":"join","userId":null}',
+    '{"type":"presence","event":"join","userId":""}',
+    '{"type":"presence","event":"leave","userId":7}',
+    '{"type":"presence","event":"on"}',
+    '{"type":"presence","event":"on","members":null}',
+    '{"type":"presence","event":"on","members":["a",2]}',
+    '{"type":"presence","event":"off","members":["a"]}',
+    '{"type":"presence","event":"away","userId":"bob"}',
+    '{"type":"presence","event":7}',
+  ]) {
+    assert.equal(parseServerFrame(bad), null, bad);
+  }
+});
+
+test("HUB_FRAME_TYPES: exactly the hub's list, in the hub's order", () => {
+  assert.deepEqual(HUB_FRAME_TYPES, ["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error"]);
+  assert.ok(Object.isFrozen(HUB_FRAME_TYPES));
+  // A backend broadcast can never be mistaken for them: the hub refuses these types.
+  assert.deepEqual(parseServerFrame('{"type":"members","x":1}'), { type: "members", x: 1 });
 });
 
 test("typing", () => {

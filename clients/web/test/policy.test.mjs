@@ -1,7 +1,8 @@
-// The reconnect policy (`decideReconnect`) and the jitter (`fullJitter`), without a socket.
+// The reconnect policy (`decideReconnect`), the jitter (`fullJitter`) and the timing of the
+// in-band token refresh (`refreshDelay`, `refreshRetryDelay`), without a socket.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CloseCode, DEFAULTS, decideReconnect, fullJitter } from "../nativor-chat.js";
+import { CloseCode, DEFAULTS, decideReconnect, fullJitter, refreshDelay, refreshRetryDelay } from "../nativor-chat.js";
 
 const ALMOST_ONE = 1 - Number.EPSILON;
 const decide = (p) => decideReconnect({ random: () => 0.5, ...p });
@@ -75,6 +76,26 @@ test("4401 reauth_required: always a fresh token, after a jittered wait that gro
   assert.equal(decide({ code: 4401, reason: "auth_unavailable" }).action, "retry");
 });
 
+test("4401 token_expired: like reauth_required, a fresh token then a jittered reconnect, never a stop", () => {
+  for (const tokenRefreshed of [false, true]) {
+    for (const attempt of [0, 2, 12]) {
+      const d = decide({ code: 4401, reason: "token_expired", attempt, tokenRefreshed });
+      const window = Math.min(DEFAULTS.maxDelayMs, DEFAULTS.soonBaseMs * 2 ** attempt);
+      assert.deepEqual([d.action, d.delayMs], ["refresh-token", Math.floor(window / 2)], `${attempt}`);
+      assert.match(d.why, /^token_expired: /);
+    }
+  }
+  assert.equal(decide({ code: 4401, reason: "token_expired", random: () => 0 }).delayMs, 0);
+});
+
+test("4401 identity_changed: stop, saying identity_changed (even before any refresh)", () => {
+  for (const tokenRefreshed of [false, true]) {
+    const d = decide({ code: 4401, reason: "identity_changed", attempt: 3, tokenRefreshed });
+    assert.deepEqual([d.action, d.delayMs], ["stop", 0]);
+    assert.match(d.why, /^identity_changed: /);
+  }
+});
+
 test("4403 removed: stop, saying why", () => {
   const d = decide({ code: 4403, reason: "removed", attempt: 0 });
   assert.deepEqual([d.action, d.delayMs], ["stop", 0]);
@@ -123,5 +144,71 @@ test("unknown codes and 1000 still retry; options override the defaults", () => 
 test("every decision carries a human-readable why", () => {
   for (const code of [1001, 1006, 4401, 4403, 4429, 4503]) {
     assert.equal(typeof decide({ code, reason: "unauthorized" }).why, "string");
+  }
+});
+
+test("refreshDelay: 80 % of the remaining lifetime, measured from the announcement", () => {
+  const now = 1_700_000_000_000;
+  assert.equal(refreshDelay({ expiresAt: now + 3_600_000, now }), 2_880_000);
+  assert.equal(refreshDelay({ expiresAt: now + 10_000, now }), 8_000);
+  assert.equal(refreshDelay({ expiresAt: now + 5_000, now }), 4_000);
+  // Announced late (a refresh that arrived at t+30 min of a 1 h token): 80 % of what is left.
+  assert.equal(refreshDelay({ expiresAt: now + 3_600_000, now: now + 1_800_000 }), 1_440_000);
+  assert.equal(refreshDelay({ expiresAt: now + 10_000, now, options: { refreshFraction: 0.5 } }), 5_000);
+  // Whole milliseconds.
+  assert.equal(refreshDelay({ expiresAt: now + 1_999, now }), 1_599);
+});
+
+test("refreshDelay: never sooner than refreshMinDelayMs; null without expiry or time", () => {
+  const now = 5_000_000;
+  // 80 % of 1.1 s would be 880 ms: clamped to the 1 s minimum (still before expiry).
+  assert.equal(refreshDelay({ expiresAt: now + 1_100, now }), DEFAULTS.refreshMinDelayMs);
+  assert.equal(refreshDelay({ expiresAt: now + DEFAULTS.refreshMinDelayMs, now }), DEFAULTS.refreshMinDelayMs);
+  // Less than the minimum left (or expired by this clock): no in-band refresh, the hub's
+  // token_expired close and the reconnect policy take over.
+  assert.equal(refreshDelay({ expiresAt: now + 999, now }), null);
+  assert.equal(refreshDelay({ expiresAt: now, now }), null);
+  assert.equal(refreshDelay({ expiresAt: now - 60_000, now }), null);
+  assert.equal(refreshDelay({ expiresAt: null, now }), null);
+  assert.equal(refreshDelay({ expiresAt: undefined, now }), null);
+  assert.equal(refreshDelay({ expiresAt: NaN, now }), null);
+  assert.equal(refreshDelay({ expiresAt: now + 10_000, now, options: { refreshMinDelayMs: 9_000 } }), 9_000);
+});
+
+test("refreshRetryDelay: jittered backoff, at least the minimum, at most half the time left", () => {
+  const now = 9_000_000;
+  const hour = 3_600_000;
+  // First retry: full jitter in [0, 2 s), floored at 1 s.
+  assert.equal(refreshRetryDelay({ attempt: 0, expiresAt: now + hour, now, random: () => 0.75 }), 1_500);
+  assert.equal(refreshRetryDelay({ attempt: 0, expiresAt: now + hour, now, random: () => 0 }), DEFAULTS.refreshMinDelayMs);
+  // The window grows with the attempts, up to maxDelayMs.
+  assert.equal(refreshRetryDelay({ attempt: 3, expiresAt: now + hour, now, random: () => 0.5 }), 8_000);
+  assert.equal(refreshRetryDelay({ attempt: 20, expiresAt: now + hour, now, random: () => ALMOST_ONE }), DEFAULTS.maxDelayMs - 1);
+  // Near expiry: half of what is left, so another try still fits.
+  assert.equal(refreshRetryDelay({ attempt: 20, expiresAt: now + 10_000, now, random: () => ALMOST_ONE }), 5_000);
+  assert.equal(refreshRetryDelay({ attempt: 0, expiresAt: now + 2_000, now, random: () => ALMOST_ONE }), 1_000);
+  // Less than twice the minimum left: give up (null).
+  assert.equal(refreshRetryDelay({ attempt: 0, expiresAt: now + 1_999, now, random: () => 0.5 }), null);
+  assert.equal(refreshRetryDelay({ attempt: 0, expiresAt: now - 1, now }), null);
+  assert.equal(refreshRetryDelay({ attempt: 0, expiresAt: null, now }), null);
+});
+
+test("refreshRetryDelay: a sequence of failures ends before expiry, never faster than 1/s", () => {
+  // The backend stays unavailable from the 80 % mark of a 60 s token: every retry is spaced by
+  // at least 1 s, each one fits before expiry, and the client gives up in time.
+  for (const r of [0, 0.5, ALMOST_ONE]) {
+    const expiresAt = 60_000;
+    let now = 48_000;
+    let tries = 0;
+    for (let attempt = 0; ; attempt += 1) {
+      const d = refreshRetryDelay({ attempt, expiresAt, now, random: () => r });
+      if (d === null) break;
+      assert.ok(d >= DEFAULTS.refreshMinDelayMs, `${d}`);
+      now += d;
+      assert.ok(now < expiresAt);
+      tries += 1;
+    }
+    assert.ok(tries >= 3 && tries <= 12, `r=${r}: ${tries} tries`);
+    assert.ok(expiresAt - now < 2 * DEFAULTS.refreshMinDelayMs);
   }
 });

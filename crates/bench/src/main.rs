@@ -26,6 +26,7 @@ struct Sizes {
     inflight: usize,
     typing_room: usize,
     typing_events: usize,
+    storm: usize,
     rooms: usize,
     per_room: usize,
     room_broadcasts: usize,
@@ -40,6 +41,7 @@ const FULL: Sizes = Sizes {
     inflight: 4,
     typing_room: 200,
     typing_events: 5,
+    storm: 200,
     rooms: 200,
     per_room: 10,
     room_broadcasts: 5,
@@ -54,6 +56,7 @@ const QUICK: Sizes = Sizes {
     inflight: 4,
     typing_room: 10,
     typing_events: 3,
+    storm: 20,
     rooms: 10,
     per_room: 3,
     room_broadcasts: 2,
@@ -68,6 +71,7 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("fanout_4000_sequential", "deliveries/s", true),
     ("fanout_4000_inflight", "deliveries/s", true),
     ("typing_200", "deliveries/s", false),
+    ("join_storm_200", "members known/s", false),
     ("rooms_200x10", "deliveries/s", false),
     ("idle_memory", "KiB/socket", false),
     ("room_memory_100x10", "KiB/socket", false),
@@ -202,6 +206,14 @@ async fn round(
         add(
             "typing_200",
             scenarios::typing(s, &tag, sizes.typing_room, sizes.typing_events).await,
+        );
+    }
+    // The floor keeps no member list.
+    if !s.is_floor() && wanted("join_storm_200") {
+        settle(idle.len()).await;
+        add(
+            "join_storm_200",
+            scenarios::join_storm(s, &tag, sizes.storm).await,
         );
     }
     if wanted("rooms_200x10") {

@@ -81,6 +81,86 @@ pub async fn join_many(
     results.into_iter().collect()
 }
 
+/// A join storm: `n` distinct users connect to one room at once, as after a restart.
+/// Measured until every socket knows every member (from its `auth:ok` list and the
+/// `presence` joins after it), which checks that no join is lost or repeated.
+pub async fn join_storm(s: &Server, tag: &str, n: usize) -> Run {
+    let room = format!("{tag}-storm");
+    let meter = CpuMeter::start(s.pid);
+    let started = Instant::now();
+    let joins = (0..n).map(|i| {
+        let (origin, room, token) = (s.origin.clone(), room.clone(), format!("{}u{i}", s.token));
+        async move { join(&origin, &room, &token).await }
+    });
+    let joined: Result<Vec<Joined>, String> = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .collect();
+    let joined = match joined {
+        Ok(j) => j,
+        Err(e) => return Run::failed(e),
+    };
+    let deadline = Instant::now() + DEADLINE;
+    let known = futures_util::future::join_all(joined.into_iter().map(|j| async move {
+        let result = learn_members(j.ws, &j.auth_ok, n, deadline).await;
+        (result, j.handshake)
+    }))
+    .await;
+    let wall = started.elapsed();
+    let cpu = meter.stop();
+    let mut times = Vec::with_capacity(n);
+    let mut writers = Vec::with_capacity(n);
+    for (result, handshake) in known {
+        match result {
+            Ok(w) => writers.push(w),
+            Err(e) => return Run::failed(e),
+        }
+        times.push(handshake);
+    }
+    close_all(writers).await;
+    Run {
+        value: n as f64 / wall.as_secs_f64(),
+        p50_ms: ms(percentile(&mut times, 50.0)),
+        p99_ms: ms(percentile(&mut times, 99.0)),
+        cpu,
+        error: None,
+    }
+}
+
+/// Reads `presence` joins until the socket knows all `n` members; fails on a repeated
+/// or unexpected member.
+async fn learn_members(
+    ws: crate::socket::Ws,
+    auth_ok: &str,
+    n: usize,
+    deadline: Instant,
+) -> Result<Writer, String> {
+    let ok: serde_json::Value = serde_json::from_str(auth_ok).map_err(|e| e.to_string())?;
+    let listed = ok["members"].as_array().ok_or("auth:ok without members")?;
+    let mut members: std::collections::HashSet<String> = listed
+        .iter()
+        .filter_map(|m| m.as_str().map(str::to_owned))
+        .collect();
+    let (writer, mut reader) = ws.split();
+    while members.len() < n {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .ok_or_else(|| format!("knew {} of {n} members at the deadline", members.len()))?;
+        match tokio::time::timeout(left, reader.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.contains(r#""event":"join""#) => {
+                let v: serde_json::Value = serde_json::from_str(&t).map_err(|e| e.to_string())?;
+                let user = v["userId"].as_str().unwrap_or_default().to_owned();
+                if !members.insert(user.clone()) {
+                    return Err(format!("join of {user} repeated"));
+                }
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return Err(format!("knew {} of {n} members", members.len())),
+        }
+    }
+    Ok(writer)
+}
+
 /// (a) connect + auth of `n` sockets spread over `rooms` rooms.
 pub async fn handshakes(s: &Server, tag: &str, n: usize, rooms: usize) -> Run {
     let names: Vec<String> = (0..rooms).map(|r| format!("{tag}-hs-{r}")).collect();
@@ -325,7 +405,8 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
         Ok(j) => j,
         Err(e) => return Run::failed(e),
     };
-    let (writers, readers) = listen(joined, "\"userId\":\"u", (n - 1) * events);
+    // Typing frames only: presence frames carry a user id too.
+    let (writers, readers) = listen(joined, "\"typing\",\"userId\":\"u", (n - 1) * events);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let meter = CpuMeter::start(s.pid);
     let senders: Vec<_> = writers

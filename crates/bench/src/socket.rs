@@ -17,6 +17,8 @@ pub type Writer = SplitSink<Ws, Message>;
 pub struct Joined {
     pub ws: Ws,
     pub handshake: Duration,
+    /// The `auth:ok` frame's text.
+    pub auth_ok: String,
 }
 
 fn config() -> WebSocketConfig {
@@ -66,6 +68,7 @@ pub async fn join(origin: &str, room: &str, token: &str) -> Result<Joined, Strin
         Ok(Some(Ok(Message::Text(t)))) if t.contains("\"auth:ok\"") => Ok(Joined {
             ws,
             handshake: started.elapsed(),
+            auth_ok: t.to_string(),
         }),
         other => Err(format!("auth in {room}: {other:?}")),
     }

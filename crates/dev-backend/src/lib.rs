@@ -7,6 +7,7 @@
 //!   | token                  | answer                                               |
 //!   |------------------------|------------------------------------------------------|
 //!   | `dev:<userId>`         | 200 `{"userId":"<userId>"}`                          |
+//!   | `dev:<userId>:ttl=<s>` | 200 `{"userId":"<userId>","expiresAt":<now + s>}` (ms) |
 //!   | `anon`                 | 200 `{}` (the hub falls back to the claimed userId)  |
 //!   | `deny:<anything>`      | 403                                                  |
 //!   | `status:<code>`        | that status (`status:302` adds a `Location`)         |
@@ -221,11 +222,34 @@ fn user(user_id: &str) -> Response {
     Json(json!({ "userId": user_id })).into_response()
 }
 
+/// The user of a `dev:<userId>` or `dev:<userId>:ttl=<seconds>` token, and the
+/// token's lifetime in seconds when it has one.
+pub fn dev_user(token: &str) -> Option<(&str, Option<u64>)> {
+    let rest = token.strip_prefix("dev:")?;
+    match rest.rsplit_once(":ttl=") {
+        Some((user, ttl)) => ttl.parse().ok().map(|ttl| (user, Some(ttl))),
+        None => Some((rest, None)),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// What the development token scheme answers for `token`.
 pub async fn answer_for_token(token: Option<&str>) -> Response {
     let token = token.unwrap_or("");
-    if let Some(u) = token.strip_prefix("dev:") {
-        return user(u);
+    if let Some((u, ttl)) = dev_user(token) {
+        return match ttl {
+            Some(ttl) => {
+                let expires_at = now_ms().saturating_add(ttl.saturating_mul(1000));
+                Json(json!({ "userId": u, "expiresAt": expires_at })).into_response()
+            }
+            None => user(u),
+        };
     }
     if token == "anon" {
         return Json(json!({})).into_response();
@@ -278,7 +302,7 @@ async fn participants_check(
 ) -> Response {
     state.record(&method, &uri, &headers, &body);
     let token = bearer(&headers);
-    if let Some(user) = token.and_then(|t| t.strip_prefix("dev:")) {
+    if let Some((user, _)) = token.and_then(dev_user) {
         let removed = state
             .removed
             .lock()
@@ -350,7 +374,7 @@ async fn create_message(
     body: Bytes,
 ) -> Response {
     state.record(&method, &uri, &headers, &body);
-    let Some(user_id) = bearer(&headers).and_then(|t| t.strip_prefix("dev:")) else {
+    let Some((user_id, _)) = bearer(&headers).and_then(dev_user) else {
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({ "error": "use Bearer dev:<userId>" })),
@@ -514,5 +538,27 @@ mod tests {
         assert_eq!(list.headers()["access-control-allow-origin"], "*");
         let body: Value = list.json().await.expect("JSON");
         assert_eq!(body["messages"][0]["text"], "hi");
+    }
+
+    #[test]
+    fn dev_tokens_may_carry_a_lifetime() {
+        assert_eq!(dev_user("dev:ann"), Some(("ann", None)));
+        assert_eq!(dev_user("dev:team:1"), Some(("team:1", None)));
+        assert_eq!(dev_user("dev:ann:ttl=5"), Some(("ann", Some(5))));
+        assert_eq!(dev_user("dev:ann:ttl=soon"), None);
+        assert_eq!(dev_user("anon"), None);
+    }
+
+    #[tokio::test]
+    async fn a_ttl_token_expires_that_many_seconds_from_now() {
+        let before = now_ms();
+        let resp = answer_for_token(Some("dev:ann:ttl=30")).await;
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["userId"], "ann");
+        let at = body["expiresAt"].as_u64().unwrap();
+        assert!((before + 30_000..=now_ms() + 30_000).contains(&at), "{at}");
     }
 }

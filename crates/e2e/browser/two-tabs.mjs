@@ -4,11 +4,13 @@
 //        --backend http://127.0.0.1:PORT --room ROOM --out target/e2e-artifacts
 //
 // Debian's Chromium (/usr/bin/chromium), headless, driven by playwright-core: two tabs of the
-// demo page as alice and bob in one room. Typing on one shows on the other; a message sent by
-// one appears exactly once on each; after the runtime restarts, both reconnect on their own.
-// Then alice removes bob through the demo's "Remove" action (the development backend's
-// DELETE …/participants/bob, which disconnects bob through the hub): bob's tab says it was
-// removed and stays stopped, alice's tab keeps working.
+// demo page as alice and bob in one room. Each sees the other join the online list; alice's
+// token lives 3 s and is refreshed in band, without a reconnect. Typing on one shows on the
+// other; a message sent by one (Korean included) appears exactly once on each; after the
+// runtime restarts, both reconnect on their own. bob's tab closes and alice sees him leave;
+// it comes back. Then alice removes bob through the demo's "Remove" action (the development
+// backend's DELETE …/participants/bob, which disconnects bob through the hub): bob's tab says
+// it was removed and stays stopped, alice sees him leave, and her tab keeps working.
 //
 // Talks to the Rust side by lines: stdout `STEP …` (progress), `RESTART` (restart the hub
 // now), then `DONE {json}` or `FAIL …`; stdin `RESTARTED` (the hub is back) or `ABORT`.
@@ -61,7 +63,7 @@ async function nextLine(timeoutMs) {
   return lines.shift();
 }
 
-async function openTab(context, opts, user, pageErrors) {
+async function openTab(context, opts, user, pageErrors, query = "") {
   const page = await context.newPage();
   page.on("pageerror", (e) => pageErrors.push(`${user}: ${e.message}`));
   page.on("console", (m) => {
@@ -70,7 +72,7 @@ async function openTab(context, opts, user, pageErrors) {
       step(`${user} console error: ${m.text()}`);
     }
   });
-  const url = `${opts.hub}/?backend=${encodeURIComponent(opts.backend)}`;
+  const url = `${opts.hub}/?backend=${encodeURIComponent(opts.backend)}${query}`;
   const resp = await page.goto(url, { timeout: 20_000 });
   if (!resp?.ok()) throw new Error(`${user}: GET ${url} → ${resp?.status()}`);
   // Pick the user and the room in the UI, as a person would.
@@ -93,6 +95,20 @@ async function openTab(context, opts, user, pageErrors) {
 }
 
 const connectionId = (page) => page.evaluate(() => window.chat.connectionId);
+
+/** Waits until the page's online list has `user` (or, with `present` false, has not). */
+async function expectMember(name, page, user, present = true) {
+  await page
+    .waitForFunction(
+      ([u, want]) => Boolean(document.querySelector(`#members li[data-user="${u}"]`)) === want,
+      [user, present],
+      { timeout: 10_000 },
+    )
+    .catch(async () => {
+      const list = await page.$eval("#members", (el) => el.textContent);
+      throw new Error(`${name}'s online list ${present ? "lacks" : "still shows"} ${user}: ${JSON.stringify(list)}`);
+    });
+}
 
 /** How many messages with exactly this text the page shows. */
 const countText = (page, text) =>
@@ -156,14 +172,35 @@ async function main() {
     context.setDefaultTimeout(15_000);
     for (const p of context.pages()) await p.close();
     const pageErrors = [];
-    const alice = await openTab(context, opts, "alice", pageErrors);
-    const bob = await openTab(context, opts, "bob", pageErrors);
+    // alice's token expires after 3 s: the client refreshes it in band at ~80 %.
+    const alice = await openTab(context, opts, "alice", pageErrors, "&ttl=3");
+    let bob = await openTab(context, opts, "bob", pageErrors);
     pages = [["alice", alice], ["bob", bob]];
     const before = { alice: await connectionId(alice), bob: await connectionId(bob) };
     if (!before.alice || !before.bob || before.alice === before.bob) {
       throw new Error(`bad connection ids ${JSON.stringify(before)}`);
     }
     step(`both tabs connected (${JSON.stringify(before)})`);
+    await expectMember("alice", alice, "bob");
+    await expectMember("bob", bob, "alice");
+    step("each tab shows the other online");
+
+    // Two in-band refreshes of alice's 3 s token: same connection, no reconnect.
+    await alice.waitForFunction(() => Number(document.querySelector("#refreshes").dataset.count) >= 2, null, {
+      timeout: 15_000,
+    }).catch(async () => {
+      const st = await alice.evaluate(() => ({ states: window.__states, closes: window.__closes, errors: window.__errors }));
+      throw new Error(`alice's token was not refreshed twice in band: ${JSON.stringify(st)}`);
+    });
+    const refreshed = await alice.evaluate(() => ({
+      connectionId: window.chat.connectionId,
+      states: window.__states,
+      expiresAt: Number(document.querySelector("#expires").dataset.expiresAt),
+    }));
+    if (refreshed.connectionId !== before.alice || refreshed.states.length !== 0 || !(refreshed.expiresAt > Date.now())) {
+      throw new Error(`alice's refreshes were not in band: ${JSON.stringify(refreshed)}`);
+    }
+    step(`alice's 3 s token was refreshed twice on the same connection (expires ${refreshed.expiresAt})`);
 
     // Typing on alice's tab shows on bob's.
     await alice.locator("#text").pressSequentially("Hello bob, this is al", { delay: 25 });
@@ -181,7 +218,7 @@ async function main() {
     await bob.waitForFunction(() => document.querySelector("#typing").textContent === "", null, { timeout: 10_000 });
     step("alice's message shows exactly once on each tab; the typing indicator cleared");
 
-    const reply = "Hi alice! bob here.";
+    const reply = "안녕하세요 alice! bob 입니다.";
     await bob.locator("#text").pressSequentially("Hi alice!", { delay: 20 });
     await alice.waitForFunction(() => document.querySelector("#typing").textContent === "bob is typing…", null, {
       timeout: 10_000,
@@ -239,6 +276,16 @@ async function main() {
     });
     step("alice sees “bob is typing…” after the restart");
     if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join("; ")}`);
+
+    // bob's tab closes: alice sees him leave. He opens it again: alice sees him join.
+    await bob.close();
+    await expectMember("alice", alice, "bob", false);
+    step("bob's tab closed; alice's online list dropped him");
+    bob = await openTab(context, opts, "bob", pageErrors);
+    pages = [["alice", alice], ["bob", bob]];
+    await expectMember("alice", alice, "bob");
+    await expectMember("bob", bob, "alice");
+    step("bob's tab is back; each tab shows the other online again");
 
     const screenshots = [];
     for (const [name, page] of pages) {
@@ -307,6 +354,8 @@ async function main() {
       throw new Error(`bob's tab after the removal: ${JSON.stringify(removedView)}`);
     }
     step(`bob's tab says “${removedView.status}” (close ${removedView.lastClose})`);
+    await expectMember("alice", alice, "bob", false);
+    step("alice's online list dropped bob");
 
     // bob stays stopped (no reconnect); alice stays connected on the same connection.
     await new Promise((r) => setTimeout(r, 2_500));

@@ -30,6 +30,17 @@ pub struct Client {
     ws: Stream,
     /// Set by `auth_ok`.
     pub connection_id: Option<String>,
+    /// Whether `presence` frames are handed out like any other. Off by default, so a
+    /// test about something else is not disturbed by who else joined its room; the
+    /// frames are then kept in `presence` instead.
+    pub see_presence: bool,
+    /// The `presence` frames set aside while `see_presence` is off, oldest first.
+    pub presence: Vec<Value>,
+}
+
+/// Whether a frame's text is a `presence` frame.
+fn is_presence(text: &str) -> bool {
+    text.starts_with(r#"{"type":"presence""#)
 }
 
 /// How a connection ended.
@@ -59,6 +70,8 @@ impl Client {
             Ok(Ok((ws, _))) => Ok(Client {
                 ws,
                 connection_id: None,
+                see_presence: false,
+                presence: Vec::new(),
             }),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("timed out".into()),
@@ -96,6 +109,9 @@ impl Client {
             match tokio::time::timeout(left, self.ws.next()).await {
                 Ok(Some(Ok(Message::Text(t)))) => {
                     check_frame(&t);
+                    if self.set_aside(&t) {
+                        continue;
+                    }
                     return Some(t.to_string());
                 }
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
@@ -103,6 +119,17 @@ impl Client {
                 _ => return None,
             }
         }
+    }
+
+    /// Keeps a presence frame aside (true) unless the test watches presence.
+    fn set_aside(&mut self, text: &str) -> bool {
+        if self.see_presence || !is_presence(text) {
+            return false;
+        }
+        if let Ok(v) = serde_json::from_str(text) {
+            self.presence.push(v);
+        }
+        true
     }
 
     /// The next text frame as JSON; panics (failing the test) if none arrives in time.
@@ -154,7 +181,9 @@ impl Client {
                 }
                 Ok(Some(Ok(Message::Text(t)))) => {
                     check_frame(&t);
-                    frames.push(t.to_string());
+                    if !self.set_aside(&t) {
+                        frames.push(t.to_string());
+                    }
                 }
                 Ok(Some(Ok(_))) => continue,
                 Err(_) => panic!("connection still open after {wait:?}; frames: {frames:?}"),

@@ -13,7 +13,8 @@ pub enum Event {
     Connected,
     /// The backend's participants check admitted it.
     Authenticated,
-    /// Turned away: auth failed, timed out, another room, the room full.
+    /// Turned away: auth failed, timed out, another room, the room full, the token
+    /// expired or changed hands.
     Refused(ErrorCode),
     /// Closed, by the client (its close code) or by the hub for another cause.
     Closed(Option<u16>),
@@ -66,7 +67,9 @@ impl Event {
             | ErrorCode::AuthUnavailable
             | ErrorCode::AuthTimeout
             | ErrorCode::RoomMismatch
-            | ErrorCode::RoomFull => Event::Refused(code),
+            | ErrorCode::RoomFull
+            | ErrorCode::TokenExpired
+            | ErrorCode::IdentityChanged => Event::Refused(code),
             _ => Event::Closed(Some(close)),
         }
     }

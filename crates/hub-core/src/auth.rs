@@ -75,8 +75,12 @@ pub fn check_init(token: &str, body: &str) -> String {
 /// What the participants check decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthOutcome {
-    /// 200: a participant, with the identity to use from now on.
-    Verified { user_id: Option<String> },
+    /// 200: a participant, with the identity to use from now on and when its token
+    /// expires (Unix ms), if the backend said.
+    Verified {
+        user_id: Option<String>,
+        expires_at: Option<u64>,
+    },
     /// 401, 403 or 404: not a participant.
     Denied,
     /// Anything else (5xx, 3xx, other 4xx, timeout, network error): try again later.
@@ -99,15 +103,22 @@ pub enum Body<'a> {
 /// - a JSON object with a string `"userId"`: that id, whatever the claim;
 /// - anything else (not JSON, not an object, unreadable): unavailable. An origin that
 ///   answers every request with an HTML page admits nobody.
+///
+/// `"expiresAt"` (Unix ms) may come with it: absent or `null` means no expiry. Any
+/// other value than a whole number of milliseconds is unavailable too: the backend
+/// meant the session to end, and the hub cannot tell when.
 pub fn judge(status: u16, body: Body<'_>, claimed_user_id: Option<&str>) -> AuthOutcome {
+    let claim = || claimed_user_id.map(str::to_owned);
     match status {
         200 => match body {
             Body::Text(text) if text.trim().is_empty() => AuthOutcome::Verified {
-                user_id: claimed_user_id.map(str::to_owned),
+                user_id: claim(),
+                expires_at: None,
             },
-            Body::Text(text) => match verified_user_id(text) {
-                Some(user_id) => AuthOutcome::Verified {
-                    user_id: user_id.or_else(|| claimed_user_id.map(str::to_owned)),
+            Body::Text(text) => match verdict(text) {
+                Some((user_id, expires_at)) => AuthOutcome::Verified {
+                    user_id: user_id.or_else(claim),
+                    expires_at,
                 },
                 None => AuthOutcome::Unavailable,
             },
@@ -118,20 +129,23 @@ pub fn judge(status: u16, body: Body<'_>, claimed_user_id: Option<&str>) -> Auth
     }
 }
 
-/// `Some(Some(id))` for an object with a string `userId`, `Some(None)` for any other
-/// object, `None` for anything that is not a JSON object. Other fields are kept raw,
-/// so no value the hub does not read can make the body unreadable.
-fn verified_user_id(text: &str) -> Option<Option<String>> {
+/// The string `userId` (if any) and `expiresAt` of a JSON object; `None` for anything
+/// that is not a JSON object or has an unusable `expiresAt`. Other fields are kept
+/// raw, so no value the hub does not read can make the body unreadable.
+fn verdict(text: &str) -> Option<(Option<String>, Option<u64>)> {
     let raw: &RawValue = serde_json::from_str(text).ok()?;
     if !raw.get().starts_with('{') {
         return None;
     }
     let fields: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).ok()?;
-    Some(
-        fields
-            .get("userId")
-            .and_then(|v| serde_json::from_str::<String>(v.get()).ok()),
-    )
+    let user_id = fields
+        .get("userId")
+        .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+    let expires_at = match fields.get("expiresAt") {
+        None => None,
+        Some(v) => serde_json::from_str::<Option<u64>>(v.get()).ok()?,
+    };
+    Some((user_id, expires_at))
 }
 
 #[cfg(test)]
@@ -190,6 +204,7 @@ mod tests {
     fn a_200_never_lets_the_client_choose_its_identity() {
         let ok = |user: Option<&str>| AuthOutcome::Verified {
             user_id: user.map(str::to_owned),
+            expires_at: None,
         };
         let text = |t| judge(200, Body::Text(t), Some("claim"));
         assert_eq!(text(r#"{"userId":"srv"}"#), ok(Some("srv")));
@@ -217,6 +232,30 @@ mod tests {
             judge(200, Body::Unreadable, Some("claim")),
             AuthOutcome::Unavailable
         );
+    }
+
+    #[test]
+    fn expiry_is_a_whole_number_of_milliseconds_or_nothing() {
+        let text = |t| judge(200, Body::Text(t), None);
+        let ok = |expires_at| AuthOutcome::Verified {
+            user_id: Some("u".into()),
+            expires_at,
+        };
+        assert_eq!(
+            text(r#"{"userId":"u","expiresAt":1700000000000}"#),
+            ok(Some(1_700_000_000_000))
+        );
+        assert_eq!(text(r#"{"userId":"u","expiresAt":null}"#), ok(None));
+        assert_eq!(text(r#"{"userId":"u"}"#), ok(None));
+        for bad in [
+            r#"{"userId":"u","expiresAt":"soon"}"#,
+            r#"{"userId":"u","expiresAt":-1}"#,
+            r#"{"userId":"u","expiresAt":1.5}"#,
+            r#"{"userId":"u","expiresAt":1e400}"#,
+            r#"{"userId":"u","expiresAt":{}}"#,
+        ] {
+            assert_eq!(text(bad), AuthOutcome::Unavailable, "{bad}");
+        }
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct Config {
     pub audit_max_events: usize,
     /// `AUDIT_RETENTION_MS`: how long a connection-audit event is kept.
     pub audit_retention_ms: u64,
+    /// `PRESENCE_MAX_MEMBERS`: presence (join and leave events, the member list) is on
+    /// while a room has at most this many distinct users; 0 turns it off.
+    pub presence_max_members: usize,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             idempotency_window_ms: 300_000,
             audit_max_events: 1_000,
             audit_retention_ms: 7 * 24 * 3_600_000,
+            presence_max_members: 200,
             rate_limit: RateLimit {
                 per_sec: 10,
                 burst: 20,
@@ -99,6 +103,9 @@ impl Config {
         let mut audit_max = c.audit_max_events as u64;
         number("AUDIT_MAX_EVENTS", &mut audit_max, 1, 100_000);
         c.audit_max_events = audit_max as usize;
+        let mut presence = c.presence_max_members as u64;
+        number("PRESENCE_MAX_MEMBERS", &mut presence, 0, 32_000);
+        c.presence_max_members = presence as usize;
         let mut pending = c.max_pending as u64;
         number("MAX_PENDING_PER_ROOM", &mut pending, 1, 32_000);
         let rl = &mut c.rate_limit;
@@ -173,6 +180,7 @@ mod tests {
         assert_eq!((d.max_frame_bytes, d.max_broadcast_bytes), (16_384, 65_536));
         assert_eq!((d.max_connections, d.max_pending), (10_000, 1_000));
         assert_eq!(d.idempotency_window_ms, 300_000);
+        assert_eq!(d.presence_max_members, 200);
         assert_eq!(
             (d.audit_max_events, d.audit_retention_ms),
             (1_000, 604_800_000)
@@ -203,8 +211,10 @@ mod tests {
             ("RATE_LIMIT_PER_SEC", "3"),
             ("RATE_LIMIT_BURST", "4"),
             ("RATE_LIMIT_FLOOD_PER_SEC", "30"),
+            ("PRESENCE_MAX_MEMBERS", "0"),
         ]);
         assert_eq!((c.max_connections, c.max_pending), (5, 2));
+        assert_eq!(c.presence_max_members, 0);
         assert_eq!(c.idempotency_window_ms, 60_000);
         assert_eq!((c.audit_max_events, c.audit_retention_ms), (50, 3_600_000));
         assert_eq!(

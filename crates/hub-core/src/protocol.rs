@@ -31,10 +31,12 @@ pub enum ErrorCode {
     RoomFull,
     Removed,
     ReauthRequired,
+    TokenExpired,
+    IdentityChanged,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::InvalidJson,
         ErrorCode::InvalidEvent,
         ErrorCode::UnknownType,
@@ -51,6 +53,8 @@ impl ErrorCode {
         ErrorCode::RoomFull,
         ErrorCode::Removed,
         ErrorCode::ReauthRequired,
+        ErrorCode::TokenExpired,
+        ErrorCode::IdentityChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +75,8 @@ impl ErrorCode {
             ErrorCode::RoomFull => "room_full",
             ErrorCode::Removed => "removed",
             ErrorCode::ReauthRequired => "reauth_required",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::IdentityChanged => "identity_changed",
         }
     }
 
@@ -93,6 +99,8 @@ impl ErrorCode {
             ErrorCode::RoomFull => "room is full",
             ErrorCode::Removed => "removed from this room",
             ErrorCode::ReauthRequired => "authenticate again with a fresh token",
+            ErrorCode::TokenExpired => "the token expired; authenticate again with a fresh token",
+            ErrorCode::IdentityChanged => "the refreshed token belongs to another user",
         }
     }
 }
@@ -101,8 +109,8 @@ impl ErrorCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u16)]
 pub enum CloseCode {
-    /// Not authenticated: auth failed, backend unavailable, no auth in time, or the
-    /// backend asked for a new authentication.
+    /// Not authenticated: auth failed, backend unavailable, no auth in time, the
+    /// token expired or changed hands, or the backend asked for a new authentication.
     Unauthorized = 4401,
     /// The socket tried to act on another room, or the backend removed it.
     Forbidden = 4403,
@@ -166,6 +174,10 @@ pub enum ClientFrame {
     Ping {
         t: Option<String>,
     },
+    /// `auth:refresh`: a fresh token for the live connection.
+    Refresh {
+        token: String,
+    },
 }
 
 /// Any incoming WebSocket frame, as the runtime hands it over.
@@ -212,6 +224,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, ClientError> {
         "ping" => Ok(ClientFrame::Ping {
             t: fields.get("t").map(|v| v.get().to_owned()),
         }),
+        "auth:refresh" => parse_token(&fields).map(|token| ClientFrame::Refresh { token }),
         _ => Err(ErrorCode::UnknownType.into()),
     }
 }
@@ -243,7 +256,8 @@ fn string_field(
     }
 }
 
-fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, ClientError> {
+/// The `token` of `auth` and `auth:refresh`.
+fn parse_token(fields: &HashMap<String, &RawValue>) -> Result<String, ClientError> {
     let token = string_field(fields, "token")?.ok_or_else(|| invalid_field("token"))?;
     // The token goes into an Authorization header: only visible ASCII can travel there
     // safely, and CR/LF must never reach a header.
@@ -256,6 +270,11 @@ fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, Client
             format!("token must be 1-{MAX_TOKEN_BYTES} visible ASCII characters"),
         ));
     }
+    Ok(token)
+}
+
+fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, ClientError> {
+    let token = parse_token(fields)?;
     let room_id = string_field(fields, "roomId")?.ok_or_else(|| invalid_field("roomId"))?;
     let user_id = string_field(fields, "userId")?;
     if let Some(u) = &user_id {
@@ -277,7 +296,27 @@ fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, Client
 /// the end-to-end frame check and the browser client's parser are tested against it
 /// (`tests/frame_types.rs` at the repository root), and `every_server_frame_type_is_listed`
 /// below fails when a variant of [`ServerFrame`] is missing here.
-pub const SERVER_FRAME_TYPES: [&str; 4] = ["auth:ok", "typing", "pong", "error"];
+pub const SERVER_FRAME_TYPES: [&str; 6] = [
+    "auth:ok",
+    "auth:refreshed",
+    "presence",
+    "typing",
+    "pong",
+    "error",
+];
+
+/// A change of who is in the room, told to its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence<'a> {
+    /// A user's first socket joined.
+    Join(&'a str),
+    /// A user's last socket left.
+    Leave(&'a str),
+    /// The room grew past `PRESENCE_MAX_MEMBERS`: the member list is no longer kept.
+    Off,
+    /// The room is back within the limit: here is the whole list.
+    On(&'a [&'a str]),
+}
 
 /// Frames the hub sends to clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,7 +324,16 @@ pub enum ServerFrame<'a> {
     AuthOk {
         connection_id: &'a str,
         user_id: Option<&'a str>,
+        /// When the token expires (Unix ms), as the backend said.
+        expires_at: Option<u64>,
+        /// The distinct users in the room, this socket's included; `None` while
+        /// presence is off.
+        members: Option<&'a [&'a str]>,
     },
+    Refreshed {
+        expires_at: Option<u64>,
+    },
+    Presence(Presence<'a>),
     Typing {
         user_id: Option<&'a str>,
         is_typing: bool,
@@ -305,6 +353,23 @@ enum Wire<'a> {
         connection_id: &'a str,
         #[serde(rename = "userId")]
         user_id: Option<&'a str>,
+        #[serde(rename = "expiresAt")]
+        expires_at: Option<u64>,
+        members: Option<&'a [&'a str]>,
+    },
+    #[serde(rename = "auth:refreshed")]
+    Refreshed {
+        #[serde(rename = "expiresAt")]
+        expires_at: Option<u64>,
+    },
+    #[serde(rename = "presence")]
+    Presence {
+        event: &'static str,
+        #[serde(rename = "userId", skip_serializing_if = "Option::is_none")]
+        user_id: Option<&'a str>,
+        /// Only in `on` and `off` (where it is `null`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        members: Option<Option<&'a [&'a str]>>,
     },
     #[serde(rename = "typing")]
     Typing {
@@ -331,10 +396,28 @@ impl ServerFrame<'_> {
             ServerFrame::AuthOk {
                 connection_id,
                 user_id,
+                expires_at,
+                members,
             } => Wire::AuthOk {
                 connection_id,
                 user_id,
+                expires_at,
+                members,
             },
+            ServerFrame::Refreshed { expires_at } => Wire::Refreshed { expires_at },
+            ServerFrame::Presence(p) => {
+                let (event, user_id, members) = match p {
+                    Presence::Join(u) => ("join", Some(u), None),
+                    Presence::Leave(u) => ("leave", Some(u), None),
+                    Presence::Off => ("off", None, Some(None)),
+                    Presence::On(list) => ("on", None, Some(Some(list))),
+                };
+                Wire::Presence {
+                    event,
+                    user_id,
+                    members,
+                }
+            }
             ServerFrame::Typing { user_id, is_typing } => Wire::Typing { user_id, is_typing },
             ServerFrame::Pong { t } => Wire::Pong {
                 // `t` came from a parsed frame, so it is valid JSON; fall back to omitting it.
@@ -435,6 +518,23 @@ mod tests {
     }
 
     #[test]
+    fn parses_auth_refresh() {
+        assert_eq!(
+            parse_client_frame(r#"{"type":"auth:refresh","token":"t2"}"#),
+            Ok(ClientFrame::Refresh { token: "t2".into() })
+        );
+        // The same token rules as `auth`.
+        for bad in [
+            r#"{"type":"auth:refresh"}"#,
+            r#"{"type":"auth:refresh","token":""}"#,
+            r#"{"type":"auth:refresh","token":7}"#,
+            r#"{"type":"auth:refresh","token":"a\r\nX: 1"}"#,
+        ] {
+            assert_eq!(code(bad), ErrorCode::InvalidEvent, "{bad}");
+        }
+    }
+
+    #[test]
     fn parses_typing_and_ping() {
         assert_eq!(
             parse_client_frame(r#"{"type":"typing","isTyping":true}"#),
@@ -517,18 +617,50 @@ mod tests {
         assert_eq!(
             ServerFrame::AuthOk {
                 connection_id: "c1",
-                user_id: Some("u1")
+                user_id: Some("u1"),
+                expires_at: Some(1_700_000_000_000),
+                members: Some(&["u1", "u\"2"]),
             }
             .encode(),
-            r#"{"type":"auth:ok","connectionId":"c1","userId":"u1"}"#
+            r#"{"type":"auth:ok","connectionId":"c1","userId":"u1","expiresAt":1700000000000,"members":["u1","u\"2"]}"#
         );
         assert_eq!(
             ServerFrame::AuthOk {
                 connection_id: "c1",
-                user_id: None
+                user_id: None,
+                expires_at: None,
+                members: None,
             }
             .encode(),
-            r#"{"type":"auth:ok","connectionId":"c1","userId":null}"#
+            r#"{"type":"auth:ok","connectionId":"c1","userId":null,"expiresAt":null,"members":null}"#
+        );
+        assert_eq!(
+            ServerFrame::Refreshed {
+                expires_at: Some(5)
+            }
+            .encode(),
+            r#"{"type":"auth:refreshed","expiresAt":5}"#
+        );
+        assert_eq!(
+            ServerFrame::Refreshed { expires_at: None }.encode(),
+            r#"{"type":"auth:refreshed","expiresAt":null}"#
+        );
+        let presence = |p| ServerFrame::Presence(p).encode();
+        assert_eq!(
+            presence(Presence::Join("u1")),
+            r#"{"type":"presence","event":"join","userId":"u1"}"#
+        );
+        assert_eq!(
+            presence(Presence::Leave("u1")),
+            r#"{"type":"presence","event":"leave","userId":"u1"}"#
+        );
+        assert_eq!(
+            presence(Presence::Off),
+            r#"{"type":"presence","event":"off","members":null}"#
+        );
+        assert_eq!(
+            presence(Presence::On(&["a", "b"])),
+            r#"{"type":"presence","event":"on","members":["a","b"]}"#
         );
         assert_eq!(
             ServerFrame::Typing {
@@ -560,7 +692,11 @@ mod tests {
             ServerFrame::AuthOk {
                 connection_id: "c",
                 user_id: None,
+                expires_at: None,
+                members: None,
             },
+            ServerFrame::Refreshed { expires_at: None },
+            ServerFrame::Presence(Presence::Off),
             ServerFrame::Typing {
                 user_id: None,
                 is_typing: true,

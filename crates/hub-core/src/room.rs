@@ -16,11 +16,13 @@ use crate::control::{Disconnect, Reason};
 use crate::deadlines::Deadlines;
 use crate::internal::Delivery;
 use crate::journal::{Journal, Row, Write};
-use crate::protocol::{AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode, ServerFrame};
+use crate::protocol::{
+    AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode, Presence, ServerFrame,
+};
 use crate::rate_limit::{Bucket, Verdict};
 use crate::room_id::RoomId;
 use crate::roster::{Member, Roster};
-use crate::session::{self, Action, Session};
+use crate::session::{self, is_expired, Action, AuthState, Refreshed, Session};
 use std::collections::{HashMap, HashSet};
 
 /// How long row changes wait to be written together (see `journal`): long enough for
@@ -60,8 +62,9 @@ pub trait Io<S> {
         S: 'a;
     /// Closes the socket with `code`, `reason` being the stable error code.
     fn close(&mut self, socket: &S, code: u16, reason: &str);
-    /// Runs the participants check of `session` (already saved as authenticating);
-    /// its outcome comes back through [`Room::on_check_done`].
+    /// Runs the participants check of `session` (saved as authenticating, or an
+    /// authenticated one refreshing its token); its outcome comes back through
+    /// [`Room::on_check_done`] with the same session.
     fn start_check(&mut self, socket: &S, session: Session, request: AuthRequest);
     /// Aborts the connection's participants check, if one still runs; it then ends
     /// as unavailable.
@@ -147,6 +150,9 @@ pub struct Room<S> {
     audit: std::collections::VecDeque<audit::Entry>,
     /// The latest time an event brought (Unix ms), for work that has no event of its own.
     clock: u64,
+    /// No member's token expires before this (Unix ms): a lower bound, so a fan-out
+    /// looks for expired members only once it has passed.
+    expiry: Option<u64>,
     /// Whether the room may write rows: only once a socket has authenticated (in
     /// this instance or an earlier one), so a room nobody joined stores nothing.
     storage: bool,
@@ -180,6 +186,7 @@ impl<S: Clone> Room<S> {
             flush_scheduled: false,
             audit: std::collections::VecDeque::new(),
             clock: 0,
+            expiry: None,
             storage: false,
         }
     }
@@ -232,11 +239,15 @@ impl<S: Clone> Room<S> {
             self.live.insert(session.connection_id.clone());
             match wake {
                 session::Wake::Closing => {}
-                session::Wake::Rejoin => self.roster.insert(Member {
-                    connection_id: session.connection_id,
-                    user_id: session.user_id,
-                    socket,
-                }),
+                session::Wake::Rejoin => {
+                    self.note_expiry(session.expires_at);
+                    self.roster.insert(Member {
+                        connection_id: session.connection_id,
+                        user_id: session.user_id,
+                        expires_at: session.expires_at,
+                        socket,
+                    });
+                }
                 session::Wake::Close(e, code) => {
                     self.close_with(&socket, &session.connection_id, &e, code, io)
                 }
@@ -357,6 +368,7 @@ impl<S: Clone> Room<S> {
                 if !typing_news(last, is_typing, now) {
                     return;
                 }
+                self.expire(now, io);
                 self.typing
                     .insert(session.connection_id.clone(), (is_typing, now));
                 let frame = ServerFrame::Typing {
@@ -374,7 +386,32 @@ impl<S: Clone> Room<S> {
                 );
             }
             Action::StartAuth(request) => self.start_auth(socket, session, request, now, io),
+            Action::Refresh(token) => self.start_refresh(socket, session, token, now, io),
         }
+    }
+
+    /// `auth:refresh`: the participants check again, for the same room, connection
+    /// and user, under the same deadline as an auth's. One at a time per socket.
+    fn start_refresh(
+        &mut self,
+        socket: &S,
+        session: Session,
+        token: String,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        let id = session.connection_id.clone();
+        if matches!(self.deadlines.get(&id), Some(Watch::Check(_))) {
+            return send_error(io, socket, &ErrorCode::AuthInProgress.into());
+        }
+        let at = now.saturating_add(self.config.auth_check_timeout_ms);
+        self.watch(id, at, Watch::Check(now), io);
+        let request = AuthRequest {
+            token,
+            room_id: session.room_id.as_str().to_owned(),
+            user_id: session.user_id.clone(),
+        };
+        io.start_check(socket, session, request);
     }
 
     fn start_auth(
@@ -407,12 +444,15 @@ impl<S: Clone> Room<S> {
         io: &mut impl Io<S>,
     ) {
         self.tick(now);
+        if checking.state == AuthState::Authenticated {
+            return self.on_refresh_done(socket, checking, outcome, now, io);
+        }
         let id = &checking.connection_id;
         // The socket may have closed, or been closed by the room, while the check ran.
         if !self.live.contains(id) {
             return;
         }
-        let done = match session::finish_auth(checking, outcome) {
+        let done = match session::finish_auth(checking, outcome, now) {
             Ok(done) => done,
             Err((e, code)) => return self.close_with(socket, id, &e, code, io),
         };
@@ -424,14 +464,6 @@ impl<S: Clone> Room<S> {
         if !io.save(socket, &done) {
             return self.forget(id, io);
         }
-        io.send(
-            socket,
-            &ServerFrame::AuthOk {
-                connection_id: id,
-                user_id: done.user_id.as_deref(),
-            }
-            .encode(),
-        );
         self.unwatch(id, io);
         self.waiting.remove(id);
         // The first member: from now on the room keeps rows.
@@ -439,11 +471,136 @@ impl<S: Clone> Room<S> {
         self.record(|j| j.authenticated(row_of(&done, Some(now))), io);
         let user = done.user_id.as_deref();
         self.log(audit::Entry::new(now, Event::Authenticated, id, user), io);
-        self.roster.insert(Member {
-            connection_id: done.connection_id,
-            user_id: done.user_id,
+        // Expired members leave before the member list is read.
+        self.expire(now, io);
+        let was_on = self.presence_on();
+        self.note_expiry(done.expires_at);
+        let first = self.roster.insert(Member {
+            connection_id: done.connection_id.clone(),
+            user_id: done.user_id.clone(),
+            expires_at: done.expires_at,
             socket: socket.clone(),
         });
+        let members = self.presence_on().then(|| self.member_list());
+        io.send(
+            socket,
+            &ServerFrame::AuthOk {
+                connection_id: id,
+                user_id: done.user_id.as_deref(),
+                expires_at: done.expires_at,
+                members: members.as_deref(),
+            }
+            .encode(),
+        );
+        if let (true, Some(user)) = (first, done.user_id.as_deref()) {
+            self.announce_change(was_on, Presence::Join(user), Some(id), io);
+        }
+    }
+
+    /// The participants check of a member's `auth:refresh` answered.
+    fn on_refresh_done(
+        &mut self,
+        socket: &S,
+        checking: &Session,
+        outcome: AuthOutcome,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        let id = &checking.connection_id;
+        if !self.roster.contains(id) {
+            return;
+        }
+        self.unwatch(id, io);
+        // The attachment as it stands now, not as it stood when the check started.
+        let current = io.load(socket).unwrap_or_else(|| checking.clone());
+        match session::finish_refresh(&current, outcome, now) {
+            Refreshed::Renewed(renewed) => {
+                if !io.save(socket, &renewed) {
+                    return self.forget(id, io);
+                }
+                self.roster.set_expiry(id, renewed.expires_at);
+                self.note_expiry(renewed.expires_at);
+                let frame = ServerFrame::Refreshed {
+                    expires_at: renewed.expires_at,
+                };
+                io.send(socket, &frame.encode());
+            }
+            Refreshed::Kept(e) => send_error(io, socket, &e),
+            Refreshed::Close(e, code) => self.close_with(socket, id, &e, code, io),
+        }
+    }
+
+    /// Whether the room tells its members who is in it: while it has at most
+    /// `presence_max_members` distinct users.
+    fn presence_on(&self) -> bool {
+        let max = self.config.presence_max_members;
+        max > 0 && self.roster.user_count() <= max
+    }
+
+    /// The distinct users in the room, sorted (so the list reads the same every time).
+    fn member_list(&self) -> Vec<&str> {
+        let mut users: Vec<&str> = self.roster.users().collect();
+        users.sort_unstable();
+        users
+    }
+
+    /// Tells every member but `except` that a user joined or left (`change`), or, when
+    /// the room just crossed the presence limit (`was_on` differs from now), that
+    /// presence went off or came back on with the whole list. Members whose token has
+    /// expired get nothing: they are on their way out.
+    fn announce_change(
+        &self,
+        was_on: bool,
+        change: Presence<'_>,
+        except: Option<&str>,
+        io: &mut impl Io<S>,
+    ) {
+        let list;
+        let frame = match (was_on, self.presence_on()) {
+            (true, true) => change,
+            (true, false) => Presence::Off,
+            (false, true) => {
+                list = self.member_list();
+                Presence::On(&list)
+            }
+            (false, false) => return,
+        };
+        let frame = ServerFrame::Presence(frame).encode();
+        let now = self.clock;
+        io.fan_out(
+            &frame,
+            self.roster
+                .iter()
+                .filter(|m| Some(m.connection_id.as_str()) != except)
+                .filter(|m| !is_expired(m.expires_at, now))
+                .map(|m| &m.socket),
+        );
+    }
+
+    fn note_expiry(&mut self, expires_at: Option<u64>) {
+        if let Some(at) = expires_at {
+            self.expiry = Some(self.expiry.map_or(at, |e| e.min(at)));
+        }
+    }
+
+    /// Closes every member whose token has expired (`token_expired`, 4401), before a
+    /// fan-out would reach it. No timer: an expired member is found by its next frame
+    /// or the next delivery, so an idle room still hibernates.
+    fn expire(&mut self, now: u64, io: &mut impl Io<S>) {
+        if self.expiry.is_none_or(|at| now < at) {
+            return;
+        }
+        let expired: Vec<(S, String)> = self
+            .roster
+            .iter()
+            .filter(|m| is_expired(m.expires_at, now))
+            .map(|m| (m.socket.clone(), m.connection_id.clone()))
+            .collect();
+        let (e, code) = session::token_expired();
+        for (socket, id) in &expired {
+            self.close_with(socket, id, &e, code, io);
+        }
+        self.expiry = self.roster.iter().filter_map(|m| m.expires_at).min();
     }
 
     /// The backend takes connections away: every socket of the listed users (all
@@ -544,6 +701,7 @@ impl<S: Clone> Room<S> {
                 };
             }
         }
+        self.expire(now, io);
         let delivered = self.deliver(d, io);
         if let Some(key) = &d.idempotency_key {
             self.remember_key(key, delivered, now, since, io);
@@ -686,7 +844,12 @@ impl<S: Clone> Room<S> {
 
     fn forget(&mut self, connection_id: &str, io: &mut impl Io<S>) {
         self.unwatch(connection_id, io);
-        self.roster.remove(connection_id);
+        if let Some((member, true)) = self.roster.remove(connection_id) {
+            if let Some(user) = member.user_id.as_deref() {
+                let was_on = self.roster.user_count() < self.config.presence_max_members;
+                self.announce_change(was_on, Presence::Leave(user), None, io);
+            }
+        }
         self.live.remove(connection_id);
         self.waiting.remove(connection_id);
         self.typing.remove(connection_id);

@@ -10,12 +10,16 @@ use std::collections::HashMap;
 pub struct Member<S> {
     pub connection_id: String,
     pub user_id: Option<String>,
+    /// When its token expires (Unix ms), if it does.
+    pub expires_at: Option<u64>,
     pub socket: S,
 }
 
 pub struct Roster<S> {
     members: Vec<Member<S>>,
     index: HashMap<String, usize>,
+    /// Sockets per verified user id: presence is per user, not per tab.
+    users: HashMap<String, usize>,
 }
 
 impl<S> Default for Roster<S> {
@@ -23,6 +27,7 @@ impl<S> Default for Roster<S> {
         Roster {
             members: Vec::new(),
             index: HashMap::new(),
+            users: HashMap::new(),
         }
     }
 }
@@ -36,26 +41,60 @@ impl<S> Roster<S> {
         self.members.is_empty()
     }
 
-    /// Adds or replaces the member with this connection id.
-    pub fn insert(&mut self, member: Member<S>) {
-        match self.index.get(&member.connection_id) {
-            Some(&i) => self.members[i] = member,
-            None => {
-                self.index
-                    .insert(member.connection_id.clone(), self.members.len());
-                self.members.push(member);
-            }
-        }
+    /// Distinct verified user ids among the members.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
     }
 
-    /// Removes a member in O(1); fan-out order is not significant.
-    pub fn remove(&mut self, connection_id: &str) -> Option<Member<S>> {
+    /// The distinct verified user ids, in no particular order.
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    /// Adds the member, replacing one with the same connection id. True when it is
+    /// the first socket of its (non-null) user.
+    pub fn insert(&mut self, member: Member<S>) -> bool {
+        self.remove(&member.connection_id);
+        let first = match &member.user_id {
+            Some(user) => {
+                let n = self.users.entry(user.clone()).or_default();
+                *n += 1;
+                *n == 1
+            }
+            None => false,
+        };
+        self.index
+            .insert(member.connection_id.clone(), self.members.len());
+        self.members.push(member);
+        first
+    }
+
+    /// Removes a member in O(1) (fan-out order is not significant), and says whether
+    /// it was the last socket of its (non-null) user.
+    pub fn remove(&mut self, connection_id: &str) -> Option<(Member<S>, bool)> {
         let i = self.index.remove(connection_id)?;
         let removed = self.members.swap_remove(i);
         if let Some(moved) = self.members.get(i) {
             self.index.insert(moved.connection_id.clone(), i);
         }
-        Some(removed)
+        let last = match &removed.user_id {
+            Some(user) => match self.users.get_mut(user) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => self.users.remove(user).is_some(),
+            },
+            None => false,
+        };
+        Some((removed, last))
+    }
+
+    /// Sets a member's token expiry (after a refresh).
+    pub fn set_expiry(&mut self, connection_id: &str, expires_at: Option<u64>) {
+        if let Some(&i) = self.index.get(connection_id) {
+            self.members[i].expires_at = expires_at;
+        }
     }
 
     /// The verified user id of a member.
@@ -81,8 +120,38 @@ mod tests {
         Member {
             connection_id: id.into(),
             user_id: None,
+            expires_at: None,
             socket: 0,
         }
+    }
+
+    fn of_user(id: &str, user: &str) -> Member<u32> {
+        Member {
+            user_id: Some(user.into()),
+            ..member(id)
+        }
+    }
+
+    #[test]
+    fn users_are_counted_once_whatever_their_tabs() {
+        let mut r = Roster::default();
+        assert!(r.insert(of_user("a1", "ann")));
+        assert!(!r.insert(of_user("a2", "ann")), "a second tab");
+        assert!(r.insert(of_user("b1", "bob")));
+        assert!(!r.insert(member("anon")), "null users are not counted");
+        assert_eq!(r.user_count(), 2);
+        let mut users: Vec<&str> = r.users().collect();
+        users.sort();
+        assert_eq!(users, ["ann", "bob"]);
+        // Replacing a connection keeps the count right.
+        assert!(!r.insert(of_user("a2", "ann")));
+        assert_eq!(r.user_count(), 2);
+        assert_eq!(r.remove("a1").map(|(_, last)| last), Some(false));
+        assert_eq!(r.remove("a2").map(|(_, last)| last), Some(true));
+        assert_eq!(r.remove("anon").map(|(_, last)| last), Some(false));
+        assert_eq!(r.user_count(), 1);
+        r.set_expiry("b1", Some(7));
+        assert_eq!(r.iter().next().and_then(|m| m.expires_at), Some(7));
     }
 
     fn ids(r: &Roster<u32>) -> Vec<String> {

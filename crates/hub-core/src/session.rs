@@ -63,6 +63,10 @@ pub struct Session {
     /// The identity the backend verified (or the claim it accepted).
     #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// When the token expires (Unix ms), as the backend said; after it, the socket is
+    /// closed at its next frame or delivery.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
     /// Closed by the room: the runtime may still hold the socket (until the client
     /// answers the close), but the room never takes it back, even after a wake.
     #[serde(rename = "x", default, skip_serializing_if = "is_false")]
@@ -82,6 +86,7 @@ impl Session {
             auth_deadline: now.saturating_add(auth_timeout_ms),
             state: AuthState::Pending,
             user_id: None,
+            expires_at: None,
             closed: false,
         }
     }
@@ -102,6 +107,11 @@ impl Session {
     }
 }
 
+/// Whether a token that expires at `expires_at` has expired at `now`.
+pub fn is_expired(expires_at: Option<u64>, now: u64) -> bool {
+    expires_at.is_some_and(|at| now >= at)
+}
+
 /// What the room must do in answer to one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -115,12 +125,21 @@ pub enum Action {
     Typing(bool),
     /// Answer the sender with a pong echoing `t`.
     Pong(Option<String>),
+    /// Run the participants check again with this token (`auth:refresh`), unless
+    /// one is already running.
+    Refresh(String),
 }
 
 /// A socket that did not authenticate in time: `auth_timeout`, 4401. The one place
 /// this rule is written, whether a frame, the room's timer or a wake finds it.
 pub fn auth_timeout() -> (ClientError, CloseCode) {
     (ErrorCode::AuthTimeout.into(), CloseCode::Unauthorized)
+}
+
+/// A socket whose token expired: `token_expired`, 4401, whether its own frame or a
+/// delivery to it finds it.
+pub fn token_expired() -> (ClientError, CloseCode) {
+    (ErrorCode::TokenExpired.into(), CloseCode::Unauthorized)
 }
 
 /// A participants check that gave no usable answer (an error, a timeout, or the
@@ -175,6 +194,10 @@ pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u
         let (e, code) = auth_timeout();
         return Action::Close(e, code);
     }
+    if session.state == AuthState::Authenticated && is_expired(session.expires_at, now) {
+        let (e, code) = token_expired();
+        return Action::Close(e, code);
+    }
     let frame = match frame {
         Ok(frame) => frame,
         // Before auth, a well-formed event of any type but `auth` is refused as
@@ -200,25 +223,74 @@ pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u
         }
         (AuthState::Authenticated, ClientFrame::Typing { is_typing }) => Action::Typing(is_typing),
         (AuthState::Authenticated, ClientFrame::Ping { t }) => Action::Pong(t),
-        (_, ClientFrame::Typing { .. } | ClientFrame::Ping { .. }) => {
-            Action::Reply(ErrorCode::Unauthenticated.into())
-        }
+        (AuthState::Authenticated, ClientFrame::Refresh { token }) => Action::Refresh(token),
+        (
+            _,
+            ClientFrame::Typing { .. } | ClientFrame::Ping { .. } | ClientFrame::Refresh { .. },
+        ) => Action::Reply(ErrorCode::Unauthenticated.into()),
     }
 }
 
 /// The session after the participants check answered, or the error to close with.
+/// A token the backend says has already expired admits nobody.
 pub fn finish_auth(
     session: &Session,
     outcome: AuthOutcome,
+    now: u64,
 ) -> Result<Session, (ClientError, CloseCode)> {
     match outcome {
-        AuthOutcome::Verified { user_id } => Ok(Session {
+        AuthOutcome::Verified { expires_at, .. } if is_expired(expires_at, now) => {
+            Err(token_expired())
+        }
+        AuthOutcome::Verified {
+            user_id,
+            expires_at,
+        } => Ok(Session {
             state: AuthState::Authenticated,
             user_id,
+            expires_at,
             ..session.clone()
         }),
-        AuthOutcome::Denied => Err((ErrorCode::Unauthorized.into(), CloseCode::Unauthorized)),
+        AuthOutcome::Denied => Err(unauthorized()),
         AuthOutcome::Unavailable => Err(check_unavailable()),
+    }
+}
+
+fn unauthorized() -> (ClientError, CloseCode) {
+    (ErrorCode::Unauthorized.into(), CloseCode::Unauthorized)
+}
+
+/// What a refresh's participants check means for a live connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refreshed {
+    /// The same user: the session with its new expiry.
+    Renewed(Session),
+    /// Send this error; the connection stays open until its current expiry (the
+    /// backend was unavailable, and a hiccup must not drop live users).
+    Kept(ClientError),
+    /// Send this error, then close with this code.
+    Close(ClientError, CloseCode),
+}
+
+/// The live `session` after the participants check of its `auth:refresh` answered.
+pub fn finish_refresh(session: &Session, outcome: AuthOutcome, now: u64) -> Refreshed {
+    match outcome {
+        AuthOutcome::Verified { user_id, .. } if user_id != session.user_id => {
+            Refreshed::Close(ErrorCode::IdentityChanged.into(), CloseCode::Unauthorized)
+        }
+        AuthOutcome::Verified { expires_at, .. } if is_expired(expires_at, now) => {
+            let (e, code) = token_expired();
+            Refreshed::Close(e, code)
+        }
+        AuthOutcome::Verified { expires_at, .. } => Refreshed::Renewed(Session {
+            expires_at,
+            ..session.clone()
+        }),
+        AuthOutcome::Denied => {
+            let (e, code) = unauthorized();
+            Refreshed::Close(e, code)
+        }
+        AuthOutcome::Unavailable => Refreshed::Kept(ErrorCode::AuthUnavailable.into()),
     }
 }
 
@@ -399,26 +471,109 @@ mod tests {
         );
     }
 
+    fn verified(user: &str, expires_at: Option<u64>) -> AuthOutcome {
+        AuthOutcome::Verified {
+            user_id: Some(user.into()),
+            expires_at,
+        }
+    }
+
     #[test]
     fn finishing_auth() {
         let a = session(AuthState::Authenticating);
-        let done = finish_auth(
-            &a,
-            AuthOutcome::Verified {
-                user_id: Some("server-u".into()),
-            },
-        )
-        .unwrap();
+        let done = finish_auth(&a, verified("server-u", Some(9_000)), 2_000).unwrap();
         assert_eq!(done.state, AuthState::Authenticated);
         assert_eq!(done.user_id.as_deref(), Some("server-u"));
+        assert_eq!(done.expires_at, Some(9_000));
         assert_eq!(done.connection_id, "c1");
         assert_eq!(
-            finish_auth(&a, AuthOutcome::Denied),
+            finish_auth(&a, AuthOutcome::Denied, 2_000),
             Err((ErrorCode::Unauthorized.into(), CloseCode::Unauthorized))
         );
         assert_eq!(
-            finish_auth(&a, AuthOutcome::Unavailable),
+            finish_auth(&a, AuthOutcome::Unavailable, 2_000),
             Err((ErrorCode::AuthUnavailable.into(), CloseCode::Unauthorized))
+        );
+        // A token that is already expired admits nobody.
+        assert_eq!(
+            finish_auth(&a, verified("u", Some(2_000)), 2_000),
+            Err(token_expired())
+        );
+    }
+
+    #[test]
+    fn an_expired_member_is_closed_at_its_next_frame() {
+        let ok = Session {
+            expires_at: Some(5_000),
+            ..session(AuthState::Authenticated)
+        };
+        let ping = || Ok(ClientFrame::Ping { t: None });
+        assert_eq!(decide(&ok, ping(), 4_999), Action::Pong(None));
+        let (e, code) = token_expired();
+        assert_eq!((code.code(), e.code.as_str()), (4401, "token_expired"));
+        assert_eq!(decide(&ok, ping(), 5_000), Action::Close(e, code));
+        // Whatever the frame, even a refresh: it came too late.
+        let refresh = Ok(ClientFrame::Refresh { token: "t".into() });
+        assert!(matches!(decide(&ok, refresh, 6_000), Action::Close(..)));
+    }
+
+    #[test]
+    fn refresh_is_for_members_only() {
+        let refresh = || Ok(ClientFrame::Refresh { token: "t2".into() });
+        let ok = session(AuthState::Authenticated);
+        assert_eq!(decide(&ok, refresh(), 2_000), Action::Refresh("t2".into()));
+        for state in [AuthState::Pending, AuthState::Authenticating] {
+            assert_eq!(
+                decide(&session(state), refresh(), 2_000),
+                reply(ErrorCode::Unauthenticated)
+            );
+        }
+    }
+
+    #[test]
+    fn finishing_a_refresh() {
+        let ok = Session {
+            expires_at: Some(5_000),
+            ..session(AuthState::Authenticated)
+        };
+        assert_eq!(
+            finish_refresh(&ok, verified("u1", Some(60_000)), 4_000),
+            Refreshed::Renewed(Session {
+                expires_at: Some(60_000),
+                ..ok.clone()
+            })
+        );
+        assert_eq!(
+            finish_refresh(&ok, verified("u1", None), 4_000),
+            Refreshed::Renewed(Session {
+                expires_at: None,
+                ..ok.clone()
+            })
+        );
+        let close = |code: ErrorCode| Refreshed::Close(code.into(), CloseCode::Unauthorized);
+        assert_eq!(
+            finish_refresh(&ok, verified("mallory", Some(60_000)), 4_000),
+            close(ErrorCode::IdentityChanged)
+        );
+        let anonymous = Session {
+            user_id: None,
+            ..ok.clone()
+        };
+        assert_eq!(
+            finish_refresh(&anonymous, verified("u1", None), 4_000),
+            close(ErrorCode::IdentityChanged)
+        );
+        assert_eq!(
+            finish_refresh(&ok, verified("u1", Some(4_000)), 4_000),
+            close(ErrorCode::TokenExpired)
+        );
+        assert_eq!(
+            finish_refresh(&ok, AuthOutcome::Denied, 4_000),
+            close(ErrorCode::Unauthorized)
+        );
+        assert_eq!(
+            finish_refresh(&ok, AuthOutcome::Unavailable, 4_000),
+            Refreshed::Kept(ErrorCode::AuthUnavailable.into())
         );
     }
 }

@@ -15,6 +15,7 @@ mod control;
 mod fail_closed;
 mod frames;
 mod handshake;
+mod membership;
 mod resilience;
 mod ship;
 mod storage;
@@ -34,6 +35,7 @@ pub const TIGHT_VARS: &[(&str, &str)] = &[
     ("MAX_PENDING_PER_ROOM", "2"),
     ("AUTH_CHECK_TIMEOUT_MS", "1000"),
     ("AUTH_TIMEOUT_MS", "5000"),
+    ("PRESENCE_MAX_MEMBERS", "2"),
 ];
 
 fn all_tests() -> Vec<runner::Test> {
@@ -43,6 +45,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(frames::tests());
     t.extend(broadcast::tests());
     t.extend(control::tests());
+    t.extend(membership::tests());
     t.extend(browser::tests());
     t.extend(storage::tests());
     t.extend(abuse::tests());

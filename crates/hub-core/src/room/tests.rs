@@ -229,6 +229,17 @@ impl World {
         self.room.on_broadcast(&d, T0, &mut self.io).delivered
     }
 
+    /// Broadcasts `{"type":"x"}` to everyone at `now`; how many sockets it reached.
+    fn broadcast_at(&mut self, now: u64) -> usize {
+        let d = Delivery {
+            message: r#"{"type":"x"}"#,
+            exclude: vec![],
+            user_ids: None,
+            idempotency_key: None,
+        };
+        self.room.on_broadcast(&d, now, &mut self.io).delivered
+    }
+
     /// Floods from `s` until the room closes it for flooding (4429).
     fn flood(&mut self, s: Sock) {
         for _ in 0..101 {
@@ -259,7 +270,39 @@ impl World {
     fn verified(user: &str) -> AuthOutcome {
         AuthOutcome::Verified {
             user_id: Some(user.to_owned()),
+            expires_at: None,
         }
+    }
+
+    /// Connects and authenticates `s` as `user` with a token that expires at `at`.
+    fn member_until(&mut self, s: Sock, user: &str, at: u64, now: u64) {
+        assert_eq!(self.connect(s, now), Admission::Admitted);
+        self.frame(s, AUTH, now);
+        let outcome = AuthOutcome::Verified {
+            user_id: Some(user.to_owned()),
+            expires_at: Some(at),
+        };
+        self.check_done(s, outcome, now);
+    }
+
+    /// The `auth:refresh` check of `s` answers with `outcome`.
+    fn refresh_done(&mut self, s: Sock, outcome: AuthOutcome, now: u64) {
+        let session = self.io.session(s).expect("a session");
+        assert_eq!(session.state, AuthState::Authenticated);
+        self.room
+            .on_check_done(&s, &session, outcome, now, &mut self.io);
+    }
+
+    /// Presence frames fanned out since the log was last taken, with their targets.
+    fn presence(&mut self) -> Vec<(String, Vec<Sock>)> {
+        self.io
+            .take()
+            .into_iter()
+            .filter_map(|e| match e {
+                Ev::FanOut(f, to) if f.starts_with(r#"{"type":"presence""#) => Some((f, to)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Connects and authenticates `s` as user `u{s}`.
@@ -464,7 +507,7 @@ fn check_outcomes() {
     let sent = w.io.sent_to(1);
     assert_eq!(
         sent.last().unwrap(),
-        r#"{"type":"auth:ok","connectionId":"c1","userId":"server-u"}"#
+        r#"{"type":"auth:ok","connectionId":"c1","userId":"server-u","expiresAt":null,"members":["server-u"]}"#
     );
     assert_eq!(w.io.session(1).unwrap().state, AuthState::Authenticated);
     w.connect(2, T0);
@@ -1040,4 +1083,290 @@ fn a_room_nobody_joined_keeps_a_bounded_audit_in_memory_only() {
     // The three kept in memory (the oldest went when c4 connected), then c4's auth.
     assert_eq!(w.io.audit_written.len(), 4);
     assert_eq!(w.io.audit_written[3].event, "authenticated");
+}
+
+fn join(user: &str) -> String {
+    format!(r#"{{"type":"presence","event":"join","userId":"{user}"}}"#)
+}
+
+fn leave(user: &str) -> String {
+    format!(r#"{{"type":"presence","event":"leave","userId":"{user}"}}"#)
+}
+
+fn last_auth_ok(w: &World, s: Sock) -> serde_json::Value {
+    let sent = w.io.sent_to(s);
+    let frame = sent
+        .iter()
+        .rev()
+        .find(|f| f.starts_with(r#"{"type":"auth:ok""#))
+        .expect("an auth:ok");
+    serde_json::from_str(frame).unwrap()
+}
+
+#[test]
+fn presence_is_per_user_not_per_tab() {
+    let mut w = World::roomy();
+    w.member_as(1, "ann", T0);
+    assert_eq!(last_auth_ok(&w, 1)["members"], serde_json::json!(["ann"]));
+    w.presence();
+    w.member_as(2, "bob", T0);
+    assert_eq!(
+        last_auth_ok(&w, 2)["members"],
+        serde_json::json!(["ann", "bob"])
+    );
+    assert_eq!(w.presence(), [(join("bob"), vec![1])], "not to bob himself");
+    // Bob's second tab: no event, and the list is still per user.
+    w.member_as(3, "bob", T0);
+    assert_eq!(
+        last_auth_ok(&w, 3)["members"],
+        serde_json::json!(["ann", "bob"])
+    );
+    assert_eq!(w.presence(), []);
+    // A socket with a null user id is never announced nor listed.
+    w.connect(4, T0);
+    w.frame(4, AUTH, T0);
+    let anonymous = AuthOutcome::Verified {
+        user_id: None,
+        expires_at: None,
+    };
+    w.check_done(4, anonymous, T0);
+    assert_eq!(
+        last_auth_ok(&w, 4)["members"],
+        serde_json::json!(["ann", "bob"])
+    );
+    assert_eq!(w.presence(), []);
+    // Bob leaves only when his last tab does, whatever closes it.
+    w.room.on_close(&cid(2), Some(1000), T0, &mut w.io);
+    assert_eq!(w.presence(), []);
+    w.frame(3, r#"{"type":"auth","token":"t","roomId":"room-2"}"#, T0);
+    w.frame(3, r#"{"type":"typing","isTyping":true}"#, T0);
+    assert_eq!(w.presence(), []);
+    let d = Disconnect {
+        user_ids: vec!["bob".into()],
+        connection_ids: vec![],
+        reason: Reason::Removed,
+    };
+    w.room.on_disconnect(&d, T0, &mut w.io);
+    assert_eq!(w.presence(), [(leave("bob"), vec![1, 4])]);
+    w.room.on_close(&cid(4), None, T0, &mut w.io);
+    assert_eq!(w.presence(), [], "the anonymous socket leaves unannounced");
+}
+
+#[test]
+fn presence_turns_off_above_the_limit_and_back_on_with_the_whole_list() {
+    let mut w = World::with(Config {
+        max_connections: 10,
+        presence_max_members: 2,
+        ..config()
+    });
+    w.member(1, T0);
+    w.member(2, T0);
+    w.presence();
+    // A third user crosses the limit: the others are told once, the newcomer's
+    // auth:ok says so, and nobody is told who joined.
+    w.member(3, T0);
+    assert_eq!(last_auth_ok(&w, 3)["members"], serde_json::Value::Null);
+    assert_eq!(
+        w.presence(),
+        [(
+            r#"{"type":"presence","event":"off","members":null}"#.to_owned(),
+            vec![1, 2]
+        )]
+    );
+    // While off: no joins or leaves.
+    w.member(4, T0);
+    assert_eq!(last_auth_ok(&w, 4)["members"], serde_json::Value::Null);
+    w.room.on_close(&cid(4), Some(1000), T0, &mut w.io);
+    assert_eq!(w.presence(), []);
+    // Back within the limit: everyone gets the whole list, once.
+    w.room.on_close(&cid(1), Some(1000), T0, &mut w.io);
+    assert_eq!(
+        w.presence(),
+        [(
+            r#"{"type":"presence","event":"on","members":["u2","u3"]}"#.to_owned(),
+            vec![2, 3]
+        )]
+    );
+    w.room.on_close(&cid(2), Some(1000), T0, &mut w.io);
+    assert_eq!(w.presence(), [(leave("u2"), vec![3])]);
+}
+
+#[test]
+fn presence_off_by_configuration_sends_nothing() {
+    let mut w = World::with(Config {
+        presence_max_members: 0,
+        ..config()
+    });
+    w.member(1, T0);
+    w.member(2, T0);
+    assert_eq!(last_auth_ok(&w, 2)["members"], serde_json::Value::Null);
+    w.room.on_close(&cid(1), Some(1000), T0, &mut w.io);
+    assert_eq!(w.presence(), []);
+}
+
+#[test]
+fn presence_and_expiry_survive_a_wake() {
+    let mut w = World::roomy();
+    w.member_until(1, "ann", T0 + 60_000, T0);
+    w.member_as(2, "bob", T0);
+    w.member_as(3, "bob", T0);
+    let sockets: Vec<(Sock, Option<Session>)> = (1..=3).map(|s| (s, w.io.session(s))).collect();
+    let mut woken = World::with(Config {
+        max_connections: 10,
+        max_pending: 5,
+        ..config()
+    });
+    woken.io.attachments = w.io.attachments.clone();
+    woken.room.on_wake(sockets, true, T0 + 1_000, &mut woken.io);
+    woken.io.take();
+    // Bob's tabs are still one user: the first closing is not a leave.
+    woken
+        .room
+        .on_close(&cid(2), Some(1000), T0 + 1_000, &mut woken.io);
+    assert_eq!(woken.presence(), []);
+    // Ann's expiry came back with her attachment.
+    assert_eq!(woken.broadcast_at(T0 + 60_000), 1, "only bob's tab");
+    assert_eq!(woken.io.closes(), [(1, 4401, "token_expired".into())]);
+    assert!(woken
+        .io
+        .sent_to(1)
+        .iter()
+        .any(|f| is_error(f, "token_expired")));
+    assert_eq!(woken.presence(), [(leave("ann"), vec![3])]);
+}
+
+#[test]
+fn an_expired_member_gets_no_delivery_and_is_closed() {
+    let mut w = World::roomy();
+    w.member_until(1, "ann", T0 + 5_000, T0);
+    w.member_until(2, "bob", T0 + 9_000, T0);
+    w.member(3, T0);
+    w.io.take();
+    // Nothing happens at expiry itself: no timer.
+    assert!(!w.io.log.iter().any(|e| matches!(e, Ev::ArmTimer(_))));
+    assert_eq!(w.broadcast_at(T0 + 4_999), 3);
+    w.io.take();
+    assert_eq!(w.broadcast_at(T0 + 5_000), 2);
+    assert_eq!(w.io.closes(), [(1, 4401, "token_expired".into())]);
+    let log = w.io.take();
+    // Ann is told why and leaves; the broadcast never reaches her; bob is still in.
+    assert!(log.contains(&Ev::FanOut(leave("ann"), vec![2, 3])));
+    assert!(log.contains(&Ev::FanOut(r#"{"type":"x"}"#.into(), vec![2, 3])));
+    // Typing finds bob expired the same way.
+    w.frame(3, r#"{"type":"typing","isTyping":true}"#, T0 + 9_000);
+    assert_eq!(w.io.closes(), [(2, 4401, "token_expired".into())]);
+    assert_eq!(w.room.authenticated(), 1);
+}
+
+#[test]
+fn an_expired_member_is_closed_by_its_own_frame_and_an_expired_token_admits_nobody() {
+    let mut w = World::roomy();
+    w.member_until(1, "ann", T0 + 5_000, T0);
+    w.member(2, T0);
+    w.io.take();
+    w.frame(1, r#"{"type":"ping"}"#, T0 + 5_000);
+    assert_eq!(w.io.closes(), [(1, 4401, "token_expired".into())]);
+    assert_eq!(w.presence(), [(leave("ann"), vec![2])]);
+    // The backend says the token has already expired.
+    w.connect(3, T0);
+    w.frame(3, AUTH, T0);
+    let expired = AuthOutcome::Verified {
+        user_id: Some("cat".into()),
+        expires_at: Some(T0),
+    };
+    w.check_done(3, expired, T0);
+    assert_eq!(w.io.closes(), [(3, 4401, "token_expired".into())]);
+    assert_eq!(w.room.authenticated(), 1);
+}
+
+const REFRESH: &str = r#"{"type":"auth:refresh","token":"t2"}"#;
+
+#[test]
+fn a_refresh_renews_the_expiry_in_place() {
+    let mut w = World::roomy();
+    w.member_until(1, "ann", T0 + 5_000, T0);
+    w.member(2, T0);
+    w.io.take();
+    w.frame(1, REFRESH, T0 + 4_000);
+    let log = w.io.take();
+    assert!(log.contains(&Ev::StartCheck(1)), "{log:?}");
+    assert!(
+        log.contains(&Ev::ArmTimer(T0 + 4_000 + 5_000)),
+        "bounded in time"
+    );
+    // One at a time.
+    w.frame(1, REFRESH, T0 + 4_100);
+    assert!(is_error(&w.io.sent_to(1)[0], "auth_in_progress"));
+    assert!(!w.io.take().contains(&Ev::StartCheck(1)));
+    let renewed = AuthOutcome::Verified {
+        user_id: Some("ann".into()),
+        expires_at: Some(T0 + 60_000),
+    };
+    w.refresh_done(1, renewed, T0 + 4_200);
+    assert_eq!(
+        w.io.sent_to(1),
+        [r#"{"type":"auth:refreshed","expiresAt":1060000}"#]
+    );
+    let log = w.io.take();
+    assert!(
+        log.contains(&Ev::CancelTimer),
+        "nothing left to wait for: {log:?}"
+    );
+    assert!(
+        !log.iter().any(|e| matches!(e, Ev::FanOut(..))),
+        "no presence"
+    );
+    let session = w.io.session(1).unwrap();
+    assert_eq!(
+        (session.expires_at, session.connection_id.as_str()),
+        (Some(T0 + 60_000), "c1")
+    );
+    // Past the old expiry, ann still gets deliveries.
+    assert_eq!(w.broadcast_at(T0 + 30_000), 2);
+    assert!(w.io.closes().is_empty());
+}
+
+#[test]
+fn refresh_outcomes() {
+    let mut w = World::roomy();
+    for s in 1..=4 {
+        w.member_until(s, &format!("u{s}"), T0 + 5_000, T0);
+    }
+    for s in 1..=4 {
+        w.frame(s, REFRESH, T0 + 1_000);
+    }
+    w.io.take();
+    let as_user = |u: &str| AuthOutcome::Verified {
+        user_id: Some(u.into()),
+        expires_at: Some(T0 + 60_000),
+    };
+    w.refresh_done(1, as_user("mallory"), T0 + 1_100);
+    w.refresh_done(2, AuthOutcome::Denied, T0 + 1_100);
+    w.refresh_done(3, AuthOutcome::Unavailable, T0 + 1_100);
+    assert_eq!(
+        w.io.closes(),
+        [
+            (1, 4401, "identity_changed".into()),
+            (2, 4401, "unauthorized".into())
+        ]
+    );
+    // A backend hiccup keeps the socket until its current expiry.
+    assert!(is_error(&w.io.sent_to(3)[0], "auth_unavailable"));
+    assert_eq!(w.room.authenticated(), 2);
+    w.io.take();
+    // A refresh that never answers is aborted at its deadline, then ends as unavailable.
+    w.room.on_timer(T0 + 6_000, &mut w.io);
+    assert!(w.io.take().contains(&Ev::CancelCheck(cid(4))));
+    // Refreshes are frames: they count against the rate limit.
+    let mut w = World::roomy();
+    w.member(1, T0);
+    for _ in 0..40 {
+        w.frame(1, REFRESH, T0);
+    }
+    assert!(w.io.sent_to(1).iter().any(|f| is_error(f, "rate_limited")));
+    // Before auth, a refresh is refused like any other event.
+    w.connect(2, T0);
+    w.io.take();
+    w.frame(2, REFRESH, T0);
+    assert!(is_error(&w.io.sent_to(2)[0], "unauthenticated"));
 }

@@ -1,0 +1,180 @@
+// How an app uses the client, type-checked against ../../nativor-chat.d.ts
+// (`tsc -p clients/web/test/types`, part of scripts/test.sh). Never run: it only has to compile.
+// The `@ts-expect-error` lines prove the declarations are not `any`: if a type degraded, the
+// expected error would vanish and tsc would fail on the unused directive.
+import {
+  CloseCode,
+  DEFAULTS,
+  HUB_FRAME_TYPES,
+  NativorChatClient,
+  TypingThrottle,
+  decideReconnect,
+  fullJitter,
+  isValidRoomId,
+  parseServerFrame,
+  refreshDelay,
+  refreshRetryDelay,
+  roomUrl,
+  type BroadcastFrame,
+  type EventPayload,
+  type HubFrameType,
+  type MembersEvent,
+  type PresenceFrame,
+  type ReconnectDecision,
+  type RefreshEvent,
+  type ResyncEvent,
+} from "../../nativor-chat.js";
+
+declare function render(names: string[] | null): void;
+declare function fetchMessagesSince(since: number): Promise<void>;
+declare const session: { token: string; refresh(): Promise<string | null> };
+
+/** The app's own broadcasts, typed by their `type`. */
+interface MessageCreated {
+  type: "message.created";
+  id: string;
+  userId: string | null;
+  preview: string;
+}
+
+const room = "room-1";
+if (!isValidRoomId(room)) throw new Error("bad room");
+
+const chat = new NativorChatClient<{ "message.created": MessageCreated }>({
+  url: roomUrl("https://ws.nativor.com", room),
+  roomId: room,
+  getToken: async ({ forceRefresh }) => (forceRefresh ? await session.refresh() : session.token),
+  options: { pingIntervalMs: 20_000, refreshFraction: 0.75 },
+});
+
+// Presence: a Set (read-only) or null when unknown.
+chat.on("members", (e: MembersEvent) => {
+  render(e.members === null ? null : [...e.members].sort());
+  if (e.cause === "join" || e.cause === "leave") console.log(e.cause, e.userId);
+});
+chat.on("presence", (f) => {
+  // Narrowing by `event` gives each shape its own fields.
+  if (f.event === "join" || f.event === "leave") console.log(f.userId.toUpperCase());
+  else if (f.event === "on") console.log(f.members.length);
+  else {
+    const none: null = f.members;
+    console.log(none);
+  }
+});
+const online: boolean = chat.members?.has("bob") ?? false;
+console.log(online);
+
+// Expiry and refresh.
+chat.on("auth:ok", (f) => {
+  const expires: number | null = f.expiresAt;
+  const members: string[] | null = f.members;
+  console.log(f.connectionId, expires, members);
+});
+chat.on("auth:refreshed", (f) => console.log("now expires at", f.expiresAt === null ? "never" : new Date(f.expiresAt)));
+chat.on("refresh", (r: RefreshEvent) => {
+  if (r.phase === "scheduled") console.log(`refresh in ${r.delayMs} ms (attempt ${r.attempt})`);
+  else if (r.phase === "gave-up") console.log(r.why);
+});
+const expiresAt: number | null = chat.expiresAt;
+console.log(expiresAt);
+
+// Resync after every reconnect.
+chat.on("resync", ({ since }: ResyncEvent) => void fetchMessagesSince(since));
+
+// Stops, with the reason.
+chat.on("state", (e) => {
+  if (e.state === "stopped" && e.reason === "identity_changed") console.log(e.why);
+});
+chat.on("close", (c) => {
+  const d: ReconnectDecision = c.decision;
+  if (c.code === CloseCode.UNAUTHENTICATED && d.action === "stop") console.log(d.why);
+});
+chat.on("error", (e) => console.log(e.local ? `local ${e.code}` : e.code, e.message));
+
+// Broadcasts: typed by the type parameter, or a plain BroadcastFrame.
+chat.on("message.created", (m) => console.log(m.id, m.preview.trim()));
+chat.on("room.renamed", (f: BroadcastFrame) => console.log(f.type, f["name"]));
+const p: EventPayload<"presence"> = { type: "presence", event: "off", members: null };
+console.log(p);
+
+chat.connect();
+chat.typing();
+chat.stopTyping();
+chat.ping();
+chat.send({ type: "typing", isTyping: false });
+chat.reconnectNow();
+chat.close();
+
+// Pure exports.
+const types: readonly HubFrameType[] = HUB_FRAME_TYPES;
+const first: "auth:ok" = HUB_FRAME_TYPES[0];
+console.log(types, first, DEFAULTS.refreshMinDelayMs, fullJitter(2, 1_000, 30_000));
+const decision = decideReconnect({ code: 4401, reason: "token_expired", attempt: 1 });
+const action: "retry" | "refresh-token" | "stop" = decision.action;
+console.log(action);
+const inMs: number | null = refreshDelay({ expiresAt: Date.now() + 60_000, now: Date.now() });
+const retryMs: number | null = refreshRetryDelay({ attempt: 0, expiresAt: null, now: Date.now() });
+console.log(inMs, retryMs);
+const frame = parseServerFrame('{"type":"presence","event":"join","userId":"bob"}');
+if (frame !== null && frame.type === "presence") console.log((frame as PresenceFrame).event);
+const throttle = new TypingThrottle((isTyping) => chat.send({ type: "typing", isTyping }), { throttleMs: 3_000 });
+throttle.input();
+
+// A test-style construction: injected socket, timers and clock.
+declare const FakeSocket: new (url: string) => {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((e: unknown) => void) | null;
+  onmessage: ((e: { data: string }) => void) | null;
+  onclose: ((e: { code: number; reason: string; wasClean: boolean }) => void) | null;
+  onerror: ((e: unknown) => void) | null;
+};
+const fake = new NativorChatClient({
+  url: "ws://localhost/rooms/r",
+  roomId: "r",
+  getToken: () => "dev:alice",
+  WebSocket: FakeSocket,
+  timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h) },
+  now: () => 0,
+  random: () => 0.5,
+});
+// The browser's own WebSocket fits too.
+const browser = new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", getToken: () => null, WebSocket });
+console.log(fake.state, browser.lastFrameAt);
+
+// ---- What must NOT compile -------------------------------------------------------------------
+
+// @ts-expect-error members is a ReadonlySet: the app cannot change the client's list
+chat.members?.add("mallory");
+
+// @ts-expect-error expiresAt is a number (Unix ms) or null, not a string
+const expiresText: string = chat.expiresAt;
+
+// @ts-expect-error a presence frame has no isTyping
+chat.on("presence", (f) => console.log(f.isTyping));
+
+// @ts-expect-error a join/leave needs narrowing before members is there
+chat.on("presence", (f) => console.log(f.members.length));
+
+// @ts-expect-error resync's since is a number
+chat.on("resync", (e) => e.since.toUpperCase());
+
+// @ts-expect-error the typed broadcast has no `text` field
+chat.on("message.created", (m) => console.log(m.text.length));
+
+// @ts-expect-error getToken is required
+new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r" });
+
+// @ts-expect-error an unknown tunable
+new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", getToken: () => "t", options: { refreshAtMs: 5 } });
+
+// @ts-expect-error decideReconnect needs a close code
+decideReconnect({ reason: "token_expired" });
+
+// @ts-expect-error state is read-only
+chat.state = "open";
+
+// @ts-expect-error HUB_FRAME_TYPES is a read-only tuple
+HUB_FRAME_TYPES.push("members");
+
+console.log(expiresText);
