@@ -85,6 +85,8 @@ async function openTab(context, opts, user, pageErrors, query = "") {
     window.__states = [];
     window.__closes = [];
     window.__errors = [];
+    window.__resyncs = [];
+    window.chat.on("resync", (e) => window.__resyncs.push(e.since));
     window.chat.on("state", (e) => window.__states.push(e.state));
     window.chat.on("close", (c) =>
       window.__closes.push({ code: c.code, reason: c.reason, action: c.decision.action }),
@@ -256,6 +258,14 @@ async function main() {
       }
     }
     step(`both tabs reconnected on their own (${JSON.stringify(reconnectMs)} ms after the hub was back)`);
+    // Each tab was told to fetch what it missed, since its last frame before the restart.
+    for (const [name, page] of pages) {
+      const resyncs = await page.evaluate(() => window.__resyncs);
+      if (resyncs.length !== 1 || !(resyncs[0] > started && resyncs[0] <= restartedAt)) {
+        throw new Error(`${name}'s resync events after the restart: ${JSON.stringify(resyncs)}`);
+      }
+    }
+    step("each tab got one resync event, since its last frame before the restart");
 
     // The room works again, through the backend and the hub.
     const after = "Back after the restart: did you notice?";

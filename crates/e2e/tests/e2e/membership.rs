@@ -193,6 +193,20 @@ async fn a_refresh_for_another_user_or_a_refused_token_closes(h: Hubs) {
     bob.send_json(&json!({"type": "auth:refresh", "token": "deny:bob"}))
         .await;
     bob.expect_closed_with("unauthorized", 4401).await;
+    // Refreshes are events: a burst of them meets the rate limit.
+    let (mut carol, _) = watching(&h.main, &r, "dev:carol").await;
+    for _ in 0..25 {
+        carol
+            .send_json(&json!({"type": "auth:refresh", "token": "slow:2000:carol"}))
+            .await;
+    }
+    let mut codes = Vec::new();
+    while let Some(t) = carol.next_text_within(SHORT).await {
+        let v: Value = serde_json::from_str(&t).expect("JSON");
+        codes.push(v["code"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(codes.contains(&"rate_limited".to_owned()), "{codes:?}");
+    assert!(codes.contains(&"auth_in_progress".to_owned()), "{codes:?}");
     // Before auth, a refresh is refused like any other event.
     let mut pending = Client::connect(&h.main.room_url(&r)).await;
     pending
