@@ -66,7 +66,7 @@ async fn without_a_backend_identity_the_claim_or_null_is_used(h: Hubs) {
         let mut c = Client::connect(&h.main.room_url(&r)).await;
         let ok = c.auth(&r, token, claim).await;
         assert_eq!(ok["userId"], expected, "{token} {claim:?}");
-        assert_eq!(ok.as_object().map(|o| o.len()), Some(3), "{ok}");
+        assert_eq!(ok.as_object().map(|o| o.len()), Some(5), "{ok}");
     }
 }
 

@@ -107,11 +107,11 @@ async fn tight_presence_turns_off_above_the_limit_and_back_on_with_the_list(h: H
 
 async fn an_expired_socket_is_closed_at_its_next_frame(h: Hubs) {
     let r = room("expiry");
-    let (mut ann, ok) = watching(&h.main, &r, "dev:ann:ttl=1").await;
-    expiry_in(&ok, 1);
+    let (mut ann, ok) = watching(&h.main, &r, "dev:ann:ttl=3").await;
+    expiry_in(&ok, 3);
     ann.send_json(&json!({"type": "ping", "t": 1})).await;
     assert_eq!(ann.recv().await, json!({"type": "pong", "t": 1}));
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
     ann.send_json(&json!({"type": "ping", "t": 2})).await;
     ann.expect_closed_with("token_expired", 4401).await;
     // A token the backend says has expired never gets in.
@@ -123,10 +123,12 @@ async fn an_expired_socket_is_closed_at_its_next_frame(h: Hubs) {
 
 async fn a_delivery_never_reaches_an_expired_socket(h: Hubs) {
     let r = room("expiry-delivery");
-    let (mut ann, _) = watching(&h.main, &r, "dev:ann:ttl=1").await;
+    // Long enough for bob to join first even on a busy machine (an expired member is
+    // closed before a newcomer's auth:ok).
+    let (mut ann, _) = watching(&h.main, &r, "dev:ann:ttl=3").await;
     let (mut bob, _) = watching(&h.main, &r, "dev:bob").await;
     assert_eq!(ann.recv().await, presence("join", "bob"));
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
     let (status, v) = h
         .main
         .broadcast(&json!({"roomId": r, "message": {"type": "after-expiry"}}))
