@@ -29,6 +29,8 @@ mkdir -p "$RUN"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Servers the restart scenarios started again (the load generator's children).
+  pkill -f "serve $RUN/" 2>/dev/null || true
   wait 2>/dev/null || true
   # The servers' logs outlive the run (a crash or a refused connection is explained there).
   mkdir -p "$ROOT/target/bench-logs"
@@ -37,12 +39,37 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port below the kernel's ephemeral range: the restart scenarios start a server
+# again on its port while thousands of client sockets come and go, and a client's own
+# (ephemeral) port could otherwise take it first.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]) if __import__("os").path.exists("/proc/sys/net/ipv4/ip_local_port_range") else 32768
+for _ in range(200):
+    port = random.randrange(max(1024, low - 12000), low)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+PY
+}
 BACKEND_PORT="$(free_port)"
 TOKEN="bench-webhook-token"
 
-say "Starting the dev backend on 127.0.0.1:$BACKEND_PORT (dev:<user> tokens answer at once)"
-target/release/dev-backend --port "$BACKEND_PORT" --hub "http://127.0.0.1:1" --webhook-token "$TOKEN" >"$RUN/backend.log" 2>&1 &
+# The restart scenarios' clients use bench:<user> tokens: each check costs
+# BENCH_CHECK_MS, at most BENCH_CHECK_CONCURRENCY at once (400 checks/s by default), a
+# backend that saturates the way a real one does when a deploy reconnects everyone.
+CHECK_MS="${BENCH_CHECK_MS:-20}"
+CHECK_CONCURRENCY="${BENCH_CHECK_CONCURRENCY:-8}"
+say "Starting the dev backend on 127.0.0.1:$BACKEND_PORT (dev:<user> tokens answer at once; bench:<user> cost $CHECK_MS ms, $CHECK_CONCURRENCY at once)"
+target/release/dev-backend --port "$BACKEND_PORT" --hub "http://127.0.0.1:1" --webhook-token "$TOKEN" \
+  --bench-check-ms "$CHECK_MS" --bench-concurrency "$CHECK_CONCURRENCY" >"$RUN/backend.log" 2>&1 &
 PIDS+=($!)
 
 # One workerd config per server: same runtime, same storage kind (SQLite on local disk),
@@ -52,7 +79,7 @@ PIDS+=($!)
 STORAGE="${BENCH_STORAGE_DIR:-$RUN}"
 # The same compatibility date as the deployed Worker.
 COMPAT_DATE="$(sed -n 's/^compatibility_date = "\(.*\)"/\1/p' wrangler.toml)"
-config() { # name port modules-block
+config() { # name port modules-block [extra bindings]
   mkdir -p "$STORAGE/$1-storage"
   cat >"$RUN/$1.capnp" <<CAPNP
 using Workerd = import "/workerd/workerd.capnp";
@@ -72,6 +99,7 @@ const server :Workerd.Worker = (
     (name = "BACKEND_ORIGIN", text = "http://127.0.0.1:$BACKEND_PORT"),
     (name = "WEBHOOK_TOKEN", text = "$TOKEN"),
     (name = "Chat", durableObjectNamespace = "ChatRoom"),
+    ${4:-}
   ],
   durableObjectNamespaces = [ (className = "ChatRoom", uniqueKey = "bench-$1", enableSql = true) ],
   durableObjectStorage = (localDisk = "storage"),
@@ -81,12 +109,14 @@ CAPNP
 }
 
 SERVERS=()
-start() { # name modules-block
+start() { # name modules-block [extra bindings]
   local port
   port="$(free_port)"
-  config "$1" "$port" "$2"
+  config "$1" "$port" "$2" "${3:-}"
   "$WORKERD" serve "$RUN/$1.capnp" >"$RUN/$1.log" 2>&1 &
   local pid=$!
+  # The restart scenarios kill servers on purpose: no job-control notice for that.
+  disown "$pid"
   PIDS+=("$pid")
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
@@ -99,7 +129,13 @@ start() { # name modules-block
 
 # Embedded paths are relative to the config file, which lives in bench/tmp/run-*/.
 UP="../../.."
-start hub "(name = \"index.js\", esModule = embed \"$UP/build/index.js\"), (name = \"index_bg.wasm\", wasm = embed \"$UP/build/index_bg.wasm\")"
+HUB_MODULES="(name = \"index.js\", esModule = embed \"$UP/build/index.js\"), (name = \"index_bg.wasm\", wasm = embed \"$UP/build/index_bg.wasm\")"
+# The hub as deployed with resume tickets; and the same build without them
+# (hub_noresume), which runs the restart scenarios only.
+start hub "$HUB_MODULES" '(name = "RESUME_SECRET", text = "bench-resume-secret"),'
+start hub_noresume "$HUB_MODULES"
+RESTARTS=(--workerd "$WORKERD" --backend "http://127.0.0.1:$BACKEND_PORT" --restart-only hub_noresume)
+for name in hub hub_noresume baseline; do RESTARTS+=(--restart "$name=$RUN/$name.capnp"); done
 # BENCH_HUB_BEFORE=<dir with index.js and index_bg.wasm> (an absolute path) adds an earlier
 # build of the hub as the server `hub_before`, for before/after ratios of a change in one run.
 if [ -n "${BENCH_HUB_BEFORE:-}" ]; then
@@ -113,10 +149,12 @@ start floor "(name = \"floor.js\", esModule = embed \"$UP/bench/servers/floor.js
 
 DATE="$(date -u +%Y-%m-%d)"
 if [ -n "$QUICK" ]; then OUT="$ROOT/target/bench-quick.json"; else OUT="$ROOT/bench/results/$DATE.json"; fi
+# BENCH_OUT=<file> writes the results there instead (a partial run, say).
+OUT="${BENCH_OUT:-$OUT}"
 mkdir -p "$(dirname "$OUT")"
 RAW="$(stat -c %s build/index_bg.wasm)"
 GZ="$(gzip -9 -c build/index_bg.wasm | wc -c)"
 
 say "Running the load generator ${QUICK:-(full: 3 rounds, takes several minutes)}"
-BENCH_DATE="$DATE" target/release/loadgen "${SERVERS[@]}" $QUICK --out "$OUT" \
+BENCH_DATE="$DATE" target/release/loadgen "${SERVERS[@]}" "${RESTARTS[@]}" $QUICK --out "$OUT" \
   --wasm-raw "$RAW" --wasm-gzip "$GZ" "$@" --runtime "workerd $("$WORKERD" --version | awk '{print $2}') (workerd serve, measured directly)"

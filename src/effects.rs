@@ -159,6 +159,22 @@ impl Io<WebSocket> for Effects<'_> {
         }
     }
 
+    fn revoke(&mut self, users: &[String], at: u64, until: u64) {
+        if let Err(e) = self.shell.store.revoke(users, at, until) {
+            console_error!("recording a disconnect failed: {e}");
+        }
+    }
+
+    fn revocations(&mut self, now: u64) -> Option<Vec<(String, u64, u64)>> {
+        match self.shell.store.revocations(now) {
+            Ok(records) => Some(records),
+            Err(e) => {
+                console_error!("reading disconnect records failed: {e}");
+                None
+            }
+        }
+    }
+
     fn remove_ghost_rows(&mut self, live: &HashSet<String>) {
         if let Err(e) = self.shell.store.remove_ghosts(live) {
             console_error!("removing stale connection rows failed: {e}");

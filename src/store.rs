@@ -183,6 +183,10 @@ impl Store {
             self.sql.exec(&audit_sql(chunk.len()), values)?;
         }
         if !events.is_empty() {
+            self.sql.exec(
+                "DELETE FROM revocations WHERE until <= ?",
+                vec![int(prune.now)],
+            )?;
             self.sql
                 .exec("DELETE FROM audit WHERE at < ?", vec![int(prune.before)])?;
             self.sql.exec(
@@ -307,6 +311,44 @@ impl Store {
             vec![int(keep as u64)],
         )?;
         Ok(())
+    }
+
+    /// Records that `users` were disconnected at `at`, remembered until `until`, and
+    /// prunes the records that have run out (no await in between: one commit, before
+    /// the disconnect is answered).
+    pub fn revoke(&self, users: &[String], at: u64, until: u64) -> Result<()> {
+        self.ensure()?;
+        self.sql
+            .exec("DELETE FROM revocations WHERE until <= ?", vec![int(at)])?;
+        for user in users {
+            self.sql.exec(
+                "INSERT OR REPLACE INTO revocations (user_id, revoked_at, until) VALUES (?, ?, ?)",
+                vec![text(user), int(at), int(until)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Every disconnect record still remembered at `now`: (user, at, until).
+    pub fn revocations(&self, now: u64) -> Result<Vec<(String, u64, u64)>> {
+        #[derive(Deserialize)]
+        struct Record {
+            user_id: String,
+            revoked_at: u64,
+            until: u64,
+        }
+        self.ensure()?;
+        let rows = self
+            .sql
+            .exec(
+                "SELECT user_id, revoked_at, until FROM revocations WHERE until > ?",
+                vec![int(now)],
+            )?
+            .to_array::<Record>()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.user_id, r.revoked_at, r.until))
+            .collect())
     }
 
     /// Every row of the connections table (the room has tables).

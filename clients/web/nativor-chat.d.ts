@@ -79,7 +79,10 @@ export type HubFrameType = (typeof HUB_FRAME_TYPES)[number];
 // ---------------------------------------------------------------------------------------------
 // Frames from the hub (as returned by `parseServerFrame`)
 
-/** Authenticated. Missing `userId`/`expiresAt`/`members` (older hubs) are normalised to null. */
+/**
+ * Authenticated. Missing `userId`/`expiresAt`/`members`/`resume` (older hubs, a hub without
+ * `RESUME_SECRET`) are normalised to null.
+ */
 export interface AuthOkFrame {
   type: "auth:ok";
   /** Send it to the backend with every message you post (`excludeConnectionIds`). */
@@ -90,12 +93,21 @@ export interface AuthOkFrame {
   expiresAt: number | null;
   /** Distinct verified user ids in the room, this socket's own included; null: presence off. */
   members: string[] | null;
+  /**
+   * The hub's resume ticket (opaque): sent back in the `auth` of a reconnect, it lets this user
+   * back into this room without a backend check until it expires. A resumed `auth:ok` echoes the
+   * ticket it was let in with. Null: the hub has none for this connection (the client then
+   * forgets the one it kept).
+   */
+  resume: string | null;
 }
 
 /** The answer to a successful in-band refresh: same connection, id and presence. */
 export interface AuthRefreshedFrame {
   type: "auth:refreshed";
   expiresAt: number | null;
+  /** A new resume ticket (the refresh was a real check); null: none, the kept one stays. */
+  resume: string | null;
 }
 
 /** A user's first socket joined (another tab of a user already there sends nothing). */
@@ -301,6 +313,13 @@ export interface NativorChatOptions {
   getToken: TokenProvider;
   /** Optional claim sent with `auth`; the backend's answer wins. */
   userId?: string | null;
+  /** false: never keep or send resume tickets (default true). */
+  resume?: boolean;
+  /**
+   * A resume ticket for the first `connect()`, e.g. the `resumeTicket` of an earlier client of
+   * the same room (read before its `close()`, which drops it). Ignored with `resume: false`.
+   */
+  resumeTicket?: string | null;
   /** Default: the global `WebSocket`. */
   WebSocket?: new (url: string) => WebSocketLike;
   timers?: Timers;
@@ -431,6 +450,12 @@ export declare class NativorChatClient<Broadcasts extends object = Record<never,
   readonly members: ReadonlySet<string> | null;
   /** `now()` of the last frame received on an authenticated connection, or null. */
   readonly lastFrameAt: number | null;
+  /**
+   * The resume ticket the next `auth` sends, or null (memory only; do not store it). Kept from
+   * `auth:ok` (one without a ticket clears it) and `auth:refreshed`; dropped by a `refresh-token`
+   * or `stop` decision and by `close()`.
+   */
+  readonly resumeTicket: string | null;
   readonly lastClose: ChatCloseEvent | null;
   /** Subscribes; returns the unsubscribe function. */
   on<K extends string>(type: K, fn: (payload: EventPayload<K, Broadcasts>) => void): () => void;

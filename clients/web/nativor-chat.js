@@ -13,6 +13,9 @@
 //   chat.on("resync", ({ since }) => fetchMessagesSince(since)); // after every reconnect
 //   chat.connect();
 //
+// Reconnects carry the hub's resume ticket (in memory only) when it issued one: see
+// `resumeTicket` on the client.
+//
 // Protocol reference: README.md ("Protocol reference"); this module: docs/web-and-flutter.md.
 // TypeScript declarations: nativor-chat.d.ts, next to this file.
 // The pure parts (`parseServerFrame`, `decideReconnect`, `fullJitter`, `refreshDelay`,
@@ -129,8 +132,10 @@ const isOptStringArray = (v) => v === undefined || v === null || isStringArray(v
  * JSON, not an object, has no non-empty string `type`, or a known type has fields of the
  * wrong type. Known types (`HUB_FRAME_TYPES`):
  * - `auth:ok`: `connectionId` string; `userId` string|null; `expiresAt` (Unix ms) number|null;
- *   `members` string array|null. Missing `userId`/`expiresAt`/`members` (older hubs) become null.
- * - `auth:refreshed`: `expiresAt` number|null (missing → null).
+ *   `members` string array|null; `resume` (an opaque resume ticket) string|null. Missing
+ *   `userId`/`expiresAt`/`members`/`resume` (older hubs, a hub without `RESUME_SECRET`) become
+ *   null.
+ * - `auth:refreshed`: `expiresAt` number|null; `resume` string|null (missing → null).
  * - `presence`: `event` `join`/`leave` with a string `userId`, `on` with a string array
  *   `members`, or `off` (`members` becomes null). Another `event` is refused: the client
  *   cannot keep its member list right with an event it does not understand.
@@ -151,16 +156,17 @@ export function parseServerFrame(data) {
     case "auth:ok":
       if (typeof frame.connectionId !== "string" || frame.connectionId === "") return null;
       if (!isOptString(frame.userId) || !isOptNumber(frame.expiresAt)) return null;
-      if (!isOptStringArray(frame.members)) return null;
+      if (!isOptStringArray(frame.members) || !isOptString(frame.resume)) return null;
       return {
         ...frame,
         userId: frame.userId ?? null,
         expiresAt: frame.expiresAt ?? null,
         members: frame.members ?? null,
+        resume: frame.resume ?? null,
       };
     case "auth:refreshed":
-      if (!isOptNumber(frame.expiresAt)) return null;
-      return { ...frame, expiresAt: frame.expiresAt ?? null };
+      if (!isOptNumber(frame.expiresAt) || !isOptString(frame.resume)) return null;
+      return { ...frame, expiresAt: frame.expiresAt ?? null, resume: frame.resume ?? null };
     case "presence":
       return parsePresence(frame);
     case "typing":
@@ -331,6 +337,14 @@ export function refreshRetryDelay({ attempt = 0, expiresAt, now, random = Math.r
   return Math.min(Math.max(jittered, o.refreshMinDelayMs), Math.floor(remaining / 2));
 }
 
+/**
+ * A resume ticket worth sending, or null. The ticket is opaque to the client (the hub alone
+ * can check it); an empty string names nothing.
+ */
+function usableTicket(ticket) {
+  return typeof ticket === "string" && ticket !== "" ? ticket : null;
+}
+
 /** The longest delay `setTimeout` honours (2^31 − 1 ms, ~24.8 days); longer ones fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -427,8 +441,8 @@ const LOCAL_EVENTS = new Set([
  * Events (`on(name, fn)` returns an unsubscribe function):
  * - `state` `{state, previous, why?, code?, reason?, attempt?, delayMs?}`
  * - `open` `{url}`: the socket opened (auth is being sent)
- * - `auth:ok` `{type, connectionId, userId, expiresAt, members}`
- * - `auth:refreshed` `{type, expiresAt}`: an in-band refresh succeeded
+ * - `auth:ok` `{type, connectionId, userId, expiresAt, members, resume}`
+ * - `auth:refreshed` `{type, expiresAt, resume}`: an in-band refresh succeeded
  * - `presence` `{type, event, userId?, members?}`: the hub's frame, after `members` is updated
  * - `members` `{members, cause, userId?}`: `members` changed (`cause`: `auth:ok`, `join`,
  *   `leave`, `on`, `off`, `disconnected`); `members` is a Set, or null when unknown
@@ -448,6 +462,9 @@ export class NativorChatClient {
    * @param {string} o.roomId
    * @param {(p: {forceRefresh: boolean}) => string|null|Promise<string|null>} o.getToken
    * @param {string} [o.userId]       optional claim sent with auth (the backend's answer wins)
+   * @param {boolean} [o.resume]      false: never send resume tickets, nor keep any (default true)
+   * @param {string|null} [o.resumeTicket] a ticket for the first `connect()` (e.g. the
+   *                                  `resumeTicket` of an earlier client of the same room)
    * @param {Function} [o.WebSocket]  WebSocket constructor (default: the global one)
    * @param {{setTimeout: Function, clearTimeout: Function}} [o.timers]
    * @param {() => number} [o.random] uniform in [0, 1), for the jitter
@@ -455,10 +472,15 @@ export class NativorChatClient {
    *                                  timestamps, the token's `expiresAt` and `resync`'s `since`
    * @param {object} [o.options]      overrides of `DEFAULTS`
    */
-  constructor({ url, roomId, getToken, userId = null, WebSocket: WS, timers, random, now, options } = {}) {
+  constructor({
+    url, roomId, getToken, userId = null, resume = true, resumeTicket = null, WebSocket: WS, timers, random,
+    now, options,
+  } = {}) {
     if (typeof url !== "string" || url === "") throw new TypeError("url is required");
     if (!isValidRoomId(roomId)) throw new TypeError("roomId is invalid");
     if (typeof getToken !== "function") throw new TypeError("getToken must be a function");
+    if (typeof resume !== "boolean") throw new TypeError("resume must be a boolean");
+    if (!isOptString(resumeTicket)) throw new TypeError("resumeTicket must be a string or null");
     this.url = url;
     this.roomId = roomId;
     this._getToken = getToken;
@@ -487,6 +509,11 @@ export class NativorChatClient {
     this.expiresAt = null;
     this.lastClose = null;
     this._members = null;
+    // The resume ticket the next `auth` sends (see `resumeTicket`), or null. Memory only: a
+    // ticket lets its holder into the room without the backend's check until it expires, so it
+    // must not outlive this page in storage any other script of the origin can read.
+    this._resumeEnabled = resume;
+    this._resume = resume ? usableTicket(resumeTicket) : null;
     // The in-band refresh: `idle`, `scheduled` (timer armed), `fetching` (the provider runs),
     // `sent` (`auth:refresh` awaits its answer). `attempt` counts failed tries since the last
     // success (it drives the retry backoff).
@@ -529,6 +556,17 @@ export class NativorChatClient {
    */
   get lastFrameAt() {
     return this._lastFrameAt;
+  }
+
+  /**
+   * The hub's resume ticket that the next `auth` will send, or null. Kept from the last
+   * `auth:ok` (an `auth:ok` without one clears it) and replaced by each `auth:refreshed` that
+   * carries one. Dropped when the reconnect policy decides `refresh-token` (the backend must
+   * decide again) or `stop`, and on `close()`. Always null with the option `resume: false`.
+   * Do not store it: it is a credential for this room until it expires.
+   */
+  get resumeTicket() {
+    return this._resume;
   }
 
   on(type, fn) {
@@ -587,6 +625,8 @@ export class NativorChatClient {
         // already closing
       }
     }
+    // A new session after close() starts from a real check.
+    this._resume = null;
     if (this._state !== "closed") this._setState("closed", { why: "closed by the client" });
   }
 
@@ -659,6 +699,7 @@ export class NativorChatClient {
     this._forceRefresh = false;
     if (typeof token !== "string" || token === "") {
       if (forceRefresh) {
+        // (No resume ticket is left to drop: only a `refresh-token` decision forces a refresh.)
         this._setState("stopped", {
           why: "unauthorized: no fresh token",
           code: CloseCode.UNAUTHENTICATED,
@@ -691,6 +732,9 @@ export class NativorChatClient {
       this._emit("open", { url: this.url });
       const auth = { type: "auth", token, roomId: this.roomId };
       if (this._claim) auth.userId = this._claim;
+      // The token goes along all the same: the hub silently ignores a ticket it does not accept
+      // (expired, revoked, signed with a retired secret) and checks the token instead.
+      if (this._resume !== null) auth.resume = this._resume;
       try {
         ws.send(JSON.stringify(auth));
       } catch {
@@ -761,6 +805,10 @@ export class NativorChatClient {
         this.userId = frame.userId;
         this.expiresAt = frame.expiresAt;
         this._tokenRefreshed = false;
+        // The hub's ticket for this connection (a resumed one echoes the ticket it was let in
+        // with); none means the hub has none for it (no secret, no user id): a kept ticket would
+        // be stale, so it goes.
+        this._resume = this._resumeEnabled ? usableTicket(frame.resume) : null;
         this._members = frame.members === null ? null : new Set(frame.members);
         // Re-authenticated after a disconnect (not the first `auth:ok` since `connect()`):
         // whatever was delivered after the last frame we got may be lost, so the app resyncs.
@@ -782,6 +830,9 @@ export class NativorChatClient {
         if (this._state !== "open") break;
         this.expiresAt = frame.expiresAt;
         this._tokenRefreshed = false;
+        // A refresh is a real check, so the hub issues a new ticket. A refresh without one (a hub
+        // that sends none here) takes nothing away: the kept ticket stays good until its expiry.
+        if (this._resumeEnabled && usableTicket(frame.resume) !== null) this._resume = frame.resume;
         after.push(...this._scheduleRefresh());
         break;
       case "presence": {
@@ -1025,6 +1076,14 @@ export class NativorChatClient {
       random: this._random,
       options: this.options,
     });
+    // A ticket stands in for the backend's check only while the backend has said nothing new: a
+    // `retry` (deploy, network, backend down) keeps it, which spares the backend a storm of
+    // checks after a deploy. After `refresh-token` (unauthorized, reauth_required,
+    // token_expired) the backend must decide again; after `stop` nothing reconnects by itself,
+    // and a later `connect()` starts from a real check. (The hub refuses tickets of users the
+    // backend disconnected; this client does not even try.) Dropped before the `close` event,
+    // so its listeners see `resumeTicket` as the next attempt will use it.
+    if (decision.action !== "retry") this._resume = null;
     this.lastClose = { code, reason, wasClean, decision };
     this._emit("close", { code, reason, wasClean, decision });
     if (generation !== this._generation) return;

@@ -52,8 +52,11 @@ test("handshake: token, auth frame, auth:ok, connectionId", async () => {
   assert.equal(s.client.state, "open");
   assert.equal(s.client.connectionId, "Zk3");
   assert.equal(s.client.userId, "alice");
-  // An older hub's auth:ok without expiresAt/members: both read as null (no expiry, unknown).
-  assert.deepEqual(s.of("auth:ok"), [{ type: "auth:ok", connectionId: "Zk3", userId: "alice", expiresAt: null, members: null }]);
+  // An older hub's auth:ok without expiresAt/members/resume: all read as null (no expiry,
+  // unknown, no ticket).
+  assert.deepEqual(s.of("auth:ok"), [
+    { type: "auth:ok", connectionId: "Zk3", userId: "alice", expiresAt: null, members: null, resume: null },
+  ]);
   assert.deepEqual(s.states(), ["connecting", "authenticating", "open"]);
   assert.deepEqual(s.tokenCalls, [false]);
   // Without a claim the auth frame carries none.

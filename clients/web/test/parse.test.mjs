@@ -4,13 +4,14 @@ import assert from "node:assert/strict";
 import { HUB_FRAME_TYPES, isValidRoomId, parseServerFrame, roomUrl } from "../nativor-chat.js";
 
 test("auth:ok", () => {
-  // An older hub sends neither expiresAt nor members: both normalise to null.
+  // An older hub sends neither expiresAt nor members (nor resume): all normalise to null.
   assert.deepEqual(parseServerFrame('{"type":"auth:ok","connectionId":"Zk3abc","userId":"u1"}'), {
     type: "auth:ok",
     connectionId: "Zk3abc",
     userId: "u1",
     expiresAt: null,
     members: null,
+    resume: null,
   });
   // userId may be null or absent (the backend named nobody and there was no claim).
   assert.equal(parseServerFrame('{"type":"auth:ok","connectionId":"c","userId":null}').userId, null);
@@ -31,6 +32,7 @@ test("auth:ok with expiresAt and members", () => {
     userId: "alice",
     expiresAt: 1767225600000,
     members: ["alice", "bob"],
+    resume: null,
   });
   // null: no expiry / presence off in this room.
   const off = parseServerFrame('{"type":"auth:ok","connectionId":"c","userId":"a","expiresAt":null,"members":null}');
@@ -53,11 +55,41 @@ test("auth:refreshed", () => {
   assert.deepEqual(parseServerFrame('{"type":"auth:refreshed","expiresAt":1767225600000}'), {
     type: "auth:refreshed",
     expiresAt: 1767225600000,
+    resume: null,
   });
-  assert.deepEqual(parseServerFrame('{"type":"auth:refreshed","expiresAt":null}'), { type: "auth:refreshed", expiresAt: null });
-  assert.deepEqual(parseServerFrame('{"type":"auth:refreshed"}'), { type: "auth:refreshed", expiresAt: null });
+  assert.deepEqual(parseServerFrame('{"type":"auth:refreshed","expiresAt":null}'), {
+    type: "auth:refreshed",
+    expiresAt: null,
+    resume: null,
+  });
+  assert.deepEqual(parseServerFrame('{"type":"auth:refreshed"}'), { type: "auth:refreshed", expiresAt: null, resume: null });
   assert.equal(parseServerFrame('{"type":"auth:refreshed","expiresAt":"soon"}'), null);
   assert.equal(parseServerFrame('{"type":"auth:refreshed","expiresAt":[1]}'), null);
+});
+
+test("resume tickets in auth:ok and auth:refreshed: a string, or null when absent; anything else is malformed", () => {
+  const ticket = "WyJyb29tLTEiLCJhbGljZSIsMSwyXQ.c2lnbmF0dXJl";
+  assert.deepEqual(
+    parseServerFrame(
+      `{"type":"auth:ok","connectionId":"c1","userId":"alice","expiresAt":5,"members":null,"resume":"${ticket}"}`,
+    ),
+    { type: "auth:ok", connectionId: "c1", userId: "alice", expiresAt: 5, members: null, resume: ticket },
+  );
+  assert.deepEqual(parseServerFrame(`{"type":"auth:refreshed","expiresAt":7,"resume":"${ticket}"}`), {
+    type: "auth:refreshed",
+    expiresAt: 7,
+    resume: ticket,
+  });
+  // Opaque: the parser does not look inside (the hub alone can check a ticket).
+  assert.equal(parseServerFrame('{"type":"auth:ok","connectionId":"c","resume":"x"}').resume, "x");
+  // A hub without RESUME_SECRET leaves the field out; null reads the same.
+  for (const type of ['"auth:ok","connectionId":"c"', '"auth:refreshed"']) {
+    assert.equal(parseServerFrame(`{"type":${type}}`).resume, null, type);
+    assert.equal(parseServerFrame(`{"type":${type},"resume":null}`).resume, null, type);
+    for (const bad of ["7", "true", "{}", '["a.b"]']) {
+      assert.equal(parseServerFrame(`{"type":${type},"resume":${bad}}`), null, `${type} resume ${bad}`);
+    }
+  }
 });
 
 test("presence: join, leave, off, on", () => {

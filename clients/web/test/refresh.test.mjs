@@ -100,7 +100,7 @@ test("auth:refreshed: expiresAt moves, the timer is re-armed; same connection, i
   const newExpiry = s.clock.now() + 100_000;
   ws.serverSend({ type: "auth:refreshed", expiresAt: newExpiry });
   assert.equal(s.client.expiresAt, newExpiry);
-  assert.deepEqual(s.of("auth:refreshed"), [{ type: "auth:refreshed", expiresAt: newExpiry }]);
+  assert.deepEqual(s.of("auth:refreshed"), [{ type: "auth:refreshed", expiresAt: newExpiry, resume: null }]);
   assert.deepEqual(s.of("refresh").at(-1), { phase: "scheduled", delayMs: 80_000, attempt: 0, expiresAt: newExpiry });
   assert.deepEqual(refreshTimers(s), [80_000], "still exactly one refresh timer");
   assert.equal(s.client.state, "open");

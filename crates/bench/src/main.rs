@@ -9,6 +9,7 @@
 //! any run lost or duplicated a delivery (or otherwise failed).
 
 mod probe;
+mod restart;
 mod scenarios;
 mod socket;
 
@@ -31,6 +32,9 @@ struct Sizes {
     per_room: usize,
     room_broadcasts: usize,
     idle: usize,
+    /// The restart scenarios: sockets in one room, and rooms × sockets.
+    restart_one: usize,
+    restart_rooms: [usize; 2],
 }
 
 const FULL: Sizes = Sizes {
@@ -46,6 +50,8 @@ const FULL: Sizes = Sizes {
     per_room: 10,
     room_broadcasts: 5,
     idle: 1000,
+    restart_one: 2000,
+    restart_rooms: [200, 10],
 };
 
 const QUICK: Sizes = Sizes {
@@ -61,6 +67,8 @@ const QUICK: Sizes = Sizes {
     per_room: 3,
     room_broadcasts: 2,
     idle: 100,
+    restart_one: 40,
+    restart_rooms: [5, 4],
 };
 
 /// Scenario name → what its value measures, and whether it is a fan-out scenario.
@@ -73,6 +81,8 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("typing_200", "deliveries/s", false),
     ("join_storm_200", "members known/s", false),
     ("rooms_200x10", "deliveries/s", false),
+    ("restart_2000", "s to 99% back", false),
+    ("restart_200x10", "s to 99% back", false),
     ("idle_memory", "KiB/socket", false),
     ("room_memory_100x10", "KiB/socket", false),
 ];
@@ -87,6 +97,12 @@ struct Args {
     runtime: String,
     /// Run only the scenarios whose name starts with one of these.
     only: Vec<String>,
+    /// Servers the restart scenarios may restart, and how.
+    restarts: BTreeMap<String, restart::Restart>,
+    /// Servers that run the restart scenarios only.
+    restart_only: Vec<String>,
+    /// The dev backend (its check count).
+    backend: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -99,7 +115,12 @@ fn parse_args() -> Result<Args, String> {
         wasm_gzip: None,
         runtime: "workerd".into(),
         only: Vec::new(),
+        restarts: BTreeMap::new(),
+        restart_only: Vec::new(),
+        backend: None,
     };
+    let mut workerd = String::new();
+    let mut restart_configs = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
@@ -122,11 +143,31 @@ fn parse_args() -> Result<Args, String> {
             "--wasm-gzip" => a.wasm_gzip = value()?.parse().ok(),
             "--runtime" => a.runtime = value()?,
             "--only" => a.only.push(value()?),
+            "--workerd" => workerd = value()?,
+            "--backend" => a.backend = Some(value()?),
+            "--restart-only" => a.restart_only.push(value()?),
+            "--restart" => {
+                let v = value()?;
+                let (name, config) = v.split_once('=').ok_or("--restart NAME=CONFIG")?;
+                restart_configs.push((name.to_owned(), config.to_owned()));
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if a.servers.is_empty() {
         return Err("give at least one --server".into());
+    }
+    for (name, config) in restart_configs {
+        let log = config
+            .strip_suffix(".capnp")
+            .map(|stem| format!("{stem}.log"))
+            .unwrap_or_else(|| format!("{config}.log"));
+        let how = restart::Restart {
+            workerd: workerd.clone(),
+            config,
+            log,
+        };
+        a.restarts.insert(name, how);
     }
     Ok(a)
 }
@@ -248,6 +289,7 @@ fn summary(runs: &[Run]) -> Value {
             "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
             "loadgen_cpu_cores": r.cpu.loadgen, "server_cpu_cores": r.cpu.server,
             "error": r.error,
+            "extra": r.extra,
         })).collect::<Vec<_>>(),
         "failed_runs": runs.len() - ok.len(),
         "min": min(&ok), "median": median(&ok),
@@ -278,7 +320,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args = match parse_args() {
+    let mut args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("loadgen: {e}");
@@ -298,12 +340,54 @@ async fn main() {
         // Interleave: each round starts with a different server.
         for i in 0..args.servers.len() {
             let s = &args.servers[(i + r) % args.servers.len()];
+            if args.restart_only.contains(&s.name) {
+                continue;
+            }
             println!("round {}/{rounds}: {}", r + 1, s.name);
             let keep = idle.entry(s.name.clone()).or_default();
             round(s, sizes, r, &args.only, &http, keep, &mut results).await;
         }
     }
     drop(idle);
+    // Restarts last: they kill the servers, and every idle socket with them.
+    if let Some(backend) = args.backend.clone() {
+        let wanted =
+            |name: &str| args.only.is_empty() || args.only.iter().any(|o| name.starts_with(o));
+        let scenarios = [
+            ("restart_2000", 1, sizes.restart_one),
+            (
+                "restart_200x10",
+                sizes.restart_rooms[0],
+                sizes.restart_rooms[1],
+            ),
+        ];
+        let scenarios: Vec<_> = scenarios.into_iter().filter(|s| wanted(s.0)).collect();
+        for r in 0..rounds {
+            for i in 0..args.servers.len() {
+                let idx = (i + r) % args.servers.len();
+                let name = args.servers[idx].name.clone();
+                let Some(how) = args.restarts.get(&name).cloned() else {
+                    continue;
+                };
+                for (scenario, rooms, per_room) in &scenarios {
+                    println!("restart {}/{rounds}: {name} {scenario}", r + 1);
+                    let s = &mut args.servers[idx];
+                    probe::settle(s.pid, 4_000).await;
+                    let tag = format!("r{r}-{}-{scenario}", std::process::id());
+                    let run = restart::run(s, &how, &backend, &http, &tag, *rooms, *per_room).await;
+                    if let Some(e) = &run.error {
+                        eprintln!("  {scenario} on {name}: FAILED: {e}");
+                    }
+                    results
+                        .entry(scenario)
+                        .or_default()
+                        .entry(name.clone())
+                        .or_default()
+                        .push(run);
+                }
+            }
+        }
+    }
 
     let names: Vec<String> = args.servers.iter().map(|s| s.name.clone()).collect();
     let med = |scenario: &str, server: &str| {
@@ -387,6 +471,71 @@ async fn main() {
             json!({"unit": unit, "servers": servers}),
         );
     }
+    // The restart scenarios in full: times to 50/99/100% back, the participants checks
+    // the backend received while the clients came back, refused authentications.
+    let mut restart_json = Map::new();
+    let mut ticket_vs_js = Vec::new();
+    let extra_median = |runs: &[Run], key: &str| {
+        median(
+            &runs
+                .iter()
+                .filter_map(|r| r.extra[key].as_f64())
+                .collect::<Vec<_>>(),
+        )
+    };
+    for scenario in ["restart_2000", "restart_200x10"] {
+        let Some(per_server) = results.get(scenario) else {
+            continue;
+        };
+        println!();
+        println!("| {scenario} | to 50% (s) | to 99% (s) | to 100% (s) | participants checks | refused auths | failed runs |");
+        println!("|---|---|---|---|---|---|---|");
+        let mut servers = Map::new();
+        for (name, runs) in per_server {
+            let ok: Vec<Run> = runs.iter().filter(|r| r.error.is_none()).cloned().collect();
+            let row = json!({
+                "t50_s": median(&values(runs, |r| r.p50_ms)) / 1000.0,
+                "t99_s": median(&values(runs, |r| r.value)),
+                "t100_s": extra_median(&ok, "t100_ms") / 1000.0,
+                "checks": extra_median(runs, "checks"),
+                "refused_auths": extra_median(runs, "refused_auths"),
+                "failed_runs": runs.len() - ok.len(),
+            });
+            println!(
+                "| {name} | {} | {} | {} | {} | {} | {} |",
+                fmt(row["t50_s"].as_f64().unwrap_or(f64::NAN)),
+                fmt(row["t99_s"].as_f64().unwrap_or(f64::NAN)),
+                fmt(row["t100_s"].as_f64().unwrap_or(f64::NAN)),
+                fmt(row["checks"].as_f64().unwrap_or(f64::NAN)),
+                fmt(row["refused_auths"].as_f64().unwrap_or(f64::NAN)),
+                runs.len() - ok.len()
+            );
+            servers.insert(name.clone(), row);
+        }
+        let t99 = |server: &str| med(scenario, server);
+        let ratios = json!({
+            "tickets_t99_vs_baseline": ratio(t99("hub"), t99("baseline")),
+            "no_tickets_t99_vs_baseline": ratio(t99("hub_noresume"), t99("baseline")),
+        });
+        ticket_vs_js.push(
+            ratios["tickets_t99_vs_baseline"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        );
+        println!(
+            "t99 with tickets / baseline = {}, without tickets / baseline = {}",
+            fmt(ratios["tickets_t99_vs_baseline"]
+                .as_f64()
+                .unwrap_or(f64::NAN)),
+            fmt(ratios["no_tickets_t99_vs_baseline"]
+                .as_f64()
+                .unwrap_or(f64::NAN))
+        );
+        restart_json.insert(
+            scenario.to_string(),
+            json!({"servers": servers, "ratios": ratios}),
+        );
+    }
     let failed: usize = results
         .values()
         .flat_map(|m| m.values())
@@ -404,6 +553,8 @@ async fn main() {
         "fanout_vs_floor_min": min(&vs_floor),
         "ratios": ratios,
         "scenarios": scen_json,
+        "restart": restart_json,
+        "restart_tickets_t99_vs_baseline_max": ticket_vs_js.iter().copied().fold(f64::NAN, f64::max),
         "failed_runs": failed,
     });
     println!();

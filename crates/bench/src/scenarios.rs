@@ -36,10 +36,12 @@ pub struct Run {
     pub p99_ms: f64,
     pub cpu: CpuShare,
     pub error: Option<String>,
+    /// Whatever else the scenario reports (the restart scenario's counts).
+    pub extra: serde_json::Value,
 }
 
 impl Run {
-    fn failed(e: impl Into<String>) -> Run {
+    pub fn failed(e: impl Into<String>) -> Run {
         Run {
             value: f64::NAN,
             error: Some(e.into()),
@@ -124,6 +126,7 @@ pub async fn join_storm(s: &Server, tag: &str, n: usize) -> Run {
         p99_ms: ms(percentile(&mut times, 99.0)),
         cpu,
         error: None,
+        extra: serde_json::Value::Null,
     }
 }
 
@@ -181,6 +184,7 @@ pub async fn handshakes(s: &Server, tag: &str, n: usize, rooms: usize) -> Run {
         p99_ms: ms(percentile(&mut times, 99.0)),
         cpu,
         error: None,
+        extra: serde_json::Value::Null,
     }
 }
 
@@ -262,6 +266,7 @@ fn summarize(deliveries: &[Vec<(u64, Instant)>], sent: &[Instant], cpu: CpuShare
         p99_ms: ms(percentile(&mut lat, 99.0)),
         cpu,
         error: None,
+        extra: serde_json::Value::Null,
     }
 }
 
@@ -487,6 +492,7 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
         p99_ms: ms(percentile(&mut lat, 99.0)),
         cpu,
         error: None,
+        extra: serde_json::Value::Null,
     }
 }
 

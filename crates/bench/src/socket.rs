@@ -27,7 +27,6 @@ fn config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(4096)
 }
 
-/// Connects to `room` and authenticates with `token`; fails unless `auth:ok` arrives.
 /// How long ending one socket may take.
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
@@ -50,7 +49,33 @@ pub async fn close_joined(joined: Vec<Joined>) {
     .await;
 }
 
+/// Connects to `room` and authenticates with `token`; fails unless `auth:ok` arrives.
 pub async fn join(origin: &str, room: &str, token: &str) -> Result<Joined, String> {
+    rejoin(origin, room, token, None)
+        .await
+        .map_err(|e| match e {
+            Refused::Connect(e) => format!("connect to {room}: {e}"),
+            Refused::Auth(answer) => format!("auth in {room}: {answer}"),
+        })
+}
+
+/// How an attempt to get back into a room failed.
+#[derive(Debug)]
+pub enum Refused {
+    /// No connection (the server is down or not listening yet).
+    Connect(String),
+    /// Connected, but the hub answered this error code (or nothing usable).
+    Auth(String),
+}
+
+/// Connects and authenticates as a reconnecting client does: with its resume ticket,
+/// when it has one.
+pub async fn rejoin(
+    origin: &str,
+    room: &str,
+    token: &str,
+    resume: Option<&str>,
+) -> Result<Joined, Refused> {
     let started = Instant::now();
     let url = format!("{}/rooms/{room}", origin.replacen("http", "ws", 1));
     let (mut ws, _) = tokio::time::timeout(
@@ -58,19 +83,25 @@ pub async fn join(origin: &str, room: &str, token: &str) -> Result<Joined, Strin
         tokio_tungstenite::connect_async_with_config(&url, Some(config()), false),
     )
     .await
-    .map_err(|_| format!("connect {url}: timed out"))?
-    .map_err(|e| format!("connect {url}: {e}"))?;
-    let auth = format!(r#"{{"type":"auth","token":"{token}","roomId":"{room}"}}"#);
+    .map_err(|_| Refused::Connect("timed out".into()))?
+    .map_err(|e| Refused::Connect(e.to_string()))?;
+    let auth = match resume {
+        Some(ticket) => {
+            format!(r#"{{"type":"auth","token":"{token}","roomId":"{room}","resume":"{ticket}"}}"#)
+        }
+        None => format!(r#"{{"type":"auth","token":"{token}","roomId":"{room}"}}"#),
+    };
     ws.send(Message::text(auth))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Refused::Connect(e.to_string()))?;
     match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
         Ok(Some(Ok(Message::Text(t)))) if t.contains("\"auth:ok\"") => Ok(Joined {
             ws,
             handshake: started.elapsed(),
             auth_ok: t.to_string(),
         }),
-        other => Err(format!("auth in {room}: {other:?}")),
+        Ok(Some(Ok(Message::Text(t)))) => Err(Refused::Auth(t.to_string())),
+        other => Err(Refused::Auth(format!("{other:?}"))),
     }
 }
 

@@ -14,6 +14,7 @@
 //!   | `slow:<ms>:<userId>`   | waits `<ms>`, then 200 `{"userId":"<userId>"}`       |
 //!   | `text:<userId>`        | 200 with a body that is not JSON                     |
 //!   | `huge:<userId>`        | 200 with a 1 MiB JSON body                           |
+//!   | `bench:<userId>`       | 200 `{"userId":…}` after the bench mode's cost, at most its concurrency at once (at once without it) |
 //!   | anything else          | 401                                                  |
 //!
 //! * `POST /api/v1/message-rooms/:roomId/messages` with `Authorization: Bearer dev:<userId>`
@@ -54,6 +55,16 @@ pub struct Options {
     /// e.g. `http://127.0.0.1:8787`
     pub hub_origin: String,
     pub webhook_token: String,
+    /// The benchmark's saturating backend: what `bench:<userId>` checks cost.
+    pub bench: BenchMode,
+}
+
+/// A backend under a storm saturates: each `bench:` check takes `cost_ms`, and at most
+/// `concurrency` run at once (the others queue). 0 concurrency: no cost, no cap.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BenchMode {
+    pub cost_ms: u64,
+    pub concurrency: usize,
 }
 
 /// One request the backend received, as the tests see it.
@@ -84,6 +95,10 @@ pub struct AppState {
     messages: Mutex<Vec<StoredMessage>>,
     /// (room, user) pairs removed through the remove-participant endpoint.
     removed: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Participants checks received, all rooms (`GET /api/dev/stats`).
+    checks: std::sync::atomic::AtomicU64,
+    /// Admits `bench:` checks `BenchMode::concurrency` at a time.
+    bench_gate: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -149,6 +164,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/message-rooms/{room}/participants/{user}",
             axum::routing::delete(remove_participant),
         )
+        .route("/api/dev/stats", axum::routing::get(dev_stats))
         .fallback(unknown)
         .with_state(state)
         .layer(middleware::from_fn(cors))
@@ -194,7 +210,6 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<DevBac
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState {
-        options,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -202,6 +217,9 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<DevBac
         requests: Mutex::new(Vec::new()),
         messages: Mutex::new(Vec::new()),
         removed: Mutex::new(std::collections::HashSet::new()),
+        checks: std::sync::atomic::AtomicU64::new(0),
+        bench_gate: tokio::sync::Semaphore::new(options.bench.concurrency),
+        options,
     });
     let app = router(state.clone());
     let task = tokio::spawn(async move {
@@ -301,7 +319,13 @@ async fn participants_check(
     body: Bytes,
 ) -> Response {
     state.record(&method, &uri, &headers, &body);
+    state
+        .checks
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let token = bearer(&headers);
+    if let Some(user) = token.and_then(|t| t.strip_prefix("bench:")) {
+        return bench_check(&state, user).await;
+    }
     if let Some((user, _)) = token.and_then(dev_user) {
         let removed = state
             .removed
@@ -317,6 +341,28 @@ async fn participants_check(
         }
     }
     answer_for_token(token).await
+}
+
+/// A `bench:` check: queued behind the bench mode's concurrency, then its cost.
+async fn bench_check(state: &AppState, user: &str) -> Response {
+    let BenchMode {
+        cost_ms,
+        concurrency,
+    } = state.options.bench;
+    if concurrency == 0 {
+        return self::user(user);
+    }
+    let Ok(_permit) = state.bench_gate.acquire().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "closed").into_response();
+    };
+    tokio::time::sleep(Duration::from_millis(cost_ms)).await;
+    self::user(user)
+}
+
+/// `GET /api/dev/stats`: how many participants checks arrived (the benchmark reads it).
+async fn dev_stats(State(state): State<Arc<AppState>>) -> Response {
+    let checks = state.checks.load(std::sync::atomic::Ordering::Relaxed);
+    Json(json!({ "checks": checks })).into_response()
 }
 
 /// `DELETE /api/v1/message-rooms/:roomId/participants/:userId` (`Bearer dev:<anyone>`):
@@ -481,6 +527,10 @@ mod tests {
                 // Nothing listens here: the broadcast fails, the message is still stored.
                 hub_origin: "http://127.0.0.1:9".to_owned(),
                 webhook_token: "t".to_owned(),
+                bench: BenchMode {
+                    cost_ms: 20,
+                    concurrency: 2,
+                },
             },
         )
         .await
@@ -560,5 +610,37 @@ mod tests {
         assert_eq!(body["userId"], "ann");
         let at = body["expiresAt"].as_u64().unwrap();
         assert!((before + 30_000..=now_ms() + 30_000).contains(&at), "{at}");
+    }
+
+    #[tokio::test]
+    async fn bench_checks_queue_behind_the_concurrency_and_are_counted() {
+        let b = backend().await;
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/v1/message-rooms/r/participants/check", b.origin());
+        let started = std::time::Instant::now();
+        let calls: Vec<_> = (0..6)
+            .map(|i| {
+                let request = http
+                    .post(&url)
+                    .bearer_auth(format!("bench:u{i}"))
+                    .body("{}");
+                tokio::spawn(async move { request.send().await })
+            })
+            .collect();
+        for call in calls {
+            let resp = call.await.expect("task").expect("check");
+            assert_eq!(resp.status().as_u16(), 200);
+        }
+        // Six checks of 20 ms, two at a time: at least three rounds.
+        assert!(started.elapsed() >= Duration::from_millis(60));
+        let stats: Value = http
+            .get(format!("{}/api/dev/stats", b.origin()))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(stats["checks"], 6);
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! dev-backend [--port 8788] [--hub http://127.0.0.1:8787] [--webhook-token TOKEN]
+//!             [--bench-check-ms 20 --bench-concurrency 8]
 //! ```
+//! The bench options make `bench:<userId>` checks cost that long, that many at a time:
+//! a backend that saturates, for the benchmark's restart scenario.
 //! The webhook token defaults to `$WEBHOOK_TOKEN`, then to `WEBHOOK_TOKEN=` in `.dev.vars`.
 
 use std::net::SocketAddr;
@@ -21,6 +24,7 @@ async fn main() {
     let mut token = std::env::var("WEBHOOK_TOKEN")
         .ok()
         .or_else(token_from_dev_vars);
+    let mut bench = dev_backend::BenchMode::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
@@ -30,7 +34,15 @@ async fn main() {
             }
             ("--hub", Some(v)) => hub = v,
             ("--webhook-token", Some(v)) => token = Some(v),
-            _ => fail("usage: dev-backend [--port N] [--hub URL] [--webhook-token TOKEN]"),
+            ("--bench-check-ms", Some(v)) => {
+                bench.cost_ms = v.parse().unwrap_or_else(|_| fail("--bench-check-ms needs a number"))
+            }
+            ("--bench-concurrency", Some(v)) => {
+                bench.concurrency = v
+                    .parse()
+                    .unwrap_or_else(|_| fail("--bench-concurrency needs a number"))
+            }
+            _ => fail("usage: dev-backend [--port N] [--hub URL] [--webhook-token TOKEN] [--bench-check-ms MS --bench-concurrency N]"),
         }
     }
     let Some(webhook_token) = token else {
@@ -42,6 +54,7 @@ async fn main() {
         dev_backend::Options {
             hub_origin: hub.clone(),
             webhook_token,
+            bench,
         },
     )
     .await

@@ -230,6 +230,9 @@ async function main() {
     await expectOnceOnEach(pages, reply);
     step("bob's reply shows exactly once on each tab");
 
+    // bob's resume ticket (the e2e hub has RESUME_SECRET): kept in memory by the client.
+    const bobTicket = await bob.evaluate(() => window.chat.resumeTicket);
+    if (typeof bobTicket !== "string" || bobTicket === "") throw new Error("bob's tab holds no resume ticket");
     // The runtime restarts: both tabs must notice and reconnect on their own.
     say("RESTART");
     const answer = await nextLine(90_000);
@@ -266,6 +269,11 @@ async function main() {
       }
     }
     step("each tab got one resync event, since its last frame before the restart");
+    // bob came back on his ticket: the hub echoes a ticket only when it admitted the socket
+    // by it (a participants check would have issued a new one).
+    const bobAfter = await bob.evaluate(() => window.chat.resumeTicket);
+    if (bobAfter !== bobTicket) throw new Error("bob's tab was not resumed by its ticket after the restart");
+    step("bob's tab came back on its resume ticket, without a participants check");
 
     // The room works again, through the backend and the hub.
     const after = "Back after the restart: did you notice?";

@@ -131,6 +131,7 @@ impl Hub {
             dev_backend::Options {
                 hub_origin: origin.clone(),
                 webhook_token: options.webhook_token.clone().unwrap_or_default(),
+                bench: dev_backend::BenchMode::default(),
             },
         )
         .await
@@ -263,6 +264,11 @@ impl Hub {
     /// `GET /api/rooms/:room/connections`.
     pub async fn connections(&self, room: &str) -> serde_json::Value {
         self.room_get(room, "connections").await
+    }
+
+    /// `GET /api/rooms/:room/audit` (the newest 100 events).
+    pub async fn audit(&self, room: &str) -> serde_json::Value {
+        self.room_get(room, "audit").await
     }
 
     /// A token-gated `GET /api/rooms/:room/<what>` that must answer 200 and match

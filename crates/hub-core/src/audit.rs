@@ -13,6 +13,8 @@ pub enum Event {
     Connected,
     /// The backend's participants check admitted it.
     Authenticated,
+    /// A resume ticket admitted it, without a participants check.
+    Resumed,
     /// Turned away: auth failed, timed out, another room, the room full, the token
     /// expired or changed hands.
     Refused(ErrorCode),
@@ -23,9 +25,10 @@ pub enum Event {
 }
 
 /// Every event name, as stored.
-pub const NAMES: [&str; 5] = [
+pub const NAMES: [&str; 6] = [
     "connected",
     "authenticated",
+    "resumed",
     "refused",
     "closed",
     "disconnected",
@@ -41,6 +44,7 @@ impl Event {
         match self {
             Event::Connected => "connected",
             Event::Authenticated => "authenticated",
+            Event::Resumed => "resumed",
             Event::Refused(_) => "refused",
             Event::Closed(_) => "closed",
             Event::Disconnected(_) => "disconnected",
@@ -50,7 +54,7 @@ impl Event {
     /// The event's detail as stored: the error code, the close code or the reason.
     pub fn detail(self) -> Option<String> {
         match self {
-            Event::Connected | Event::Authenticated => None,
+            Event::Connected | Event::Authenticated | Event::Resumed => None,
             Event::Refused(code) => Some(code.as_str().to_owned()),
             Event::Closed(code) => code.map(|c| c.to_string()),
             Event::Disconnected(Reason::Removed) => Some("removed".to_owned()),
@@ -104,6 +108,8 @@ impl Entry {
 pub struct Prune {
     pub before: u64,
     pub keep: usize,
+    /// The room's time: disconnect records remembered until then are dropped too.
+    pub now: u64,
 }
 
 /// Most rows `GET /api/rooms/:roomId/audit` returns, and its default.
@@ -159,6 +165,7 @@ mod tests {
         let names = [
             Event::Connected,
             Event::Authenticated,
+            Event::Resumed,
             Event::Refused(ErrorCode::Unauthorized),
             Event::Closed(None),
             Event::Disconnected(Reason::Removed),

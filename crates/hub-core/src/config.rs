@@ -2,6 +2,7 @@
 //! with defaults. Pure: it reads through a lookup function, not `worker::Env`.
 
 use crate::rate_limit::RateLimit;
+use crate::resume::Secret;
 
 /// Every tunable, its variable name, and its default. The README's configuration
 /// table lists the same names.
@@ -22,6 +23,9 @@ pub struct Config {
     /// `MAX_PENDING_PER_ROOM`: sockets one room holds that have not authenticated yet;
     /// always below `max_connections`, so silent sockets cannot fill a room.
     pub max_pending: usize,
+    /// `PENDING_GRACE_MS`: how long a waiting socket is safe from making room for a
+    /// newcomer (its auth frame may still be queued during a reconnect storm).
+    pub pending_grace_ms: u64,
     /// `RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_FLOOD_PER_SEC`: client events.
     pub rate_limit: RateLimit,
     /// `IDEMPOTENCY_WINDOW_MS`: how long a broadcast's `idempotencyKey` is remembered.
@@ -33,6 +37,13 @@ pub struct Config {
     /// `PRESENCE_MAX_MEMBERS`: presence (join and leave events, the member list) is on
     /// while a room has at most this many distinct users; 0 turns it off.
     pub presence_max_members: usize,
+    /// `RESUME_SECRET` (a secret): signs resume tickets; unset, there are none.
+    pub resume_secret: Option<Secret>,
+    /// `RESUME_SECRET_PREVIOUS` (a secret): still verifies tickets after a rotation.
+    pub resume_secret_previous: Option<Secret>,
+    /// `RESUME_TTL_MS`: the longest a resume ticket lives (its token's expiry may end it
+    /// sooner).
+    pub resume_ttl_ms: u64,
 }
 
 impl Default for Config {
@@ -45,10 +56,14 @@ impl Default for Config {
             max_broadcast_bytes: 64 * 1024,
             max_connections: 10_000,
             max_pending: 1_000,
+            pending_grace_ms: 1_000,
             idempotency_window_ms: 300_000,
             audit_max_events: 1_000,
             audit_retention_ms: 7 * 24 * 3_600_000,
             presence_max_members: 200,
+            resume_secret: None,
+            resume_secret_previous: None,
+            resume_ttl_ms: 600_000,
             rate_limit: RateLimit {
                 per_sec: 10,
                 burst: 20,
@@ -59,6 +74,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The secrets that verify a resume ticket: the current one, then the previous.
+    /// Empty when resume tickets are off.
+    pub fn resume_secrets(&self) -> Vec<&Secret> {
+        self.resume_secret
+            .iter()
+            .chain(self.resume_secret_previous.iter())
+            .collect()
+    }
+
     /// Reads the configuration. Invalid values keep their default and are reported in
     /// the returned list (by variable name only: values may be secret).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> (Config, Vec<&'static str>) {
@@ -106,6 +130,10 @@ impl Config {
         let mut presence = c.presence_max_members as u64;
         number("PRESENCE_MAX_MEMBERS", &mut presence, 0, 32_000);
         c.presence_max_members = presence as usize;
+        number("RESUME_TTL_MS", &mut c.resume_ttl_ms, 1_000, 86_400_000);
+        number("PENDING_GRACE_MS", &mut c.pending_grace_ms, 0, 60_000);
+        c.resume_secret = get("RESUME_SECRET").and_then(|s| Secret::new(&s));
+        c.resume_secret_previous = get("RESUME_SECRET_PREVIOUS").and_then(|s| Secret::new(&s));
         let mut pending = c.max_pending as u64;
         number("MAX_PENDING_PER_ROOM", &mut pending, 1, 32_000);
         let rl = &mut c.rate_limit;
@@ -181,6 +209,12 @@ mod tests {
         assert_eq!((d.max_connections, d.max_pending), (10_000, 1_000));
         assert_eq!(d.idempotency_window_ms, 300_000);
         assert_eq!(d.presence_max_members, 200);
+        assert_eq!(d.pending_grace_ms, 1_000);
+        assert_eq!(
+            (d.resume_secret.is_none(), d.resume_ttl_ms),
+            (true, 600_000)
+        );
+        assert!(d.resume_secrets().is_empty());
         assert_eq!(
             (d.audit_max_events, d.audit_retention_ms),
             (1_000, 604_800_000)
@@ -212,7 +246,17 @@ mod tests {
             ("RATE_LIMIT_BURST", "4"),
             ("RATE_LIMIT_FLOOD_PER_SEC", "30"),
             ("PRESENCE_MAX_MEMBERS", "0"),
+            ("RESUME_SECRET", "new"),
+            ("RESUME_SECRET_PREVIOUS", "old"),
+            ("RESUME_TTL_MS", "60000"),
+            ("PENDING_GRACE_MS", "0"),
         ]);
+        assert_eq!(c.pending_grace_ms, 0);
+        assert_eq!(
+            c.resume_secrets(),
+            [&Secret::new("new").unwrap(), &Secret::new("old").unwrap()]
+        );
+        assert_eq!(c.resume_ttl_ms, 60_000);
         assert_eq!((c.max_connections, c.max_pending), (5, 2));
         assert_eq!(c.presence_max_members, 0);
         assert_eq!(c.idempotency_window_ms, 60_000);

@@ -18,7 +18,8 @@
 //!   of them, a disconnect), validated once; [`body`]: what they share.
 //! - [`audit`]: the connection audit's events and bounds.
 //! - [`auth`] (the participants check as data, and how its answer is judged),
-//!   [`bearer`] (the webhook token, compared in constant time), [`config`]
+//!   [`bearer`] (the webhook token, compared in constant time), [`resume`] (resume
+//!   tickets: issued after a real check, verified without one), [`config`]
 //!   (environment variables into typed limits), [`room_id`], [`routes`].
 
 pub mod audit;
@@ -34,6 +35,7 @@ pub mod internal;
 pub mod journal;
 pub mod protocol;
 pub mod rate_limit;
+pub mod resume;
 pub mod room;
 pub mod room_id;
 pub mod roster;

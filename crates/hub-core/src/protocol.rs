@@ -161,6 +161,9 @@ pub struct AuthRequest {
     pub token: String,
     pub room_id: String,
     pub user_id: Option<String>,
+    /// A resume ticket from an earlier `auth:ok`. Anything but a string of at most
+    /// `resume::MAX_TICKET_CHARS` is ignored: a bad ticket never refuses a client.
+    pub resume: Option<String>,
 }
 
 /// A client frame, parsed and validated.
@@ -285,10 +288,15 @@ fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, Client
             ));
         }
     }
+    let resume = fields
+        .get("resume")
+        .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+        .filter(|t| t.len() <= crate::resume::MAX_TICKET_CHARS);
     Ok(AuthRequest {
         token,
         room_id,
         user_id,
+        resume,
     })
 }
 
@@ -329,9 +337,12 @@ pub enum ServerFrame<'a> {
         /// The distinct users in the room, this socket's included; `None` while
         /// presence is off.
         members: Option<&'a [&'a str]>,
+        /// A resume ticket (only with `RESUME_SECRET` set and a verified user id).
+        resume: Option<&'a str>,
     },
     Refreshed {
         expires_at: Option<u64>,
+        resume: Option<&'a str>,
     },
     Presence(Presence<'a>),
     Typing {
@@ -356,11 +367,15 @@ enum Wire<'a> {
         #[serde(rename = "expiresAt")]
         expires_at: Option<u64>,
         members: Option<&'a [&'a str]>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume: Option<&'a str>,
     },
     #[serde(rename = "auth:refreshed")]
     Refreshed {
         #[serde(rename = "expiresAt")]
         expires_at: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume: Option<&'a str>,
     },
     #[serde(rename = "presence")]
     Presence {
@@ -398,13 +413,15 @@ impl ServerFrame<'_> {
                 user_id,
                 expires_at,
                 members,
+                resume,
             } => Wire::AuthOk {
                 connection_id,
                 user_id,
                 expires_at,
                 members,
+                resume,
             },
-            ServerFrame::Refreshed { expires_at } => Wire::Refreshed { expires_at },
+            ServerFrame::Refreshed { expires_at, resume } => Wire::Refreshed { expires_at, resume },
             ServerFrame::Presence(p) => {
                 let (event, user_id, members) = match p {
                     Presence::Join(u) => ("join", Some(u), None),
@@ -449,7 +466,8 @@ mod tests {
             Ok(ClientFrame::Auth(AuthRequest {
                 token: "t".into(),
                 room_id: "r".into(),
-                user_id: Some("u".into())
+                user_id: Some("u".into()),
+                resume: None,
             }))
         );
         let f = parse_client_frame(r#"{"type":"auth","token":"t","roomId":"r","userId":null}"#);
@@ -459,6 +477,22 @@ mod tests {
         ));
         let f = parse_client_frame(r#"{"roomId":"r","token":"t","type":"auth","extra":[1]}"#);
         assert!(matches!(f, Ok(ClientFrame::Auth(_))));
+    }
+
+    #[test]
+    fn a_resume_ticket_is_read_and_a_bad_one_ignored() {
+        let resume = |extra: &str| match parse_client_frame(&format!(
+            r#"{{"type":"auth","token":"t","roomId":"r"{extra}}}"#
+        )) {
+            Ok(ClientFrame::Auth(a)) => a.resume,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(resume(r#","resume":"abc.def""#), Some("abc.def".into()));
+        assert_eq!(resume(""), None);
+        assert_eq!(resume(r#","resume":null"#), None);
+        assert_eq!(resume(r#","resume":7"#), None);
+        let long = "a".repeat(crate::resume::MAX_TICKET_CHARS + 1);
+        assert_eq!(resume(&format!(r#","resume":"{long}""#)), None);
     }
 
     #[test]
@@ -620,9 +654,10 @@ mod tests {
                 user_id: Some("u1"),
                 expires_at: Some(1_700_000_000_000),
                 members: Some(&["u1", "u\"2"]),
+                resume: Some("p.m"),
             }
             .encode(),
-            r#"{"type":"auth:ok","connectionId":"c1","userId":"u1","expiresAt":1700000000000,"members":["u1","u\"2"]}"#
+            r#"{"type":"auth:ok","connectionId":"c1","userId":"u1","expiresAt":1700000000000,"members":["u1","u\"2"],"resume":"p.m"}"#
         );
         assert_eq!(
             ServerFrame::AuthOk {
@@ -630,20 +665,26 @@ mod tests {
                 user_id: None,
                 expires_at: None,
                 members: None,
+                resume: None,
             }
             .encode(),
             r#"{"type":"auth:ok","connectionId":"c1","userId":null,"expiresAt":null,"members":null}"#
         );
         assert_eq!(
             ServerFrame::Refreshed {
-                expires_at: Some(5)
+                expires_at: Some(5),
+                resume: None,
             }
             .encode(),
             r#"{"type":"auth:refreshed","expiresAt":5}"#
         );
         assert_eq!(
-            ServerFrame::Refreshed { expires_at: None }.encode(),
-            r#"{"type":"auth:refreshed","expiresAt":null}"#
+            ServerFrame::Refreshed {
+                expires_at: None,
+                resume: Some("t.k")
+            }
+            .encode(),
+            r#"{"type":"auth:refreshed","expiresAt":null,"resume":"t.k"}"#
         );
         let presence = |p| ServerFrame::Presence(p).encode();
         assert_eq!(
@@ -694,8 +735,12 @@ mod tests {
                 user_id: None,
                 expires_at: None,
                 members: None,
+                resume: None,
             },
-            ServerFrame::Refreshed { expires_at: None },
+            ServerFrame::Refreshed {
+                expires_at: None,
+                resume: None,
+            },
             ServerFrame::Presence(Presence::Off),
             ServerFrame::Typing {
                 user_id: None,

@@ -20,6 +20,7 @@ use crate::protocol::{
     AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode, Presence, ServerFrame,
 };
 use crate::rate_limit::{Bucket, Verdict};
+use crate::resume::{self, Claims};
 use crate::room_id::RoomId;
 use crate::roster::{Member, Roster};
 use crate::session::{self, is_expired, Action, AuthState, Refreshed, Session};
@@ -86,6 +87,13 @@ pub trait Io<S> {
     /// deleting keys older than `prune_before` and all but the newest
     /// `MAX_IDEMPOTENCY_KEYS`.
     fn store_key(&mut self, key: &str, delivered: usize, at: u64, prune_before: u64);
+    /// Records that `users` were disconnected at `at`, to be remembered until `until`
+    /// (when every resume ticket they could hold has expired), in the same commit as
+    /// pruning the records that have run out.
+    fn revoke(&mut self, users: &[String], at: u64, until: u64);
+    /// Every disconnect record still remembered at `now`: (user, at, until). `None`
+    /// when they cannot be read.
+    fn revocations(&mut self, now: u64) -> Option<Vec<(String, u64, u64)>>;
 }
 
 /// What a broadcast did.
@@ -136,6 +144,10 @@ pub struct Room<S> {
     /// Users the backend disconnected, when and why: a participants check in flight
     /// at that moment must not admit them afterwards. Kept for one check timeout.
     revoked: HashMap<String, (u64, Reason)>,
+    /// The room's disconnect records (user -> (at, until)), read from storage once per
+    /// instance on the first resume ticket and kept in step with each disconnect, so a
+    /// storm of resumes after a deploy costs one read, not one per socket.
+    revocations: Option<HashMap<String, (u64, u64)>>,
     /// Per-connection rate counters (in memory only: they may reset on hibernation).
     rates: HashMap<String, Bucket>,
     /// Sockets still waiting to authenticate and checks in flight, by deadline.
@@ -179,6 +191,7 @@ impl<S: Clone> Room<S> {
             typing: HashMap::new(),
             keys: HashMap::new(),
             revoked: HashMap::new(),
+            revocations: None,
             rates: HashMap::new(),
             deadlines: Deadlines::default(),
             timer_at: None,
@@ -273,8 +286,9 @@ impl<S: Clone> Room<S> {
 
     /// A new socket for the room, with a fresh connection id. When the room holds
     /// `max_pending` sockets that have not authenticated, the oldest of them makes
-    /// room (`auth_timeout`, 4401): silent sockets never lock members out, and
-    /// members are never displaced.
+    /// room (`auth_timeout`, 4401) once it has waited `pending_grace_ms`: silent
+    /// sockets never lock members out for longer than that, and members are never
+    /// displaced.
     pub fn on_connect(
         &mut self,
         socket: S,
@@ -284,7 +298,15 @@ impl<S: Clone> Room<S> {
         io: &mut impl Io<S>,
     ) -> Admission {
         self.tick(now);
-        if self.waiting.len() >= self.config.max_pending {
+        // A socket younger than the grace period is not silent yet: in a reconnect storm
+        // its auth frame may be queued behind the room's other events. Until the oldest
+        // has waited that long, the newcomer is let in over the limit (the capacity
+        // still bounds the room).
+        let oldest_is_silent = self
+            .waiting
+            .earliest()
+            .is_some_and(|at| now.saturating_sub(at) >= self.config.pending_grace_ms);
+        if self.waiting.len() >= self.config.max_pending && oldest_is_silent {
             if let Some((oldest, oldest_socket)) = self.waiting.first() {
                 let (oldest, oldest_socket) = (oldest.to_owned(), oldest_socket.clone());
                 let (e, code) = session::auth_timeout();
@@ -410,6 +432,7 @@ impl<S: Clone> Room<S> {
             token,
             room_id: session.room_id.as_str().to_owned(),
             user_id: session.user_id.clone(),
+            resume: None,
         };
         io.start_check(socket, session, request);
     }
@@ -422,6 +445,16 @@ impl<S: Clone> Room<S> {
         now: u64,
         io: &mut impl Io<S>,
     ) {
+        if let Some(claims) = self.resume_claims(&session, request.resume.as_deref(), now, io) {
+            let resumed = Session {
+                state: AuthState::Authenticated,
+                user_id: Some(claims.user_id),
+                expires_at: Some(claims.expires_at),
+                ..session
+            };
+            // The same ticket: only a real check issues a new one.
+            return self.admit(socket, resumed, request.resume, Event::Resumed, now, io);
+        }
         let checking = session::begin_auth(session);
         // Saved before the check, so a second auth meanwhile gets `auth_in_progress`.
         if !io.save(socket, &checking) {
@@ -461,6 +494,75 @@ impl<S: Clone> Room<S> {
             let (code, close) = reason.close();
             return self.close_with(socket, id, &code.into(), close, io);
         }
+        let ticket = self.issue_ticket(&done, now);
+        self.admit(socket, done, ticket, Event::Authenticated, now, io);
+    }
+
+    /// The claims of a resume ticket that lets this socket in without a check: signed
+    /// by a configured secret, for this room, not expired, and issued after the last
+    /// time the backend disconnected its user. Anything else is `None`, and the
+    /// participants check runs as if there were no ticket.
+    fn resume_claims(
+        &mut self,
+        session: &Session,
+        ticket: Option<&str>,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) -> Option<Claims> {
+        let secrets = self.config.resume_secrets();
+        if secrets.is_empty() {
+            return None;
+        }
+        let claims = resume::verify(&secrets, ticket?, session.room_id.as_str(), now).ok()?;
+        // Tickets exist only where someone authenticated, and so do disconnect records:
+        // a room without tables has neither.
+        if !self.storage {
+            return Some(claims);
+        }
+        if self.revocations.is_none() {
+            // Unreadable records refuse every ticket: the check decides (fail closed).
+            let records = io.revocations(now)?;
+            let map = records.into_iter().map(|(u, at, until)| (u, (at, until)));
+            self.revocations = Some(map.collect());
+        }
+        let revoked = self
+            .revocations
+            .as_ref()
+            .and_then(|r| r.get(&claims.user_id));
+        match revoked {
+            Some(&(at, until)) if until > now && at >= claims.issued_at => None,
+            _ => Some(claims),
+        }
+    }
+
+    /// A resume ticket for a session a real check just verified: until its token
+    /// expires, and at most `resume_ttl_ms`. None without a secret or a user id.
+    fn issue_ticket(&self, verified: &Session, now: u64) -> Option<String> {
+        let secret = self.config.resume_secret.as_ref()?;
+        let user = verified.user_id.as_deref()?;
+        let cap = now.saturating_add(self.config.resume_ttl_ms);
+        let until = verified.expires_at.map_or(cap, |at| at.min(cap));
+        Some(resume::issue(
+            secret,
+            verified.room_id.as_str(),
+            user,
+            now,
+            until,
+        ))
+    }
+
+    /// Lets an authenticated socket into the room: its attachment, row and audit
+    /// event, the roster and presence, and its `auth:ok` (with `ticket`, if any).
+    fn admit(
+        &mut self,
+        socket: &S,
+        done: Session,
+        ticket: Option<String>,
+        event: Event,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        let id = &done.connection_id.clone();
         if !io.save(socket, &done) {
             return self.forget(id, io);
         }
@@ -470,7 +572,7 @@ impl<S: Clone> Room<S> {
         self.storage = true;
         self.record(|j| j.authenticated(row_of(&done, Some(now))), io);
         let user = done.user_id.as_deref();
-        self.log(audit::Entry::new(now, Event::Authenticated, id, user), io);
+        self.log(audit::Entry::new(now, event, id, user), io);
         // Expired members leave before the member list is read.
         self.expire(now, io);
         let was_on = self.presence_on();
@@ -489,6 +591,7 @@ impl<S: Clone> Room<S> {
                 user_id: done.user_id.as_deref(),
                 expires_at: done.expires_at,
                 members: members.as_deref(),
+                resume: ticket.as_deref(),
             }
             .encode(),
         );
@@ -520,8 +623,10 @@ impl<S: Clone> Room<S> {
                 }
                 self.roster.set_expiry(id, renewed.expires_at);
                 self.note_expiry(renewed.expires_at);
+                let ticket = self.issue_ticket(&renewed, now);
                 let frame = ServerFrame::Refreshed {
                     expires_at: renewed.expires_at,
+                    resume: ticket.as_deref(),
                 };
                 io.send(socket, &frame.encode());
             }
@@ -613,6 +718,18 @@ impl<S: Clone> Room<S> {
         self.revoked.retain(|_, (at, _)| *at >= horizon);
         for user in &d.user_ids {
             self.revoked.insert(user.clone(), (now, d.reason));
+        }
+        // Resume tickets the users hold are refused from now on, until the last of
+        // them would have expired anyway. (A room without tables issued none.)
+        if self.storage && !d.user_ids.is_empty() && !self.config.resume_secrets().is_empty() {
+            let until = now.saturating_add(self.config.resume_ttl_ms);
+            io.revoke(&d.user_ids, now, until);
+            if let Some(records) = &mut self.revocations {
+                records.retain(|_, (_, u)| *u > now);
+                for user in &d.user_ids {
+                    records.insert(user.clone(), (now, until));
+                }
+            }
         }
         let users: HashSet<&str> = d.user_ids.iter().map(String::as_str).collect();
         let conns: HashSet<&str> = d.connection_ids.iter().map(String::as_str).collect();
@@ -783,6 +900,7 @@ impl<S: Clone> Room<S> {
             let prune = audit::Prune {
                 before: self.clock.saturating_sub(self.config.audit_retention_ms),
                 keep: self.config.audit_max_events,
+                now: self.clock,
             };
             let events = self.audit.drain(..).collect();
             io.write_rows(self.journal.take(), events, prune);

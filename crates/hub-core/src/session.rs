@@ -315,6 +315,7 @@ mod tests {
             token: "t".into(),
             room_id: room.into(),
             user_id: None,
+            resume: None,
         }))
     }
 

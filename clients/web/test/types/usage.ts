@@ -47,6 +47,22 @@ const chat = new NativorChatClient<{ "message.created": MessageCreated }>({
   options: { pingIntervalMs: 20_000, refreshFraction: 0.75 },
 });
 
+// Resume tickets: in memory, sent on reconnects; handed to a new client of the same room.
+const ticket: string | null = chat.resumeTicket;
+chat.on("auth:ok", (f) => {
+  const resumed: boolean = f.resume !== null && f.resume === ticket;
+  console.log(resumed);
+});
+chat.on("auth:refreshed", (f) => console.log(f.resume?.length ?? 0));
+const successor = new NativorChatClient({
+  url: roomUrl("https://ws.nativor.com", room),
+  roomId: room,
+  getToken: () => session.token,
+  resumeTicket: chat.resumeTicket,
+});
+const noTickets = new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", getToken: () => "t", resume: false });
+console.log(successor.resumeTicket, noTickets.resumeTicket);
+
 // Presence: a Set (read-only) or null when unknown.
 chat.on("members", (e: MembersEvent) => {
   render(e.members === null ? null : [...e.members].sort());
@@ -176,5 +192,14 @@ chat.state = "open";
 
 // @ts-expect-error HUB_FRAME_TYPES is a read-only tuple
 HUB_FRAME_TYPES.push("members");
+
+// @ts-expect-error resumeTicket is read-only: only the hub's frames set it
+chat.resumeTicket = "forged";
+
+// @ts-expect-error resume is a boolean switch, not the ticket
+new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", getToken: () => "t", resume: "ticket" });
+
+// @ts-expect-error auth:ok's resume may be null: narrow before use
+chat.on("auth:ok", (f) => console.log(f.resume.length));
 
 console.log(expiresText);

@@ -17,6 +17,7 @@ mod frames;
 mod handshake;
 mod membership;
 mod resilience;
+mod resume;
 mod ship;
 mod storage;
 mod support;
@@ -30,9 +31,16 @@ use std::time::Duration;
 const READY_WITHIN: Duration = Duration::from_secs(180);
 const TEST_LIMIT: Duration = Duration::from_secs(120);
 
+/// The `main` hub signs resume tickets with `RESUME_SECRET` and still accepts those of
+/// `RESUME_SECRET_PREVIOUS` (a rotation); the other hubs have neither.
+pub const RESUME_SECRET: &str = "e2e-resume-secret-3b1f9c";
+pub const RESUME_SECRET_PREVIOUS: &str = "e2e-resume-previous-8d0a77";
+
 pub const TIGHT_VARS: &[(&str, &str)] = &[
     ("MAX_CONNECTIONS_PER_ROOM", "5"),
     ("MAX_PENDING_PER_ROOM", "2"),
+    // The pending test opens sockets milliseconds apart: no grace period here.
+    ("PENDING_GRACE_MS", "0"),
     ("AUTH_CHECK_TIMEOUT_MS", "1000"),
     ("AUTH_TIMEOUT_MS", "5000"),
     ("PRESENCE_MAX_MEMBERS", "2"),
@@ -46,6 +54,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(broadcast::tests());
     t.extend(control::tests());
     t.extend(membership::tests());
+    t.extend(resume::tests());
     t.extend(browser::tests());
     t.extend(storage::tests());
     t.extend(abuse::tests());
@@ -99,7 +108,18 @@ fn main() {
                 backend_reachable: reachable,
             };
         let (main, unconfigured, tight) = tokio::join!(
-            Hub::start(options("main", true, true, &[]), READY_WITHIN),
+            Hub::start(
+                options(
+                    "main",
+                    true,
+                    true,
+                    &[
+                        ("RESUME_SECRET", RESUME_SECRET),
+                        ("RESUME_SECRET_PREVIOUS", RESUME_SECRET_PREVIOUS)
+                    ]
+                ),
+                READY_WITHIN
+            ),
             start_if(
                 uses("unconfigured"),
                 options("unconfigured", false, false, &[])

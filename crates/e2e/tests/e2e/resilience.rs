@@ -127,7 +127,8 @@ async fn secrets_and_message_text_never_reach_the_logs(h: Hubs) {
     let token = format!("dev:{user}");
     let text = "private-text-77af";
     let mut a = Client::connect(&h.main.room_url(&r)).await;
-    a.auth(&r, &token, Some("claimed-loguser-e41c")).await;
+    let ok = a.auth(&r, &token, Some("claimed-loguser-e41c")).await;
+    let ticket = ok["resume"].as_str().expect("a resume ticket").to_owned();
     let mut b = joined(&h.main, &r, "bob").await;
     a.send_text(r#"{"type":"typing","isTyping":true}"#).await;
     b.recv().await;
@@ -146,13 +147,32 @@ async fn secrets_and_message_text_never_reach_the_logs(h: Hubs) {
     ))
     .await;
     d.expect_error("room_mismatch").await;
+    // Resume tickets, good and tampered (the tampered one's check fails and logs).
+    let mut e = Client::connect(&h.main.room_url(&r)).await;
+    let resume = json!({"type":"auth","token":token,"roomId":r,"resume":ticket});
+    e.send_json(&resume).await;
+    assert_eq!(e.recv().await["type"], "auth:ok");
+    let tampered = format!("{ticket}A");
+    let mut f = Client::connect(&h.main.room_url(&r)).await;
+    f.send_json(&json!({"type":"auth","token":"status:502","roomId":r,"resume":tampered}))
+        .await;
+    f.expect_error("auth_unavailable").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let out = h.main.output();
     assert!(
         out.contains("participants check"),
         "sanity: the error path logged something"
     );
-    for secret in [token.as_str(), user, text] {
+    let (payload, mac) = ticket.split_once('.').expect("payload.mac");
+    for secret in [
+        token.as_str(),
+        user,
+        text,
+        payload,
+        mac,
+        crate::RESUME_SECRET,
+        crate::RESUME_SECRET_PREVIOUS,
+    ] {
         assert!(
             !out.contains(secret),
             "{secret:?} appears in the wrangler dev output"

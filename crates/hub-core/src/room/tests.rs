@@ -41,6 +41,9 @@ struct Fake {
     prune: Option<audit::Prune>,
     /// The stored idempotency keys: key -> (delivered, at).
     stored_keys: HashMap<String, (usize, u64)>,
+    /// Stored disconnect records: user -> (at, until), and how often they were read.
+    revocations: HashMap<String, (u64, u64)>,
+    revocation_reads: usize,
 }
 
 impl Fake {
@@ -143,6 +146,23 @@ impl Io<Sock> for Fake {
         self.stored_keys.insert(key.to_owned(), (delivered, at));
         self.log
             .push(Ev::StoreKey(key.to_owned(), delivered, at, prune_before));
+    }
+    fn revoke(&mut self, users: &[String], at: u64, until: u64) {
+        self.revocations.retain(|_, (_, u)| *u > at);
+        for user in users {
+            self.revocations.insert(user.clone(), (at, until));
+        }
+    }
+    fn revocations(&mut self, now: u64) -> Option<Vec<(String, u64, u64)>> {
+        self.revocation_reads += 1;
+        let live = self
+            .revocations
+            .iter()
+            .filter(|(_, (_, until))| *until > now);
+        Some(
+            live.map(|(u, (at, until))| (u.clone(), *at, *until))
+                .collect(),
+        )
     }
     fn remove_ghost_rows(&mut self, live: &HashSet<String>) {
         let mut live: Vec<String> = live.iter().cloned().collect();
@@ -687,6 +707,7 @@ fn the_oldest_waiting_socket_makes_room_and_members_are_never_displaced() {
     let mut w = World::with(Config {
         max_connections: 4,
         max_pending: 2,
+        pending_grace_ms: 0,
         ..config()
     });
     w.member(1, T0);
@@ -1051,7 +1072,8 @@ fn the_audit_records_each_connection_event_with_the_rows() {
         w.io.prune,
         Some(audit::Prune {
             before: (T0 + 6).saturating_sub(week),
-            keep: 1_000
+            keep: 1_000,
+            now: T0 + 6,
         })
     );
 }
@@ -1369,4 +1391,225 @@ fn refresh_outcomes() {
     w.io.take();
     w.frame(2, REFRESH, T0);
     assert!(is_error(&w.io.sent_to(2)[0], "unauthenticated"));
+}
+
+fn resuming(secret: &str) -> Config {
+    Config {
+        max_connections: 10,
+        max_pending: 5,
+        resume_secret: crate::resume::Secret::new(secret),
+        resume_ttl_ms: 600_000,
+        ..config()
+    }
+}
+
+fn auth_with(ticket: &str) -> String {
+    format!(r#"{{"type":"auth","token":"t","roomId":"room-1","resume":"{ticket}"}}"#)
+}
+
+/// Connects `s` and sends auth with `ticket`: whether the room admitted it at once
+/// (true) or started a participants check (false).
+fn resumes(w: &mut World, s: Sock, ticket: &str, now: u64) -> bool {
+    w.io.take();
+    assert_eq!(w.connect(s, now), Admission::Admitted);
+    w.frame(s, &auth_with(ticket), now);
+    let log = w.io.log.clone();
+    let started = log.contains(&Ev::StartCheck(s));
+    let admitted = log
+        .iter()
+        .any(|e| matches!(e, Ev::Send(to, f) if *to == s && f.starts_with(r#"{"type":"auth:ok""#)));
+    assert!(started != admitted, "{log:?}");
+    admitted
+}
+
+#[test]
+fn a_real_check_issues_a_ticket_that_readmits_without_one() {
+    let mut w = World::with(resuming("k"));
+    w.member_until(1, "ann", T0 + 60_000, T0);
+    let ok = last_auth_ok(&w, 1);
+    let ticket = ok["resume"].as_str().expect("a ticket").to_owned();
+    let secret = crate::resume::Secret::new("k").unwrap();
+    let claims = crate::resume::verify(&[&secret], &ticket, "room-1", T0).unwrap();
+    // The token's expiry, being sooner than now + RESUME_TTL_MS.
+    assert_eq!(
+        (claims.user_id.as_str(), claims.expires_at),
+        ("ann", T0 + 60_000)
+    );
+    // A new socket with the ticket: in at once, as ann, with the ticket's expiry and
+    // the same ticket, under a new connection id.
+    assert!(resumes(&mut w, 2, &ticket, T0 + 1_000));
+    let ok = last_auth_ok(&w, 2);
+    assert_eq!(ok["userId"], "ann");
+    assert_eq!(ok["connectionId"], "c2");
+    assert_eq!(ok["expiresAt"], T0 + 60_000);
+    assert_eq!(ok["resume"], ticket.as_str());
+    assert_eq!(w.room.authenticated(), 2);
+    // The audit tells a resume from a check.
+    w.room.flush(&mut w.io);
+    let events: Vec<&str> = w.io.audit_written.iter().map(|e| e.event).collect();
+    assert!(events.contains(&"resumed"), "{events:?}");
+}
+
+#[test]
+fn tickets_last_at_most_the_ttl_and_only_for_verified_users() {
+    let mut w = World::with(resuming("k"));
+    w.member(1, T0);
+    let ticket = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
+    let secret = crate::resume::Secret::new("k").unwrap();
+    let claims = crate::resume::verify(&[&secret], &ticket, "room-1", T0).unwrap();
+    assert_eq!(claims.expires_at, T0 + 600_000);
+    // A null user id gets none.
+    w.connect(2, T0);
+    w.frame(2, AUTH, T0);
+    let anonymous = AuthOutcome::Verified {
+        user_id: None,
+        expires_at: None,
+    };
+    w.check_done(2, anonymous, T0);
+    assert!(last_auth_ok(&w, 2).get("resume").is_none());
+    // Without a secret, none at all, and a ticket is never read.
+    let mut off = World::roomy();
+    off.member(1, T0);
+    assert!(last_auth_ok(&off, 1).get("resume").is_none());
+    assert!(!resumes(&mut off, 2, &ticket, T0));
+}
+
+#[test]
+fn any_other_ticket_falls_back_to_the_check() {
+    let mut w = World::with(resuming("k"));
+    w.member_until(1, "ann", T0 + 60_000, T0);
+    let ticket = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
+    let other_room = crate::resume::issue(
+        &crate::resume::Secret::new("k").unwrap(),
+        "room-2",
+        "ann",
+        T0,
+        T0 + 60_000,
+    );
+    let other_key = crate::resume::issue(
+        &crate::resume::Secret::new("not-k").unwrap(),
+        "room-1",
+        "ann",
+        T0,
+        T0 + 60_000,
+    );
+    let tampered = format!("{}x", ticket);
+    for (s, bad) in [
+        (2, other_room),
+        (3, other_key),
+        (4, tampered),
+        (5, "junk".into()),
+    ] {
+        assert!(!resumes(&mut w, s, &bad, T0 + 1_000), "{bad}");
+    }
+    // Expired.
+    assert!(!resumes(&mut w, 6, &ticket, T0 + 60_000));
+}
+
+#[test]
+fn a_disconnect_revokes_the_tickets_issued_before_it() {
+    let mut w = World::with(resuming("k"));
+    w.member(1, T0);
+    let before = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
+    let d = Disconnect {
+        user_ids: vec!["u1".into()],
+        connection_ids: vec![],
+        reason: Reason::Reauth,
+    };
+    w.room.on_disconnect(&d, T0 + 10, &mut w.io);
+    assert_eq!(w.io.revocations["u1"], (T0 + 10, T0 + 10 + 600_000));
+    assert!(!resumes(&mut w, 2, &before, T0 + 20));
+    // A new instance reads the records once, then keeps them in step.
+    let mut woken = World::with(resuming("k"));
+    woken.io.revocations = w.io.revocations.clone();
+    woken.room.on_wake(Vec::new(), true, T0 + 20, &mut woken.io);
+    assert!(!resumes(&mut woken, 7, &before, T0 + 21));
+    assert!(!resumes(&mut woken, 8, &before, T0 + 22));
+    assert_eq!(woken.io.revocation_reads, 1);
+    // A real check after the disconnect issues a ticket that works again.
+    w.check_done(2, World::verified("u1"), T0 + 30);
+    let after = last_auth_ok(&w, 2)["resume"].as_str().unwrap().to_owned();
+    assert!(resumes(&mut w, 3, &after, T0 + 40));
+    // Without a secret, disconnects record nothing.
+    let mut off = World::roomy();
+    off.member(1, T0);
+    off.room.on_disconnect(&d, T0, &mut off.io);
+    assert!(off.io.revocations.is_empty());
+}
+
+#[test]
+fn rotation_keeps_the_previous_secret_for_verification_only() {
+    let old = crate::resume::Secret::new("old").unwrap();
+    let mut w = World::with(Config {
+        resume_secret_previous: Some(old.clone()),
+        ..resuming("new")
+    });
+    w.member(1, T0);
+    let fresh = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
+    let new = crate::resume::Secret::new("new").unwrap();
+    assert!(
+        crate::resume::verify(&[&new], &fresh, "room-1", T0).is_ok(),
+        "signed with the new one"
+    );
+    let issued_before = crate::resume::issue(&old, "room-1", "u9", T0, T0 + 60_000);
+    assert!(resumes(&mut w, 2, &issued_before, T0 + 1));
+    assert_eq!(last_auth_ok(&w, 2)["userId"], "u9");
+}
+
+#[test]
+fn a_refresh_issues_a_fresh_ticket() {
+    let mut w = World::with(resuming("k"));
+    w.member_until(1, "ann", T0 + 5_000, T0);
+    let first = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
+    w.frame(1, REFRESH, T0 + 1_000);
+    w.io.take();
+    let renewed = AuthOutcome::Verified {
+        user_id: Some("ann".into()),
+        expires_at: Some(T0 + 90_000),
+    };
+    w.refresh_done(1, renewed, T0 + 1_000);
+    let frame: serde_json::Value = serde_json::from_str(&w.io.sent_to(1)[0]).unwrap();
+    let ticket = frame["resume"].as_str().expect("a new ticket");
+    assert_ne!(ticket, first);
+    let secret = crate::resume::Secret::new("k").unwrap();
+    let claims = crate::resume::verify(&[&secret], ticket, "room-1", T0).unwrap();
+    assert_eq!(
+        (claims.issued_at, claims.expires_at),
+        (T0 + 1_000, T0 + 90_000)
+    );
+}
+
+#[test]
+fn a_waiting_socket_gets_a_grace_period_before_it_makes_room() {
+    let mut w = World::with(Config {
+        max_connections: 6,
+        max_pending: 2,
+        pending_grace_ms: 1_000,
+        ..config()
+    });
+    w.connect(1, T0);
+    w.connect(2, T0 + 10);
+    w.io.take();
+    // A reconnect storm: the waiting sockets are younger than the grace period, so
+    // the newcomer gets in over the limit and nobody is closed.
+    assert_eq!(w.connect(3, T0 + 500), Admission::Admitted);
+    assert!(w.io.closes().is_empty());
+    assert_eq!(w.room.waiting(), 3);
+    // Once the oldest has waited that long, it makes room as before.
+    assert_eq!(w.connect(4, T0 + 1_000), Admission::Admitted);
+    assert_eq!(w.io.closes(), [(1, 4401, "auth_timeout".into())]);
+    assert_eq!(w.room.waiting(), 3);
+    // The capacity still bounds the room.
+    w.connect(5, T0 + 1_001);
+    w.connect(6, T0 + 1_002);
+    w.io.take();
+    assert_eq!(w.room.connections(), 5);
+    assert_eq!(w.connect(7, T0 + 1_010), Admission::Admitted);
+    assert_eq!(w.io.closes(), [(2, 4401, "auth_timeout".into())]);
+    w.io.take();
+    assert_eq!(w.connect(8, T0 + 1_011), Admission::Admitted);
+    assert_eq!(w.room.connections(), 6);
+    // Full, and the oldest waiting socket is still in its grace period: refused.
+    assert_eq!(w.connect(9, T0 + 1_012), Admission::Refused);
+    assert!(w.io.closes().is_empty());
 }
