@@ -132,6 +132,15 @@ impl Io<WebSocket> for Effects<'_> {
         });
     }
 
+    fn schedule_burst(&mut self, after_ms: u64) {
+        let shell = Rc::clone(self.shell);
+        // One-shot, and only while a burst is queued: an idle room still hibernates.
+        self.shell.state.wait_until(async move {
+            worker::Delay::from(Duration::from_millis(after_ms)).await;
+            shell.with_core(|core, io| core.on_burst_timer(now_ms(), io));
+        });
+    }
+
     fn write_rows(&mut self, writes: Vec<Write>, audit: Vec<audit::Entry>, prune: audit::Prune) {
         if let Err(e) = self.shell.store.apply_batch(&writes, &audit, prune) {
             console_error!("writing connection rows failed: {e}");

@@ -72,7 +72,7 @@ export interface Tunables {
 export declare const DEFAULTS: Readonly<Tunables>;
 
 /** The `type` of every frame the hub itself sends, in the hub's order (`SERVER_FRAME_TYPES`). */
-export declare const HUB_FRAME_TYPES: readonly ["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error"];
+export declare const HUB_FRAME_TYPES: readonly ["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error", "batch"];
 
 export type HubFrameType = (typeof HUB_FRAME_TYPES)[number];
 
@@ -179,13 +179,29 @@ export interface HubErrorFrame {
   message?: string | null;
 }
 
+/**
+ * Several events of a busy room in one frame, in the room's order; sent only to a socket whose
+ * `auth` asked for it (`"batch": true`, the client's option `batch`). Each element is exactly the
+ * frame the socket would otherwise have received on its own (a backend broadcast, `typing`).
+ * `parseServerFrame` only checks that `events` is an array; `unpackBatch` checks each element.
+ * The client unpacks it: the app never sees this frame.
+ */
+export interface BatchFrame {
+  type: "batch";
+  events: unknown[];
+}
+
 export type HubFrame =
   | AuthOkFrame
   | AuthRefreshedFrame
   | PresenceFrame
   | TypingFrame
   | PongFrame
-  | HubErrorFrame;
+  | HubErrorFrame
+  | BatchFrame;
+
+/** What a `batch` may hold, each as checked by `unpackBatch` (never a reply to one socket, nor a batch). */
+export type BatchedEvent = PresenceFrame | TypingFrame | BroadcastFrame;
 
 /** Any other frame: what the backend broadcasts through the hub (`message.created`, …). */
 export interface BroadcastFrame {
@@ -210,6 +226,14 @@ export declare function roomUrl(origin: string, roomId: string): string;
 
 /** One text frame from the hub, or null when it is malformed. Never throws. */
 export declare function parseServerFrame(data: unknown): HubFrame | BroadcastFrame | null;
+
+/**
+ * The events of a `batch` frame (as `parseServerFrame` returned it), in order, each checked as if
+ * it had arrived on its own: the event, or null in its place when it is malformed, a nested
+ * `batch` or one of the hub's replies (`auth:ok`, `auth:refreshed`, `pong`, `error`). Any other
+ * frame gives `[]`. Never throws.
+ */
+export declare function unpackBatch(frame: HubFrame | BroadcastFrame): Array<BatchedEvent | null>;
 
 /** Uniformly random in `[0, min(capMs, baseMs * 2^attempt))`. */
 export declare function fullJitter(attempt: number, baseMs: number, capMs: number, random?: () => number): number;
@@ -320,6 +344,11 @@ export interface NativorChatOptions {
    * the same room (read before its `close()`, which drops it). Ignored with `resume: false`.
    */
   resumeTicket?: string | null;
+  /**
+   * Ask the hub for `batch` frames while the room is busy (default true). The client unpacks
+   * them: the app gets the same events either way. false: the `auth` frame does not ask.
+   */
+  batch?: boolean;
   /** Default: the global `WebSocket`. */
   WebSocket?: new (url: string) => WebSocketLike;
   timers?: Timers;
@@ -415,7 +444,10 @@ export interface NativorChatEventMap {
   error: ErrorEvent;
   close: ChatCloseEvent;
   reconnecting: ReconnectingEvent;
-  frame: HubFrame | BroadcastFrame;
+  /** Every frame, and every event of a `batch` on its own; never the `batch` itself. */
+  frame: Exclude<HubFrame, BatchFrame> | BroadcastFrame;
+  /** Never emitted: the client unpacks batches into their events. */
+  batch: never;
 }
 
 /**

@@ -18,9 +18,9 @@
 //
 // Protocol reference: README.md ("Protocol reference"); this module: docs/web-and-flutter.md.
 // TypeScript declarations: nativor-chat.d.ts, next to this file.
-// The pure parts (`parseServerFrame`, `decideReconnect`, `fullJitter`, `refreshDelay`,
-// `refreshRetryDelay`, `TypingThrottle`) are exported for tests and for clients that bring
-// their own socket handling.
+// The pure parts (`parseServerFrame`, `unpackBatch`, `decideReconnect`, `fullJitter`,
+// `refreshDelay`, `refreshRetryDelay`, `TypingThrottle`) are exported for tests and for clients
+// that bring their own socket handling.
 
 /** Close codes the hub uses, plus the one this client uses for connections it gives up on. */
 export const CloseCode = Object.freeze({
@@ -97,7 +97,16 @@ export const DEFAULTS = Object.freeze({
  * Mirrors `SERVER_FRAME_TYPES` in crates/hub-core/src/protocol.rs (tests/frame_types.rs
  * checks they match).
  */
-export const HUB_FRAME_TYPES = Object.freeze(["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error"]);
+export const HUB_FRAME_TYPES = Object.freeze([
+  "auth:ok", "auth:refreshed", "presence", "typing", "pong", "error", "batch",
+]);
+
+/**
+ * What the hub never puts in a `batch`: its replies to this one socket (they answer something
+ * this socket did, and arrive on their own) and `batch` itself (batches do not nest). Such an
+ * element is malformed: handling it anyway could, say, take a connection for authenticated.
+ */
+const NEVER_BATCHED = new Set(["auth:ok", "auth:refreshed", "pong", "error", "batch"]);
 
 const ROOM_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -140,6 +149,8 @@ const isOptStringArray = (v) => v === undefined || v === null || isStringArray(v
  *   `members`, or `off` (`members` becomes null). Another `event` is refused: the client
  *   cannot keep its member list right with an event it does not understand.
  * - `typing`: `userId` string|null, `isTyping` boolean; `pong`: `t` any; `error`: `code` string.
+ * - `batch`: `events` an array, returned verbatim; its elements are checked one by one by
+ *   `unpackBatch`, so that one bad element costs only itself.
  * Anything else (what the backend broadcasts) is returned verbatim.
  */
 export function parseServerFrame(data) {
@@ -150,6 +161,14 @@ export function parseServerFrame(data) {
   } catch {
     return null;
   }
+  return checkFrame(frame);
+}
+
+/**
+ * `parseServerFrame` on a value already decoded from JSON: a whole text frame, or one element
+ * of a `batch` (which must pass exactly the checks it would have passed on its own).
+ */
+function checkFrame(frame) {
   if (!isObject(frame) || typeof frame.type !== "string" || frame.type === "") return null;
   if (!HUB_FRAME_TYPES.includes(frame.type)) return frame;
   switch (frame.type) {
@@ -175,9 +194,27 @@ export function parseServerFrame(data) {
     case "error":
       if (typeof frame.code !== "string" || !isOptString(frame.message)) return null;
       return frame;
+    case "batch":
+      return Array.isArray(frame.events) ? frame : null;
     default:
       return frame;
   }
+}
+
+/**
+ * The events of a `batch` frame (as `parseServerFrame` returned it), in the room's order, each
+ * checked as if it had arrived as its own text frame: the parsed event, or `null` in its place
+ * when it is malformed or is a frame the hub never batches (a reply to one socket: `auth:ok`,
+ * `auth:refreshed`, `pong`, `error`; or a nested `batch`). Anything but a well-formed `batch`
+ * frame gives `[]`. Never throws.
+ */
+export function unpackBatch(frame) {
+  if (!isObject(frame) || frame.type !== "batch" || !Array.isArray(frame.events)) return [];
+  // Array.from, not map: a hole (impossible from JSON, possible from a caller) becomes null too.
+  return Array.from(frame.events, (event) => {
+    const parsed = checkFrame(event);
+    return parsed === null || NEVER_BATCHED.has(parsed.type) ? null : parsed;
+  });
 }
 
 /** The four shapes of a `presence` frame (see `parseServerFrame`), or null. */
@@ -454,6 +491,11 @@ const LOCAL_EVENTS = new Set([
  * - `close` `{code, reason, wasClean, decision}` after every connection
  * - `reconnecting` `{attempt, delayMs, code, reason, why}`
  * - every other server frame by its `type` (`message.created`, …), and all frames as `frame`
+ *
+ * A `batch` frame (sent to this client only because its `auth` asks for them: option `batch`)
+ * is unpacked: each of its events is handled, and emitted, exactly as if it had arrived as its
+ * own frame, `frame` included. The container itself is never emitted, not even as `frame`, so
+ * that the app sees the same events whether the hub batched them or not.
  */
 export class NativorChatClient {
   /**
@@ -465,6 +507,7 @@ export class NativorChatClient {
    * @param {boolean} [o.resume]      false: never send resume tickets, nor keep any (default true)
    * @param {string|null} [o.resumeTicket] a ticket for the first `connect()` (e.g. the
    *                                  `resumeTicket` of an earlier client of the same room)
+   * @param {boolean} [o.batch]       false: do not ask the hub for `batch` frames (default true)
    * @param {Function} [o.WebSocket]  WebSocket constructor (default: the global one)
    * @param {{setTimeout: Function, clearTimeout: Function}} [o.timers]
    * @param {() => number} [o.random] uniform in [0, 1), for the jitter
@@ -473,14 +516,15 @@ export class NativorChatClient {
    * @param {object} [o.options]      overrides of `DEFAULTS`
    */
   constructor({
-    url, roomId, getToken, userId = null, resume = true, resumeTicket = null, WebSocket: WS, timers, random,
-    now, options,
+    url, roomId, getToken, userId = null, resume = true, resumeTicket = null, batch = true, WebSocket: WS,
+    timers, random, now, options,
   } = {}) {
     if (typeof url !== "string" || url === "") throw new TypeError("url is required");
     if (!isValidRoomId(roomId)) throw new TypeError("roomId is invalid");
     if (typeof getToken !== "function") throw new TypeError("getToken must be a function");
     if (typeof resume !== "boolean") throw new TypeError("resume must be a boolean");
     if (!isOptString(resumeTicket)) throw new TypeError("resumeTicket must be a string or null");
+    if (typeof batch !== "boolean") throw new TypeError("batch must be a boolean");
     this.url = url;
     this.roomId = roomId;
     this._getToken = getToken;
@@ -514,6 +558,10 @@ export class NativorChatClient {
     // must not outlive this page in storage any other script of the origin can read.
     this._resumeEnabled = resume;
     this._resume = resume ? usableTicket(resumeTicket) : null;
+    // Whether `auth` asks for `batch` frames. On by default: unpacking costs the app nothing
+    // (it sees the same events), and a busy room then costs the hub one send per burst instead
+    // of one per event. An older hub ignores the field.
+    this._batch = batch;
     // The in-band refresh: `idle`, `scheduled` (timer armed), `fetching` (the provider runs),
     // `sent` (`auth:refresh` awaits its answer). `attempt` counts failed tries since the last
     // success (it drives the retry backoff).
@@ -735,6 +783,7 @@ export class NativorChatClient {
       // The token goes along all the same: the hub silently ignores a ticket it does not accept
       // (expired, revoked, signed with a retired secret) and checks the token instead.
       if (this._resume !== null) auth.resume = this._resume;
+      if (this._batch) auth.batch = true;
       try {
         ws.send(JSON.stringify(auth));
       } catch {
@@ -785,16 +834,44 @@ export class NativorChatClient {
     });
   }
 
+  /** One text frame from the hub: a single event, or a `batch` of them. */
   _onFrame(data) {
     const ws = this._ws;
     const at = this._now();
     const frame = parseServerFrame(data);
     if (frame === null) {
-      if (this._state === "open") this._lastFrameAt = at;
-      const message = "unparseable frame from the hub";
-      this._emit("error", { type: "error", code: "invalid_frame", message, local: true });
+      this._invalidFrame("unparseable frame from the hub", at);
       return;
     }
+    if (frame.type !== "batch") {
+      this._onEvent(frame, ws, at);
+      return;
+    }
+    // Received now, even if empty or all malformed: it counts for `resync`'s `since` like any
+    // frame (a batch never holds `auth:ok`, the one handler that reads the previous value).
+    if (this._state === "open") this._lastFrameAt = at;
+    const events = unpackBatch(frame);
+    for (let i = 0; i < events.length; i += 1) {
+      // A listener ended or replaced the connection: as with separate frames, whose handler the
+      // close detached, nothing more of this socket is delivered.
+      if (this._ws !== ws) return;
+      const event = events[i];
+      if (event === null) this._invalidFrame(`malformed event #${i} in a batch from the hub`, at);
+      else this._onEvent(event, ws, at);
+    }
+  }
+
+  /** The local `invalid_frame` error; the frame still counts as received (see `lastFrameAt`). */
+  _invalidFrame(message, at) {
+    if (this._state === "open") this._lastFrameAt = at;
+    this._emit("error", { type: "error", code: "invalid_frame", message, local: true });
+  }
+
+  /**
+   * One parsed event from connection `ws`, received at `at`: a frame on its own, or one
+   * element of a `batch` (handled and emitted identically, so batching is invisible).
+   */
+  _onEvent(frame, ws, at) {
     // Events that follow the frame's own (`members`, `refresh`, `resync`), so that a listener
     // of the frame sees the client already updated and the consequences come after it.
     const after = [];

@@ -46,7 +46,7 @@ test("handshake: token, auth frame, auth:ok, connectionId", async () => {
   assert.equal(s.sockets[0].url, "ws://hub.test/rooms/room-1");
   s.sockets[0].serverOpen();
   assert.equal(s.client.state, "authenticating");
-  assert.deepEqual(s.sockets[0].sent, [{ type: "auth", token: "dev:alice", roomId: "room-1", userId: "alice-claim" }]);
+  assert.deepEqual(s.sockets[0].sent, [{ type: "auth", token: "dev:alice", roomId: "room-1", userId: "alice-claim", batch: true }]);
   assert.equal(s.of("open").length, 1);
   s.sockets[0].serverSend({ type: "auth:ok", connectionId: "Zk3", userId: "alice" });
   assert.equal(s.client.state, "open");
@@ -156,7 +156,7 @@ test("1006 (restart): reconnects after a jittered delay, re-authenticates, backo
   assert.equal(s.of("reconnecting")[2].delayMs, Math.floor(0.9 * 4000));
   await s.clock.advance(3600);
   const ws = await handshake(s, "c2");
-  assert.deepEqual(ws.sent[0], { type: "auth", token: "dev:alice", roomId: "room-1" });
+  assert.deepEqual(ws.sent[0], { type: "auth", token: "dev:alice", roomId: "room-1", batch: true });
   assert.equal(s.client.connectionId, "c2");
   assert.equal(s.client.attempt, 3);
   // Once the connection has been stable, the next failure starts from a small window again.

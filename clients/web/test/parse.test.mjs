@@ -1,4 +1,4 @@
-// Parsing hub frames (auth:ok, auth:refreshed, presence, typing, pong, error), room ids and room URLs.
+// Parsing hub frames (auth:ok, auth:refreshed, presence, typing, pong, error, batch), room ids and room URLs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { HUB_FRAME_TYPES, isValidRoomId, parseServerFrame, roomUrl } from "../nativor-chat.js";
@@ -133,7 +133,7 @@ test("presence: join, leave, off, on", () => {
 });
 
 test("HUB_FRAME_TYPES: exactly the hub's list, in the hub's order", () => {
-  assert.deepEqual(HUB_FRAME_TYPES, ["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error"]);
+  assert.deepEqual(HUB_FRAME_TYPES, ["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error", "batch"]);
   assert.ok(Object.isFrozen(HUB_FRAME_TYPES));
   // A backend broadcast can never be mistaken for them: the hub refuses these types.
   assert.deepEqual(parseServerFrame('{"type":"members","x":1}'), { type: "members", x: 1 });

@@ -97,13 +97,13 @@ test("auth:ok's ticket is kept and sent, with the token, in the auth of every re
     seenByListener = s.client.resumeTicket;
   });
   const { ws, auth } = await connected(s, { resume: T1 });
-  assert.deepEqual(auth, { type: "auth", token: "t0", roomId: "room-1" }, "no ticket known yet: no resume field");
+  assert.deepEqual(auth, { type: "auth", token: "t0", roomId: "room-1", batch: true }, "no ticket known yet: no resume field");
   assert.equal(s.client.resumeTicket, T1);
   assert.equal(seenByListener, T1, "already kept when the auth:ok listeners run");
 
   ws.serverClose(1006, "", false);
   assert.equal(s.client.resumeTicket, T1, "kept across a transient close");
-  assert.deepEqual(await reconnected(s), { type: "auth", token: "t0", roomId: "room-1", resume: T1 });
+  assert.deepEqual(await reconnected(s), { type: "auth", token: "t0", roomId: "room-1", resume: T1, batch: true });
   // A resumed auth:ok: new connection id, the ticket's expiry, the same ticket echoed back.
   const ticketExpiry = s.clock.now() + 300_000;
   authOk(s, { expiresAt: ticketExpiry, resume: T1 });
@@ -227,7 +227,7 @@ test("refresh-token decisions drop the ticket (unauthorized, reauth_required, to
     assert.equal(seenAtClose, null, `${reason}: already dropped when the close listeners run`);
     assert.equal(s.client.resumeTicket, null, reason);
     const auth = await reconnected(s);
-    assert.deepEqual(auth, { type: "auth", token: "fresh", roomId: "room-1" }, `${reason}: a fresh token, no ticket`);
+    assert.deepEqual(auth, { type: "auth", token: "fresh", roomId: "room-1", batch: true }, `${reason}: a fresh token, no ticket`);
     assert.deepEqual(s.calls, [false, true], reason);
     // The backend's check of the fresh token issues a new ticket, which works as before.
     authOk(s, { resume: T2 });
@@ -301,7 +301,7 @@ test("option resumeTicket: sent with the first connect (a resumed first auth:ok 
   const s = setup({ resumeTicket: T1 });
   assert.equal(s.client.resumeTicket, T1);
   const { auth } = await connected(s, { resume: T1 });
-  assert.deepEqual(auth, { type: "auth", token: "t0", roomId: "room-1", resume: T1 });
+  assert.deepEqual(auth, { type: "auth", token: "t0", roomId: "room-1", resume: T1, batch: true });
   assert.equal(s.of("resync").length, 0, "the session's first auth:ok is the initial load");
 
   // Empty or null: none.

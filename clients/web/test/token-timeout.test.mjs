@@ -122,7 +122,7 @@ test("a provider that answers within the bound works as before, and no timeout f
   assert.equal(s.of("error").length, 0);
   assert.equal(s.of("close").length, 0);
   s.sockets[0].serverOpen();
-  assert.deepEqual(s.sockets[0].sent, [{ type: "auth", token: "dev:alice", roomId: "room-1" }]);
+  assert.deepEqual(s.sockets[0].sent, [{ type: "auth", token: "dev:alice", roomId: "room-1", batch: true }]);
   s.sockets[0].serverSend({ type: "auth:ok", connectionId: "c1", userId: "alice" });
   assert.equal(s.client.state, "open");
   assert.deepEqual(s.of("state").map((e) => e.state), ["connecting", "authenticating", "open"]);

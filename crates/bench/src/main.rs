@@ -28,6 +28,10 @@ struct Sizes {
     typing_room: usize,
     typing_events: usize,
     storm: usize,
+    /// The burst: sockets, broadcasts, in flight.
+    burst: [usize; 3],
+    /// The typing storm: sockets, of which typing, events each.
+    typing_storm: [usize; 3],
     rooms: usize,
     per_room: usize,
     room_broadcasts: usize,
@@ -46,6 +50,8 @@ const FULL: Sizes = Sizes {
     typing_room: 200,
     typing_events: 5,
     storm: 200,
+    burst: [1000, 64, 16],
+    typing_storm: [1000, 50, 5],
     rooms: 200,
     per_room: 10,
     room_broadcasts: 5,
@@ -63,6 +69,8 @@ const QUICK: Sizes = Sizes {
     typing_room: 10,
     typing_events: 3,
     storm: 20,
+    burst: [50, 16, 16],
+    typing_storm: [40, 5, 3],
     rooms: 10,
     per_room: 3,
     room_broadcasts: 2,
@@ -75,9 +83,15 @@ const QUICK: Sizes = Sizes {
 const SCENARIOS: &[(&str, &str, bool)] = &[
     ("handshake", "handshakes/s", false),
     ("fanout_1000_sequential", "deliveries/s", true),
+    ("fanout_1000_sequential_batch", "deliveries/s", false),
     ("fanout_1000_inflight", "deliveries/s", true),
     ("fanout_4000_sequential", "deliveries/s", true),
     ("fanout_4000_inflight", "deliveries/s", true),
+    ("fanout_4000_inflight_batch", "deliveries/s", false),
+    ("burst_1000", "deliveries/s", false),
+    ("burst_1000_batch", "deliveries/s", false),
+    ("typing_storm_1000", "deliveries/s", false),
+    ("typing_storm_1000_batch", "deliveries/s", false),
     ("typing_200", "deliveries/s", false),
     ("join_storm_200", "members known/s", false),
     ("rooms_200x10", "deliveries/s", false),
@@ -134,6 +148,7 @@ fn parse_args() -> Result<Args, String> {
                     origin: origin.into(),
                     pid: pid.parse().map_err(|_| "bad pid")?,
                     token: "dev:".into(),
+                    batch: false,
                 });
             }
             "--quick" => a.quick = true,
@@ -242,11 +257,65 @@ async fn round(
         add(seq_name, seq);
         add(inflight_name, inflight);
     }
+    // The same loads with clients that ask for `batch` frames. Only this hub batches
+    // (the other servers ignore the opt-in), so only it runs the `_batch` variants.
+    let batching = Server {
+        batch: true,
+        ..s.clone()
+    };
+    let loads = [
+        (
+            "fanout_1000_sequential_batch",
+            &batching,
+            [sizes.fanout[0], sizes.broadcasts[0], 1],
+        ),
+        (
+            "fanout_4000_inflight_batch",
+            &batching,
+            [sizes.fanout[1], sizes.broadcasts[1], sizes.inflight],
+        ),
+        ("burst_1000", s, sizes.burst),
+        ("burst_1000_batch", &batching, sizes.burst),
+    ];
+    for (name, server, [n, k, inflight]) in loads {
+        if !wanted(name) || (server.batch && s.name != "hub") {
+            continue;
+        }
+        settle(idle.len()).await;
+        let room = format!("{tag}-{name}");
+        add(
+            name,
+            scenarios::fanout_phase(server, http, &room, n, k, inflight).await,
+        );
+    }
+    let storms = [
+        ("typing_storm_1000", s),
+        ("typing_storm_1000_batch", &batching),
+    ];
+    for (name, server) in storms {
+        if !wanted(name) || s.is_floor() || (server.batch && s.name != "hub") {
+            continue;
+        }
+        settle(idle.len()).await;
+        let [n, typers, events] = sizes.typing_storm;
+        let tag = format!("{tag}-{name}");
+        add(
+            name,
+            scenarios::typing(server, &tag, n, typers, events).await,
+        );
+    }
     if !s.is_floor() && wanted("typing_200") {
         settle(idle.len()).await;
         add(
             "typing_200",
-            scenarios::typing(s, &tag, sizes.typing_room, sizes.typing_events).await,
+            scenarios::typing(
+                s,
+                &tag,
+                sizes.typing_room,
+                sizes.typing_room,
+                sizes.typing_events,
+            )
+            .await,
         );
     }
     // The floor keeps no member list.
@@ -332,6 +401,9 @@ async fn main() {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)
+        // Idle connections are dropped well before a server would close them: a POST
+        // sent on a connection the server is closing fails as "error sending request".
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("HTTP client");
     let mut results: Results = BTreeMap::new();
@@ -471,6 +543,75 @@ async fn main() {
             json!({"unit": unit, "servers": servers}),
         );
     }
+    // Batching: logical deliveries/s of batching clients against the floor's per-frame
+    // deliveries/s, p99 against the per-frame hub's, and the frames that carried them.
+    let frames_per_s = |scenario: &str| {
+        results
+            .get(scenario)
+            .and_then(|m| m.get("hub"))
+            .map(|runs| {
+                median(
+                    &runs
+                        .iter()
+                        .filter_map(|r| r.extra["frames_per_s"].as_f64())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .unwrap_or(f64::NAN)
+    };
+    let mut batching = Map::new();
+    let mut batch_vs_floor = Vec::new();
+    let pairs = [
+        ("fanout_1000_sequential_batch", "fanout_1000_sequential"),
+        ("fanout_4000_inflight_batch", "fanout_4000_inflight"),
+        ("burst_1000_batch", "burst_1000"),
+        ("typing_storm_1000_batch", "typing_storm_1000"),
+    ];
+    if pairs.iter().any(|(b, _)| results.contains_key(b)) {
+        println!();
+        println!("| batching | hub deliveries/s | hub frames/s | per-frame hub deliveries/s | floor deliveries/s | batch/floor | p99 ms batch / per-frame | p99 ratio |");
+        println!("|---|---|---|---|---|---|---|---|");
+    }
+    for (batched, plain) in pairs {
+        if !results.contains_key(batched) {
+            continue;
+        }
+        let vs_floor = ratio(med(batched, "hub"), med(plain, "floor"));
+        let p99_ratio = ratio(p99(batched, "hub"), p99(plain, "hub"));
+        // The target's two burst scenarios.
+        if ["fanout_4000_inflight_batch", "burst_1000_batch"].contains(&batched) {
+            batch_vs_floor.push(vs_floor);
+        }
+        println!(
+            "| {batched} | {} | {} | {} | {} | {} | {} / {} | {} |",
+            fmt(med(batched, "hub")),
+            fmt(frames_per_s(batched)),
+            fmt(med(plain, "hub")),
+            fmt(med(plain, "floor")),
+            fmt(vs_floor),
+            fmt(p99(batched, "hub")),
+            fmt(p99(plain, "hub")),
+            fmt(p99_ratio)
+        );
+        batching.insert(
+            batched.to_string(),
+            json!({
+                "deliveries_per_s": med(batched, "hub"),
+                "frames_per_s": frames_per_s(batched),
+                "per_frame_deliveries_per_s": med(plain, "hub"),
+                "per_frame_frames_per_s": frames_per_s(plain),
+                "floor_deliveries_per_s": med(plain, "floor"),
+                "vs_floor": vs_floor,
+                "p99_ms": p99(batched, "hub"),
+                "per_frame_p99_ms": p99(plain, "hub"),
+                "p99_vs_per_frame": p99_ratio,
+            }),
+        );
+    }
+    let batch_vs_floor_min = min(&batch_vs_floor);
+    if !batch_vs_floor.is_empty() {
+        println!("batch_vs_floor_min = {}", fmt(batch_vs_floor_min));
+    }
     // The restart scenarios in full: times to 50/99/100% back, the participants checks
     // the backend received while the clients came back, refused authentications.
     let mut restart_json = Map::new();
@@ -551,6 +692,8 @@ async fn main() {
         "wasm": { "raw_bytes": args.wasm_raw, "gzip_bytes": args.wasm_gzip },
         "fanout_vs_js_min": min(&vs_js),
         "fanout_vs_floor_min": min(&vs_floor),
+        "batch_vs_floor_min": batch_vs_floor_min,
+        "batching": batching,
         "ratios": ratios,
         "scenarios": scen_json,
         "restart": restart_json,

@@ -85,7 +85,7 @@ async fn come_back(
                 refusals.len()
             ));
         }
-        match rejoin(&origin, &room, &token, ticket.as_deref()).await {
+        match rejoin(&origin, &room, &token, ticket.as_deref(), false).await {
             Ok(j) => {
                 let (writer, _) = j.ws.split();
                 return Ok((Instant::now(), refusals, writer));
@@ -206,7 +206,7 @@ pub async fn run(
         .map(|(room, i)| {
             let (origin, token) = (origin.clone(), format!("bench:u{i}"));
             async move {
-                rejoin(&origin, &room, &token, None)
+                rejoin(&origin, &room, &token, None, false)
                     .await
                     .map(|j| (room, token, j))
                     .map_err(|e| format!("join: {e:?}"))

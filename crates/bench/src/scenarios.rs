@@ -3,7 +3,7 @@
 //! returns an error instead of a number.
 
 use crate::probe::{percentile, CpuMeter, CpuShare};
-use crate::socket::{close_all, close_joined, collect, join, Joined, Writer};
+use crate::socket::{close_all, close_joined, collect, join_with, Joined, Writer};
 use futures_util::stream::{self, StreamExt};
 use futures_util::SinkExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +18,8 @@ pub struct Server {
     pub origin: String,
     pub pid: u32,
     pub token: String,
+    /// Its clients ask for `batch` frames (`"batch": true` in their auth).
+    pub batch: bool,
 }
 
 impl Server {
@@ -74,8 +76,8 @@ pub async fn join_many(
             } else {
                 s.token.clone()
             };
-            let origin = s.origin.clone();
-            async move { join(&origin, &room, &token).await }
+            let (origin, batch) = (s.origin.clone(), s.batch);
+            async move { join_with(&origin, &room, &token, batch).await }
         })
         .buffered(CONNECT_CONCURRENCY)
         .collect()
@@ -92,7 +94,7 @@ pub async fn join_storm(s: &Server, tag: &str, n: usize) -> Run {
     let started = Instant::now();
     let joins = (0..n).map(|i| {
         let (origin, room, token) = (s.origin.clone(), room.clone(), format!("{}u{i}", s.token));
-        async move { join(&origin, &room, &token).await }
+        async move { join_with(&origin, &room, &token, false).await }
     });
     let joined: Result<Vec<Joined>, String> = futures_util::future::join_all(joins)
         .await
@@ -188,6 +190,19 @@ pub async fn handshakes(s: &Server, tag: &str, n: usize, rooms: usize) -> Run {
     }
 }
 
+/// An error with its causes: reqwest's "error sending request" alone does not say
+/// whether the connection was refused, reset, or closed while it was being reused.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 fn broadcast_body(room: &str, seq: usize) -> String {
     format!(
         r#"{{"roomId":"{room}","message":{{"type":"bench.message","seq":{seq},"room":"{room}","preview":"a benchmark message of ordinary length"}},"excludeConnectionIds":["bench-nobody"]}}"#
@@ -227,7 +242,7 @@ async fn post_all(
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| format!("POST: {e}"))?;
+                    .map_err(|e| format!("POST: {}", error_chain(&e)))?;
                 let status = resp.status().as_u16();
                 let text = resp.text().await.unwrap_or_default();
                 if status != 200 || !text.contains(&format!("\"delivered\":{expect}")) {
@@ -247,8 +262,14 @@ async fn post_all(
         .collect()
 }
 
-/// Latencies and rate of a set of deliveries `(job index, arrival)`, given send times.
-fn summarize(deliveries: &[Vec<(u64, Instant)>], sent: &[Instant], cpu: CpuShare) -> Run {
+/// Latencies and rate of a set of deliveries `(job index, arrival)`, given send times;
+/// `frames` carried them (fewer than deliveries when batched).
+fn summarize(
+    deliveries: &[Vec<(u64, Instant)>],
+    frames: usize,
+    sent: &[Instant],
+    cpu: CpuShare,
+) -> Run {
     let first = sent.iter().min().copied();
     let last = deliveries.iter().flatten().map(|d| d.1).max();
     let (Some(first), Some(last)) = (first, last) else {
@@ -260,13 +281,14 @@ fn summarize(deliveries: &[Vec<(u64, Instant)>], sent: &[Instant], cpu: CpuShare
         .map(|(i, at)| at.saturating_duration_since(sent[*i as usize]))
         .collect();
     let total = lat.len();
+    let wall = last.duration_since(first).as_secs_f64().max(1e-9);
     Run {
-        value: total as f64 / last.duration_since(first).as_secs_f64().max(1e-9),
+        value: total as f64 / wall,
         p50_ms: ms(percentile(&mut lat, 50.0)),
         p99_ms: ms(percentile(&mut lat, 99.0)),
         cpu,
         error: None,
-        extra: serde_json::Value::Null,
+        extra: serde_json::json!({ "frames": frames, "frames_per_s": frames as f64 / wall }),
     }
 }
 
@@ -305,27 +327,42 @@ fn verify(
 }
 
 /// A reader task: the frames it matched, with their arrival times.
-type Collector = tokio::task::JoinHandle<Vec<(u64, Instant)>>;
+type Collector = tokio::task::JoinHandle<(Vec<(u64, Instant)>, usize)>;
 
 /// Splits each socket: the writers are returned (dropping one closes nothing, but
 /// keeping them keeps the sockets owned), the readers collect `count` frames matching `key`.
 fn listen(joined: Vec<Joined>, key: &'static str, count: usize) -> (Vec<Writer>, Vec<Collector>) {
+    let counts = vec![count; joined.len()];
+    listen_for(joined, key, &counts)
+}
+
+/// `listen`, with its own count for each socket.
+fn listen_for(
+    joined: Vec<Joined>,
+    key: &'static str,
+    counts: &[usize],
+) -> (Vec<Writer>, Vec<Collector>) {
     let deadline = Instant::now() + DEADLINE;
     joined
         .into_iter()
-        .map(|j| {
+        .zip(counts)
+        .map(|(j, &count)| {
             let (w, r) = futures_util::StreamExt::split(j.ws);
             (w, tokio::spawn(collect(r, key, count, deadline)))
         })
         .unzip()
 }
 
-async fn gather(readers: Vec<Collector>) -> Vec<Vec<(u64, Instant)>> {
+/// Every reader's deliveries, and how many frames carried them in all.
+async fn gather(readers: Vec<Collector>) -> (Vec<Vec<(u64, Instant)>>, usize) {
     let mut out = Vec::with_capacity(readers.len());
+    let mut frames = 0;
     for r in readers {
-        out.push(r.await.unwrap_or_default());
+        let (got, n) = r.await.unwrap_or_default();
+        out.push(got);
+        frames += n;
     }
-    out
+    (out, frames)
 }
 
 /// Posts the broadcasts, then waits for every reader; the CPU meter covers both.
@@ -338,7 +375,7 @@ async fn post_and_gather(
     readers: Vec<Collector>,
 ) -> (
     Result<Vec<Instant>, String>,
-    Vec<Vec<(u64, Instant)>>,
+    (Vec<Vec<(u64, Instant)>>, usize),
     CpuShare,
 ) {
     let meter = CpuMeter::start(s.pid);
@@ -373,7 +410,8 @@ pub async fn fanout(
     (sequential, in_flight)
 }
 
-async fn fanout_phase(
+/// One fan-out run: `n` sockets in `room`, `k` broadcasts with `inflight` in flight.
+pub async fn fanout_phase(
     s: &Server,
     http: &reqwest::Client,
     room: &str,
@@ -388,7 +426,8 @@ async fn fanout_phase(
     let (writers, readers) = listen(joined, "\"seq\":", k);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let jobs: Vec<(String, usize)> = (0..k).map(|i| (room.to_owned(), i)).collect();
-    let (sent, deliveries, cpu) = post_and_gather(s, http, jobs, inflight, n, readers).await;
+    let (sent, (deliveries, frames), cpu) =
+        post_and_gather(s, http, jobs, inflight, n, readers).await;
     close_all(writers).await;
     let sent = match sent {
         Ok(sent) => sent,
@@ -396,7 +435,7 @@ async fn fanout_phase(
     };
     let expected: Vec<u64> = (0..k as u64).collect();
     match verify(&deliveries, &expected, inflight == 1) {
-        Ok(()) => summarize(&deliveries, &sent, cpu),
+        Ok(()) => summarize(&deliveries, frames, &sent, cpu),
         Err(e) => Run::failed(e),
     }
 }
@@ -404,14 +443,19 @@ async fn fanout_phase(
 /// (c) typing fan-out in a room of `n`: every socket sends `events` typing events,
 /// 5 per second, alternating true and false; every other socket must receive each
 /// exactly once.
-pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
-    let room = format!("{tag}-typing");
+/// Only the first `typers` sockets type (all of them in `typing_200`; 50 of 1,000 in
+/// the typing storm).
+pub async fn typing(s: &Server, tag: &str, n: usize, typers: usize, events: usize) -> Run {
+    let room = format!("{tag}-typing-{n}");
     let joined = match join_many(s, std::slice::from_ref(&room), n).await {
         Ok(j) => j,
         Err(e) => return Run::failed(e),
     };
     // Typing frames only: presence frames carry a user id too.
-    let (writers, readers) = listen(joined, "\"typing\",\"userId\":\"u", (n - 1) * events);
+    let counts: Vec<usize> = (0..n)
+        .map(|i| (typers - usize::from(i < typers)) * events)
+        .collect();
+    let (writers, readers) = listen_for(joined, "\"typing\",\"userId\":\"u", &counts);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let meter = CpuMeter::start(s.pid);
     let senders: Vec<_> = writers
@@ -419,7 +463,10 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
         .enumerate()
         .map(|(i, mut w)| {
             tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis((i as u64 * 200) / n as u64)).await;
+                if i >= typers {
+                    return (w, Vec::new());
+                }
+                tokio::time::sleep(Duration::from_millis((i as u64 * 200) / typers as u64)).await;
                 let mut times = Vec::with_capacity(events);
                 // Alternating states: the hub fans out a typing event only when the
                 // state changes (or a `true` is renewed after 3 s), so each one is news.
@@ -450,7 +497,7 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
             Err(e) => return Run::failed(e.to_string()),
         }
     }
-    let deliveries = gather(readers).await;
+    let (deliveries, frames) = gather(readers).await;
     let cpu = meter.stop();
     // Verify and pair the j-th arrival from sender u with u's j-th send.
     let mut lat = Vec::new();
@@ -458,7 +505,7 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
         let mut seen = vec![0usize; n];
         for (sender, at) in d {
             let u = *sender as usize;
-            if u >= n || u == receiver {
+            if u >= typers || u == receiver {
                 return Run::failed(format!("socket {receiver} received typing from {u}"));
             }
             let Some(sent) = send_times[u].get(seen[u]) else {
@@ -472,7 +519,7 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
         if let Some((u, c)) = seen
             .iter()
             .enumerate()
-            .find(|(u, c)| *u != receiver && **c != events)
+            .find(|(u, c)| *u < typers && *u != receiver && **c != events)
         {
             return Run::failed(format!(
                 "socket {receiver} received {c} of {events} typing events from {u}"
@@ -486,13 +533,14 @@ pub async fn typing(s: &Server, tag: &str, n: usize, events: usize) -> Run {
         return Run::failed("no typing delivered");
     };
     let total = lat.len();
+    let wall = last.duration_since(first).as_secs_f64().max(1e-9);
     Run {
-        value: total as f64 / last.duration_since(first).as_secs_f64(),
+        value: total as f64 / wall,
         p50_ms: ms(percentile(&mut lat, 50.0)),
         p99_ms: ms(percentile(&mut lat, 99.0)),
         cpu,
         error: None,
-        extra: serde_json::Value::Null,
+        extra: serde_json::json!({ "frames": frames, "frames_per_s": frames as f64 / wall }),
     }
 }
 
@@ -518,7 +566,8 @@ pub async fn many_rooms(
     let jobs: Vec<(String, usize)> = (0..rooms * broadcasts)
         .map(|i| (names[i % rooms].clone(), i))
         .collect();
-    let (sent, deliveries, cpu) = post_and_gather(s, http, jobs, inflight, per_room, readers).await;
+    let (sent, (deliveries, frames), cpu) =
+        post_and_gather(s, http, jobs, inflight, per_room, readers).await;
     close_all(writers).await;
     let sent = match sent {
         Ok(s) => s,
@@ -531,7 +580,7 @@ pub async fn many_rooms(
             return Run::failed(format!("room {room}: {e}"));
         }
     }
-    summarize(&deliveries, &sent, cpu)
+    summarize(&deliveries, frames, &sent, cpu)
 }
 
 /// (e) resident memory per idle authenticated socket: the server's RSS growth while

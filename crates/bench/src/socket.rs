@@ -49,9 +49,15 @@ pub async fn close_joined(joined: Vec<Joined>) {
     .await;
 }
 
-/// Connects to `room` and authenticates with `token`; fails unless `auth:ok` arrives.
-pub async fn join(origin: &str, room: &str, token: &str) -> Result<Joined, String> {
-    rejoin(origin, room, token, None)
+/// Connects to `room` and authenticates with `token` (asking for `batch` frames when
+/// `batch` is set); fails unless `auth:ok` arrives.
+pub async fn join_with(
+    origin: &str,
+    room: &str,
+    token: &str,
+    batch: bool,
+) -> Result<Joined, String> {
+    rejoin(origin, room, token, None, batch)
         .await
         .map_err(|e| match e {
             Refused::Connect(e) => format!("connect to {room}: {e}"),
@@ -75,6 +81,7 @@ pub async fn rejoin(
     room: &str,
     token: &str,
     resume: Option<&str>,
+    batch: bool,
 ) -> Result<Joined, Refused> {
     let started = Instant::now();
     let url = format!("{}/rooms/{room}", origin.replacen("http", "ws", 1));
@@ -85,12 +92,11 @@ pub async fn rejoin(
     .await
     .map_err(|_| Refused::Connect("timed out".into()))?
     .map_err(|e| Refused::Connect(e.to_string()))?;
-    let auth = match resume {
-        Some(ticket) => {
-            format!(r#"{{"type":"auth","token":"{token}","roomId":"{room}","resume":"{ticket}"}}"#)
-        }
-        None => format!(r#"{{"type":"auth","token":"{token}","roomId":"{room}"}}"#),
-    };
+    let resume = resume
+        .map(|ticket| format!(r#","resume":"{ticket}""#))
+        .unwrap_or_default();
+    let batch = if batch { r#","batch":true"# } else { "" };
+    let auth = format!(r#"{{"type":"auth","token":"{token}","roomId":"{room}"{resume}{batch}}}"#);
     ws.send(Message::text(auth))
         .await
         .map_err(|e| Refused::Connect(e.to_string()))?;
@@ -115,35 +121,45 @@ pub fn number_after(text: &str, key: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
-/// Reads frames until `count` of them matched `key`, or `deadline`; returns the number
-/// found in each matching frame with its arrival time.
+/// Every unsigned number after an occurrence of `key` in `text`, in order: one per
+/// event, whether the frame carries one event or a `batch` of them.
+pub fn numbers_after<'a>(text: &'a str, key: &'a str) -> impl Iterator<Item = u64> + 'a {
+    text.match_indices(key)
+        .filter_map(move |(at, _)| number_after(&text[at..], key))
+}
+
+/// Reads frames until `count` events matched `key`, or `deadline`; returns the number
+/// found in each matching event with its frame's arrival time, and how many frames
+/// carried them.
 pub async fn collect(
     mut reader: Reader,
     key: &'static str,
     count: usize,
     deadline: Instant,
-) -> Vec<(u64, Instant)> {
+) -> (Vec<(u64, Instant)>, usize) {
     let mut got = Vec::with_capacity(count);
+    let mut frames = 0;
     while got.len() < count {
         let Some(left) = deadline.checked_duration_since(Instant::now()) else {
             break;
         };
         match tokio::time::timeout(left, reader.next()).await {
             Ok(Some(Ok(Message::Text(t)))) => {
-                if let Some(n) = number_after(&t, key) {
-                    got.push((n, Instant::now()));
-                }
+                let at = Instant::now();
+                let before = got.len();
+                got.extend(numbers_after(&t, key).map(|n| (n, at)));
+                frames += usize::from(got.len() > before);
             }
             Ok(Some(Ok(_))) => continue,
             _ => break,
         }
     }
-    got
+    (got, frames)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::number_after;
+    use super::{number_after, numbers_after};
 
     #[test]
     fn finds_numbers() {
@@ -156,5 +172,7 @@ mod tests {
             Some(42)
         );
         assert_eq!(number_after("{}", "\"seq\":"), None);
+        let batch = r#"{"type":"batch","events":[{"seq":3},{"seq":4}]}"#;
+        assert_eq!(numbers_after(batch, "\"seq\":").collect::<Vec<_>>(), [3, 4]);
     }
 }

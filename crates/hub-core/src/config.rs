@@ -26,6 +26,10 @@ pub struct Config {
     /// `PENDING_GRACE_MS`: how long a waiting socket is safe from making room for a
     /// newcomer (its auth frame may still be queued during a reconnect storm).
     pub pending_grace_ms: u64,
+    /// `BATCH_WINDOW_MS`: events arriving within this of the previous fan-out are
+    /// queued and flushed together (`batch` frames for the sockets that ask); 0 sends
+    /// every event at once.
+    pub batch_window_ms: u64,
     /// `RATE_LIMIT_PER_SEC`, `RATE_LIMIT_BURST`, `RATE_LIMIT_FLOOD_PER_SEC`: client events.
     pub rate_limit: RateLimit,
     /// `IDEMPOTENCY_WINDOW_MS`: how long a broadcast's `idempotencyKey` is remembered.
@@ -57,6 +61,7 @@ impl Default for Config {
             max_connections: 10_000,
             max_pending: 1_000,
             pending_grace_ms: 1_000,
+            batch_window_ms: 5,
             idempotency_window_ms: 300_000,
             audit_max_events: 1_000,
             audit_retention_ms: 7 * 24 * 3_600_000,
@@ -132,6 +137,7 @@ impl Config {
         c.presence_max_members = presence as usize;
         number("RESUME_TTL_MS", &mut c.resume_ttl_ms, 1_000, 86_400_000);
         number("PENDING_GRACE_MS", &mut c.pending_grace_ms, 0, 60_000);
+        number("BATCH_WINDOW_MS", &mut c.batch_window_ms, 0, 1_000);
         c.resume_secret = get("RESUME_SECRET").and_then(|s| Secret::new(&s));
         c.resume_secret_previous = get("RESUME_SECRET_PREVIOUS").and_then(|s| Secret::new(&s));
         let mut pending = c.max_pending as u64;
@@ -209,7 +215,7 @@ mod tests {
         assert_eq!((d.max_connections, d.max_pending), (10_000, 1_000));
         assert_eq!(d.idempotency_window_ms, 300_000);
         assert_eq!(d.presence_max_members, 200);
-        assert_eq!(d.pending_grace_ms, 1_000);
+        assert_eq!((d.pending_grace_ms, d.batch_window_ms), (1_000, 5));
         assert_eq!(
             (d.resume_secret.is_none(), d.resume_ttl_ms),
             (true, 600_000)
@@ -250,7 +256,9 @@ mod tests {
             ("RESUME_SECRET_PREVIOUS", "old"),
             ("RESUME_TTL_MS", "60000"),
             ("PENDING_GRACE_MS", "0"),
+            ("BATCH_WINDOW_MS", "50"),
         ]);
+        assert_eq!(c.batch_window_ms, 50);
         assert_eq!(c.pending_grace_ms, 0);
         assert_eq!(
             c.resume_secrets(),

@@ -16,6 +16,8 @@
 //! - [`internal`]: the Worker ↔ Durable Object requests, one enum, one encoding.
 //! - [`broadcast`], [`batch`], [`control`]: the backend's bodies (a broadcast, a batch
 //!   of them, a disconnect), validated once; [`body`]: what they share.
+//! - [`burst`]: the queue of a busy room's events, flushed as `batch` frames to the
+//!   sockets that asked for them.
 //! - [`audit`]: the connection audit's events and bounds.
 //! - [`auth`] (the participants check as data, and how its answer is judged),
 //!   [`bearer`] (the webhook token, compared in constant time), [`resume`] (resume
@@ -28,6 +30,7 @@ pub mod batch;
 pub mod bearer;
 pub mod body;
 pub mod broadcast;
+pub mod burst;
 pub mod config;
 pub mod control;
 pub mod deadlines;

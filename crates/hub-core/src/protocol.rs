@@ -164,6 +164,8 @@ pub struct AuthRequest {
     /// A resume ticket from an earlier `auth:ok`. Anything but a string of at most
     /// `resume::MAX_TICKET_CHARS` is ignored: a bad ticket never refuses a client.
     pub resume: Option<String>,
+    /// `"batch": true`: this socket takes a busy room's events as `batch` frames.
+    pub batch: bool,
 }
 
 /// A client frame, parsed and validated.
@@ -292,25 +294,33 @@ fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, Client
         .get("resume")
         .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
         .filter(|t| t.len() <= crate::resume::MAX_TICKET_CHARS);
+    let batch = match fields.get("batch").map(|v| v.get()) {
+        None | Some("null") | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(invalid_field("batch")),
+    };
     Ok(AuthRequest {
         token,
         room_id,
         user_id,
         resume,
+        batch,
     })
 }
 
 /// The `type` of every frame the hub itself sends: the one list. The JSON Schemas,
 /// the end-to-end frame check and the browser client's parser are tested against it
 /// (`tests/frame_types.rs` at the repository root), and `every_server_frame_type_is_listed`
-/// below fails when a variant of [`ServerFrame`] is missing here.
-pub const SERVER_FRAME_TYPES: [&str; 6] = [
+/// below fails when a variant of [`ServerFrame`] (or the `batch` frame of `burst`) is
+/// missing here.
+pub const SERVER_FRAME_TYPES: [&str; 7] = [
     "auth:ok",
     "auth:refreshed",
     "presence",
     "typing",
     "pong",
     "error",
+    "batch",
 ];
 
 /// A change of who is in the room, told to its members.
@@ -468,6 +478,7 @@ mod tests {
                 room_id: "r".into(),
                 user_id: Some("u".into()),
                 resume: None,
+                batch: false,
             }))
         );
         let f = parse_client_frame(r#"{"type":"auth","token":"t","roomId":"r","userId":null}"#);
@@ -493,6 +504,27 @@ mod tests {
         assert_eq!(resume(r#","resume":7"#), None);
         let long = "a".repeat(crate::resume::MAX_TICKET_CHARS + 1);
         assert_eq!(resume(&format!(r#","resume":"{long}""#)), None);
+    }
+
+    #[test]
+    fn batching_is_asked_for_with_a_boolean() {
+        let batch = |extra: &str| {
+            parse_client_frame(&format!(
+                r#"{{"type":"auth","token":"t","roomId":"r"{extra}}}"#
+            ))
+            .map(|f| match f {
+                ClientFrame::Auth(a) => a.batch,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(batch(r#","batch":true"#), Ok(true));
+        assert_eq!(batch(r#","batch":false"#), Ok(false));
+        assert_eq!(batch(""), Ok(false));
+        assert_eq!(batch(r#","batch":null"#), Ok(false));
+        assert_eq!(
+            batch(r#","batch":"yes""#).map_err(|e| e.code),
+            Err(ErrorCode::InvalidEvent)
+        );
     }
 
     #[test]
@@ -749,10 +781,16 @@ mod tests {
             ServerFrame::Pong { t: None },
             ServerFrame::Error(&e),
         ];
-        let mut kinds: Vec<String> = frames
+        let mut texts: Vec<String> = frames.iter().map(ServerFrame::encode).collect();
+        // Batch frames are built from queued events (`burst`), not from a variant.
+        texts.extend(crate::burst::batch_frames([
+            r#"{"type":"a"}"#,
+            r#"{"type":"b"}"#,
+        ]));
+        let mut kinds: Vec<String> = texts
             .iter()
             .map(|f| {
-                let v: serde_json::Value = serde_json::from_str(&f.encode()).unwrap();
+                let v: serde_json::Value = serde_json::from_str(f).unwrap();
                 v["type"].as_str().unwrap().to_owned()
             })
             .collect();

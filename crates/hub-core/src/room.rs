@@ -11,6 +11,7 @@
 
 use crate::audit::{self, Event};
 use crate::auth::AuthOutcome;
+use crate::burst::{self, Audience, Burst, Queued};
 use crate::config::Config;
 use crate::control::{Disconnect, Reason};
 use crate::deadlines::Deadlines;
@@ -76,6 +77,9 @@ pub trait Io<S> {
     fn cancel_timer(&mut self);
     /// Calls [`Room::flush`] after `after_ms`.
     fn schedule_flush(&mut self, after_ms: u64);
+    /// Calls [`Room::on_burst_timer`] after `after_ms` (a one-shot timer: the burst
+    /// window; it exists only while a burst is queued).
+    fn schedule_burst(&mut self, after_ms: u64);
     /// Writes these row changes and audit events in one batch (creating the room's
     /// tables first if they do not exist yet), then prunes the audit as `prune` says.
     fn write_rows(&mut self, writes: Vec<Write>, audit: Vec<audit::Entry>, prune: audit::Prune);
@@ -148,6 +152,13 @@ pub struct Room<S> {
     /// instance on the first resume ticket and kept in step with each disconnect, so a
     /// storm of resumes after a deploy costs one read, not one per socket.
     revocations: Option<HashMap<String, (u64, u64)>>,
+    /// The events of a burst, waiting for their flush (see `burst`), whether the flush
+    /// is scheduled, and when the room's last fan-out is estimated to have ended.
+    burst: Burst,
+    burst_scheduled: bool,
+    fanout_end: Option<u64>,
+    /// Counts joins: a member gets a queued event only if it joined before the event.
+    joins: u64,
     /// Per-connection rate counters (in memory only: they may reset on hibernation).
     rates: HashMap<String, Bucket>,
     /// Sockets still waiting to authenticate and checks in flight, by deadline.
@@ -192,6 +203,10 @@ impl<S: Clone> Room<S> {
             keys: HashMap::new(),
             revoked: HashMap::new(),
             revocations: None,
+            burst: Burst::default(),
+            burst_scheduled: false,
+            fanout_end: None,
+            joins: 0,
             rates: HashMap::new(),
             deadlines: Deadlines::default(),
             timer_at: None,
@@ -254,10 +269,13 @@ impl<S: Clone> Room<S> {
                 session::Wake::Closing => {}
                 session::Wake::Rejoin => {
                     self.note_expiry(session.expires_at);
+                    self.joins += 1;
                     self.roster.insert(Member {
                         connection_id: session.connection_id,
                         user_id: session.user_id,
                         expires_at: session.expires_at,
+                        batch: session.batch,
+                        joined: self.joins,
                         socket,
                     });
                 }
@@ -398,14 +416,8 @@ impl<S: Clone> Room<S> {
                     is_typing,
                 }
                 .encode();
-                let sender = session.connection_id.as_str();
-                io.fan_out(
-                    &frame,
-                    self.roster
-                        .iter()
-                        .filter(|m| m.connection_id != sender)
-                        .map(|m| &m.socket),
-                );
+                let sender = Audience::AllBut(session.connection_id.clone());
+                self.emit(frame, sender, now, io);
             }
             Action::StartAuth(request) => self.start_auth(socket, session, request, now, io),
             Action::Refresh(token) => self.start_refresh(socket, session, token, now, io),
@@ -433,6 +445,7 @@ impl<S: Clone> Room<S> {
             room_id: session.room_id.as_str().to_owned(),
             user_id: session.user_id.clone(),
             resume: None,
+            batch: false,
         };
         io.start_check(socket, session, request);
     }
@@ -445,6 +458,10 @@ impl<S: Clone> Room<S> {
         now: u64,
         io: &mut impl Io<S>,
     ) {
+        let session = Session {
+            batch: request.batch,
+            ..session
+        };
         if let Some(claims) = self.resume_claims(&session, request.resume.as_deref(), now, io) {
             let resumed = Session {
                 state: AuthState::Authenticated,
@@ -577,10 +594,13 @@ impl<S: Clone> Room<S> {
         self.expire(now, io);
         let was_on = self.presence_on();
         self.note_expiry(done.expires_at);
+        self.joins += 1;
         let first = self.roster.insert(Member {
             connection_id: done.connection_id.clone(),
             user_id: done.user_id.clone(),
             expires_at: done.expires_at,
+            batch: done.batch,
+            joined: self.joins,
             socket: socket.clone(),
         });
         let members = self.presence_on().then(|| self.member_list());
@@ -654,12 +674,14 @@ impl<S: Clone> Room<S> {
     /// presence went off or came back on with the whole list. Members whose token has
     /// expired get nothing: they are on their way out.
     fn announce_change(
-        &self,
+        &mut self,
         was_on: bool,
         change: Presence<'_>,
         except: Option<&str>,
         io: &mut impl Io<S>,
     ) {
+        // After the events already queued, so that each socket sees the room's order.
+        self.flush_burst(io);
         let list;
         let frame = match (was_on, self.presence_on()) {
             (true, true) => change,
@@ -819,7 +841,7 @@ impl<S: Clone> Room<S> {
             }
         }
         self.expire(now, io);
-        let delivered = self.deliver(d, io);
+        let delivered = self.deliver(d, now, io);
         if let Some(key) = &d.idempotency_key {
             self.remember_key(key, delivered, now, since, io);
         }
@@ -829,25 +851,115 @@ impl<S: Clone> Room<S> {
         }
     }
 
-    fn deliver(&self, d: &Delivery<'_>, io: &mut impl Io<S>) -> usize {
-        if d.exclude.is_empty() && d.user_ids.is_none() {
-            return io.fan_out(d.message, self.roster.iter().map(|m| &m.socket));
-        }
-        let exclude: HashSet<&str> = d.exclude.iter().map(String::as_str).collect();
-        let users: Option<HashSet<&str>> = d
-            .user_ids
-            .as_ref()
-            .map(|u| u.iter().map(String::as_str).collect());
-        let wanted = |m: &&Member<S>| {
-            !exclude.contains(m.connection_id.as_str())
-                && users
-                    .as_ref()
-                    .is_none_or(|users| m.user_id.as_deref().is_some_and(|u| users.contains(u)))
+    fn deliver(&mut self, d: &Delivery<'_>, now: u64, io: &mut impl Io<S>) -> usize {
+        let audience = if d.exclude.is_empty() && d.user_ids.is_none() {
+            Audience::Everyone
+        } else {
+            Audience::Selected {
+                exclude: d.exclude.iter().cloned().collect(),
+                users: d.user_ids.as_ref().map(|u| u.iter().cloned().collect()),
+            }
         };
-        io.fan_out(
-            d.message,
-            self.roster.iter().filter(wanted).map(|m| &m.socket),
-        )
+        self.emit(d.message.to_owned(), audience, now, io)
+    }
+
+    /// One event for the members `to` names: at once while the room is idle (and
+    /// always when no member takes `batch` frames or batching is off); queued while it
+    /// is busy, that is, within `batch_window_ms` of the previous fan-out or while a
+    /// burst is already queued. Returns how many members it is for.
+    fn emit(&mut self, frame: String, to: Audience, now: u64, io: &mut impl Io<S>) -> usize {
+        let window = self.config.batch_window_ms;
+        let recent = self
+            .fanout_end
+            .is_some_and(|end| now < end.saturating_add(window));
+        let queue =
+            window > 0 && (!self.burst.is_empty() || (recent && self.roster.batching() > 0));
+        if !queue {
+            let members = self
+                .roster
+                .iter()
+                .filter(|m| to.includes(&m.connection_id, m.user_id.as_deref()));
+            let sent = io.fan_out(&frame, members.map(|m| &m.socket));
+            self.fanned_out(now, sent);
+            return sent;
+        }
+        let count = self
+            .roster
+            .iter()
+            .filter(|m| to.includes(&m.connection_id, m.user_id.as_deref()))
+            .count();
+        let full = self.burst.push(Queued {
+            frame,
+            audience: to,
+            seq: self.joins,
+        });
+        if full {
+            self.flush_burst(io);
+        } else if !self.burst_scheduled {
+            self.burst_scheduled = true;
+            io.schedule_burst(window);
+        }
+        count
+    }
+
+    /// The burst window asked for with [`Io::schedule_burst`] is over: the queue goes.
+    pub fn on_burst_timer(&mut self, now: u64, io: &mut impl Io<S>) {
+        self.tick(now);
+        self.burst_scheduled = false;
+        self.flush_burst(io);
+    }
+
+    /// Sends the queued events of a burst: each batching member one frame with the
+    /// events it is due (in order; more frames only past `MAX_BATCH_FRAME_BYTES`), every
+    /// other member each event as its own frame. Members that joined after an event,
+    /// and members whose token has expired, do not get it.
+    fn flush_burst(&mut self, io: &mut impl Io<S>) {
+        if self.burst.is_empty() {
+            return;
+        }
+        let events = self.burst.take();
+        let now = self.clock;
+        // Expired members are closed first (their leaves go out now, before these).
+        self.expire(now, io);
+        let due = |m: &Member<S>, q: &Queued| {
+            m.joined <= q.seq && q.audience.includes(&m.connection_id, m.user_id.as_deref())
+        };
+        let mut sent = 0;
+        for q in &events {
+            let per_frame = self.roster.iter().filter(|m| !m.batch && due(m, q));
+            sent += io.fan_out(&q.frame, per_frame.map(|m| &m.socket));
+        }
+        // Batching members grouped by the events they are due: usually one group.
+        let mut groups: std::collections::BTreeMap<u128, Vec<&S>> = Default::default();
+        for m in self.roster.iter().filter(|m| m.batch) {
+            let mask = events
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| due(m, q))
+                .fold(0u128, |mask, (i, _)| mask | (1 << i));
+            if mask != 0 {
+                groups.entry(mask).or_default().push(&m.socket);
+            }
+        }
+        for (mask, sockets) in groups {
+            let picked = events
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, q)| q.frame.as_str());
+            for frame in burst::batch_frames(picked) {
+                sent += io.fan_out(&frame, sockets.iter().copied());
+            }
+        }
+        self.fanned_out(now, sent);
+    }
+
+    /// Notes a fan-out of `sends` frames that started at `now`. The runtime's clock
+    /// stands still while an event runs, so the next event's `now` already includes this
+    /// fan-out's own time: its end is estimated from the cost of a `send`.
+    fn fanned_out(&mut self, now: u64, sends: usize) {
+        let took = (sends as u64 * burst::SEND_COST_US).div_ceil(1_000);
+        self.fanout_end = Some(now.saturating_add(took));
     }
 
     fn recall_key(&mut self, key: &str, since: u64, io: &mut impl Io<S>) -> Option<usize> {

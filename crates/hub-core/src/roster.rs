@@ -12,6 +12,10 @@ pub struct Member<S> {
     pub user_id: Option<String>,
     /// When its token expires (Unix ms), if it does.
     pub expires_at: Option<u64>,
+    /// Takes a busy room's events as `batch` frames.
+    pub batch: bool,
+    /// The room's join counter when it joined (see `burst::Queued::seq`).
+    pub joined: u64,
     pub socket: S,
 }
 
@@ -20,6 +24,8 @@ pub struct Roster<S> {
     index: HashMap<String, usize>,
     /// Sockets per verified user id: presence is per user, not per tab.
     users: HashMap<String, usize>,
+    /// Members that take `batch` frames.
+    batching: usize,
 }
 
 impl<S> Default for Roster<S> {
@@ -28,6 +34,7 @@ impl<S> Default for Roster<S> {
             members: Vec::new(),
             index: HashMap::new(),
             users: HashMap::new(),
+            batching: 0,
         }
     }
 }
@@ -39,6 +46,11 @@ impl<S> Roster<S> {
 
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+
+    /// Members that take `batch` frames.
+    pub fn batching(&self) -> usize {
+        self.batching
     }
 
     /// Distinct verified user ids among the members.
@@ -63,6 +75,7 @@ impl<S> Roster<S> {
             }
             None => false,
         };
+        self.batching += usize::from(member.batch);
         self.index
             .insert(member.connection_id.clone(), self.members.len());
         self.members.push(member);
@@ -74,6 +87,7 @@ impl<S> Roster<S> {
     pub fn remove(&mut self, connection_id: &str) -> Option<(Member<S>, bool)> {
         let i = self.index.remove(connection_id)?;
         let removed = self.members.swap_remove(i);
+        self.batching -= usize::from(removed.batch);
         if let Some(moved) = self.members.get(i) {
             self.index.insert(moved.connection_id.clone(), i);
         }
@@ -121,6 +135,8 @@ mod tests {
             connection_id: id.into(),
             user_id: None,
             expires_at: None,
+            batch: false,
+            joined: 0,
             socket: 0,
         }
     }

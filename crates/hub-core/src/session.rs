@@ -67,6 +67,9 @@ pub struct Session {
     /// closed at its next frame or delivery.
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Asked for `batch` frames in its auth.
+    #[serde(rename = "b", default, skip_serializing_if = "is_false")]
+    pub batch: bool,
     /// Closed by the room: the runtime may still hold the socket (until the client
     /// answers the close), but the room never takes it back, even after a wake.
     #[serde(rename = "x", default, skip_serializing_if = "is_false")]
@@ -87,6 +90,7 @@ impl Session {
             state: AuthState::Pending,
             user_id: None,
             expires_at: None,
+            batch: false,
             closed: false,
         }
     }
@@ -316,6 +320,7 @@ mod tests {
             room_id: room.into(),
             user_id: None,
             resume: None,
+            batch: false,
         }))
     }
 

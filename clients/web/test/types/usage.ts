@@ -15,6 +15,9 @@ import {
   refreshDelay,
   refreshRetryDelay,
   roomUrl,
+  unpackBatch,
+  type BatchedEvent,
+  type BatchFrame,
   type BroadcastFrame,
   type EventPayload,
   type HubFrameType,
@@ -62,6 +65,10 @@ const successor = new NativorChatClient({
 });
 const noTickets = new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", getToken: () => "t", resume: false });
 console.log(successor.resumeTicket, noTickets.resumeTicket);
+
+// Batching: asked for by default and unpacked by the client; `batch: false` does not ask.
+const unbatched = new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", getToken: () => "t", batch: false });
+console.log(unbatched.state);
 
 // Presence: a Set (read-only) or null when unknown.
 chat.on("members", (e: MembersEvent) => {
@@ -133,6 +140,15 @@ const retryMs: number | null = refreshRetryDelay({ attempt: 0, expiresAt: null, 
 console.log(inMs, retryMs);
 const frame = parseServerFrame('{"type":"presence","event":"join","userId":"bob"}');
 if (frame !== null && frame.type === "presence") console.log((frame as PresenceFrame).event);
+// Own socket handling: a batch's events, each as if it had come alone (null: a malformed one).
+const batchText = '{"type":"batch","events":[{"type":"typing","userId":"bob","isTyping":true}]}';
+const maybeBatch = parseServerFrame(batchText);
+if (maybeBatch !== null && maybeBatch.type === "batch") {
+  const unpacked: Array<BatchedEvent | null> = unpackBatch(maybeBatch);
+  for (const event of unpacked) console.log(event === null ? "invalid_frame" : event.type);
+  const raw: unknown[] = (maybeBatch as BatchFrame).events;
+  console.log(raw.length);
+}
 const throttle = new TypingThrottle((isTyping) => chat.send({ type: "typing", isTyping }), { throttleMs: 3_000 });
 throttle.input();
 
@@ -199,7 +215,16 @@ chat.resumeTicket = "forged";
 // @ts-expect-error resume is a boolean switch, not the ticket
 new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", getToken: () => "t", resume: "ticket" });
 
+// @ts-expect-error batch is a boolean switch, not a window or a count
+new NativorChatClient({ url: "ws://h/rooms/r", roomId: "r", getToken: () => "t", batch: 10 });
+
+// @ts-expect-error no batch event ever comes (the client unpacks batches): its payload is never
+chat.on("batch", (b) => console.log(b.events));
+
+// @ts-expect-error a batch's raw elements are unchecked: unpackBatch gives the checked events
+const firstRaw: BatchedEvent = ({ type: "batch", events: [] } as BatchFrame).events[0];
+
 // @ts-expect-error auth:ok's resume may be null: narrow before use
 chat.on("auth:ok", (f) => console.log(f.resume.length));
 
-console.log(expiresText);
+console.log(expiresText, firstRaw);

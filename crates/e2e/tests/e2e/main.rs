@@ -8,6 +8,7 @@
 //! one the exclusive tests restart. A hub starts only if a selected test uses it.
 
 mod abuse;
+mod batching;
 mod broadcast;
 mod browser;
 mod connect;
@@ -41,6 +42,8 @@ pub const TIGHT_VARS: &[(&str, &str)] = &[
     ("MAX_PENDING_PER_ROOM", "2"),
     // The pending test opens sockets milliseconds apart: no grace period here.
     ("PENDING_GRACE_MS", "0"),
+    // Concurrent broadcasts from the tests reliably share one burst.
+    ("BATCH_WINDOW_MS", "300"),
     ("AUTH_CHECK_TIMEOUT_MS", "1000"),
     ("AUTH_TIMEOUT_MS", "5000"),
     ("PRESENCE_MAX_MEMBERS", "2"),
@@ -54,6 +57,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(broadcast::tests());
     t.extend(control::tests());
     t.extend(membership::tests());
+    t.extend(batching::tests());
     t.extend(resume::tests());
     t.extend(browser::tests());
     t.extend(storage::tests());

@@ -22,6 +22,7 @@ enum Ev {
     ArmTimer(u64),
     CancelTimer,
     ScheduleFlush(u64),
+    ScheduleBurst(u64),
     WriteRows(Vec<Write>),
     RemoveGhosts(Vec<String>),
     StoreKey(String, usize, u64, u64),
@@ -127,6 +128,9 @@ impl Io<Sock> for Fake {
     }
     fn schedule_flush(&mut self, after_ms: u64) {
         self.log.push(Ev::ScheduleFlush(after_ms));
+    }
+    fn schedule_burst(&mut self, after_ms: u64) {
+        self.log.push(Ev::ScheduleBurst(after_ms));
     }
     fn write_rows(&mut self, writes: Vec<Write>, audit: Vec<audit::Entry>, prune: audit::Prune) {
         self.audit_written.extend(audit);
@@ -1612,4 +1616,225 @@ fn a_waiting_socket_gets_a_grace_period_before_it_makes_room() {
     // Full, and the oldest waiting socket is still in its grace period: refused.
     assert_eq!(w.connect(9, T0 + 1_012), Admission::Refused);
     assert!(w.io.closes().is_empty());
+}
+
+const BATCH_AUTH: &str = r#"{"type":"auth","token":"t","roomId":"room-1","batch":true}"#;
+
+fn batching_room() -> World {
+    World::with(Config {
+        max_connections: 10,
+        max_pending: 5,
+        batch_window_ms: 5,
+        ..config()
+    })
+}
+
+impl World {
+    /// Connects and authenticates `s` as `u{s}`, asking for batch frames.
+    fn batching_member(&mut self, s: Sock, now: u64) {
+        assert_eq!(self.connect(s, now), Admission::Admitted);
+        self.frame(s, BATCH_AUTH, now);
+        self.check_done(s, Self::verified(&format!("u{s}")), now);
+    }
+
+    /// Broadcasts `{"type":"m","n":n}` at `now` with these exclusions and targets.
+    fn publish(&mut self, n: u32, exclude: &[&str], users: Option<&[&str]>, now: u64) -> usize {
+        let message = format!(r#"{{"type":"m","n":{n}}}"#);
+        let d = Delivery {
+            message: &message,
+            exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            user_ids: users.map(|u| u.iter().map(|s| s.to_string()).collect()),
+            idempotency_key: None,
+        };
+        self.room.on_broadcast(&d, now, &mut self.io).delivered
+    }
+
+    /// The frames each socket got, in order, with batches unpacked: socket -> events.
+    fn received(&self) -> HashMap<Sock, Vec<String>> {
+        let mut got: HashMap<Sock, Vec<String>> = HashMap::new();
+        for e in &self.io.log {
+            let (frame, to) = match e {
+                Ev::FanOut(f, to) => (f, to.clone()),
+                Ev::Send(s, f) => (f, vec![*s]),
+                _ => continue,
+            };
+            let v: serde_json::Value = serde_json::from_str(frame).unwrap();
+            let events = match v["type"].as_str() {
+                Some("batch") => v["events"].as_array().unwrap().clone(),
+                _ => vec![v],
+            };
+            for s in to {
+                got.entry(s)
+                    .or_default()
+                    .extend(events.iter().map(|e| e.to_string()));
+            }
+        }
+        got
+    }
+
+    fn batch_frames_to(&self, s: Sock) -> usize {
+        self.io
+            .log
+            .iter()
+            .filter(|e| matches!(e, Ev::FanOut(f, to) if f.starts_with(r#"{"type":"batch""#) && to.contains(&s)))
+            .count()
+    }
+}
+
+fn m(n: u32) -> String {
+    format!(r#"{{"type":"m","n":{n}}}"#)
+}
+
+#[test]
+fn an_idle_room_sends_at_once_and_a_busy_one_batches_for_those_who_ask() {
+    let mut w = batching_room();
+    w.batching_member(1, T0);
+    w.member(2, T0);
+    w.io.take();
+    // Idle: at once, a plain frame to everyone, no timer.
+    assert_eq!(w.publish(1, &[], None, T0 + 100), 2);
+    assert_eq!(w.io.take(), [Ev::FanOut(m(1), vec![1, 2])]);
+    // Within the window of that fan-out: queued, one timer for the window.
+    assert_eq!(w.publish(2, &[], None, T0 + 102), 2, "counted when queued");
+    assert_eq!(w.publish(3, &[], None, T0 + 103), 2);
+    assert_eq!(w.io.take(), [Ev::ScheduleBurst(5)]);
+    w.room.on_burst_timer(T0 + 107, &mut w.io);
+    let log = w.io.take();
+    // The per-frame socket gets each event as its own frame, in order; the batching
+    // socket one batch frame with both.
+    assert_eq!(
+        log,
+        [
+            Ev::FanOut(m(2), vec![2]),
+            Ev::FanOut(m(3), vec![2]),
+            Ev::FanOut(
+                format!(r#"{{"type":"batch","events":[{},{}]}}"#, m(2), m(3)),
+                vec![1]
+            ),
+        ]
+    );
+    // Quiet again past the window: at once.
+    w.publish(4, &[], None, T0 + 200);
+    assert_eq!(w.io.take(), [Ev::FanOut(m(4), vec![1, 2])]);
+}
+
+#[test]
+fn nothing_waits_in_a_room_where_nobody_asks_for_batches() {
+    let mut w = batching_room();
+    w.member(1, T0);
+    w.member(2, T0);
+    w.io.take();
+    for n in 0..5 {
+        w.publish(n, &[], None, T0 + 100);
+    }
+    let log = w.io.take();
+    assert_eq!(log.len(), 5);
+    assert!(log.iter().all(|e| matches!(e, Ev::FanOut(..))), "{log:?}");
+    // Batching off by configuration: the same.
+    let mut off = World::with(Config {
+        batch_window_ms: 0,
+        ..config()
+    });
+    off.batching_member(1, T0);
+    off.io.take();
+    off.publish(1, &[], None, T0 + 100);
+    off.publish(2, &[], None, T0 + 100);
+    assert_eq!(off.io.take().len(), 2);
+}
+
+#[test]
+fn exclusions_targets_and_typing_inside_one_burst_reach_exactly_their_sockets() {
+    let mut w = batching_room();
+    w.batching_member(1, T0);
+    w.batching_member(2, T0);
+    w.member(3, T0);
+    w.publish(0, &[], None, T0 + 100);
+    w.io.take();
+    let (c1, c3) = (cid(1), cid(3));
+    assert_eq!(w.publish(1, &[c1.as_str()], None, T0 + 101), 2);
+    assert_eq!(w.publish(2, &[], Some(&["u1", "u3"]), T0 + 101), 2);
+    w.frame(2, r#"{"type":"typing","isTyping":true}"#, T0 + 102);
+    assert_eq!(w.publish(3, &[c3.as_str()], Some(&["u3"]), T0 + 102), 0);
+    w.room.on_burst_timer(T0 + 106, &mut w.io);
+    let got = w.received();
+    let typing = r#"{"isTyping":true,"type":"typing","userId":"u2"}"#;
+    let norm = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|e| {
+                serde_json::from_str::<serde_json::Value>(e)
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let ev = |n: u32| {
+        serde_json::from_str::<serde_json::Value>(&m(n))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(norm(&got[&1]), [ev(2), typing.to_owned()]);
+    assert_eq!(norm(&got[&2]), [ev(1)]);
+    assert_eq!(norm(&got[&3]), [ev(1), ev(2), typing.to_owned()]);
+    // Each batching socket got one frame: its own selection.
+    assert_eq!((w.batch_frames_to(1), w.batch_frames_to(2)), (1, 0));
+}
+
+#[test]
+fn a_socket_that_joins_during_a_burst_gets_only_what_came_after() {
+    let mut w = batching_room();
+    w.batching_member(1, T0);
+    w.publish(0, &[], None, T0 + 100);
+    w.io.take();
+    w.publish(1, &[], None, T0 + 101);
+    // A socket without a user id joins (no presence frame, so no early flush).
+    w.connect(2, T0 + 102);
+    w.frame(2, BATCH_AUTH, T0 + 102);
+    let anonymous = AuthOutcome::Verified {
+        user_id: None,
+        expires_at: None,
+    };
+    w.check_done(2, anonymous, T0 + 102);
+    w.publish(2, &[], None, T0 + 102);
+    w.room.on_burst_timer(T0 + 106, &mut w.io);
+    let got: HashMap<Sock, Vec<String>> = w
+        .received()
+        .into_iter()
+        .map(|(s, events)| {
+            (
+                s,
+                events
+                    .into_iter()
+                    .filter(|e| e.contains(r#""m""#))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(got[&1].len(), 2);
+    assert_eq!(got[&2].len(), 1, "{:?}", got[&2]);
+}
+
+#[test]
+fn presence_goes_after_the_queued_events_and_a_full_queue_goes_at_once() {
+    let mut w = batching_room();
+    w.batching_member(1, T0);
+    w.publish(0, &[], None, T0 + 100);
+    w.publish(1, &[], None, T0 + 101);
+    w.io.take();
+    // A join: the queue is flushed first, then the presence frame.
+    w.member(2, T0 + 102);
+    let got = w.received();
+    let kinds: Vec<String> = got[&1]
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(e).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(kinds, [r#""m""#, r#""presence""#]);
+    // The cap: the 100th queued event flushes the queue without waiting.
+    w.publish(2, &[], None, T0 + 200);
+    w.io.take();
+    for n in 0..burst::MAX_QUEUED_EVENTS as u32 {
+        w.publish(n, &[], None, T0 + 201);
+    }
+    assert!(w.batch_frames_to(1) >= 1, "flushed at the cap");
+    let got = w.received();
+    assert_eq!(got[&1].len(), burst::MAX_QUEUED_EVENTS);
 }
