@@ -1,5 +1,7 @@
-// Test doubles for the client tests (clients/web/test): a manual clock with timers, and a
-// scriptable WebSocket. Kept outside test/ so `node --test clients/web/test/` does not run it.
+// Test doubles for the client tests (clients/web/test): a manual clock with timers, a
+// scriptable WebSocket, and a client wired to both. Kept outside test/ so
+// `node --test clients/web/test/` does not run it.
+import { NativorChatClient } from "../nativor-chat.js";
 
 export class FakeClock {
   constructor(start = 1_000_000) {
@@ -42,7 +44,6 @@ export class FakeClock {
   }
 }
 
-/** Lets pending promise callbacks (the async token provider) run. */
 /** Records every event of `names` the client emits: `events` in order, `of(name)` by name. */
 export function recordEvents(client, names) {
   const events = [];
@@ -53,6 +54,7 @@ export function recordEvents(client, names) {
   return { events, of };
 }
 
+/** Lets pending promise callbacks (the async token provider) run. */
 export async function flush() {
   for (let i = 0; i < 5; i += 1) await new Promise((r) => setImmediate(r));
 }
@@ -95,4 +97,33 @@ export function fakeWebSocketClass() {
     }
   }
   return { FakeWebSocket, sockets };
+}
+
+/**
+ * A client of room-1 on a fresh fake WebSocket class and `clock` (a new FakeClock unless given),
+ * recording the events named in `record`. Any other field (`options`, `userId`, `batch`,
+ * `resume`…) goes to the constructor; those left undefined are not passed, so that the
+ * client's own defaults are what a test sees unless it asks otherwise.
+ */
+export function makeClient({
+  getToken = async () => "dev:alice",
+  random = () => 0.5,
+  clock = new FakeClock(),
+  record = [],
+  ...fields
+} = {}) {
+  const { FakeWebSocket, sockets } = fakeWebSocketClass();
+  const given = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  const client = new NativorChatClient({
+    url: "ws://hub.test/rooms/room-1",
+    roomId: "room-1",
+    getToken,
+    ...given,
+    WebSocket: FakeWebSocket,
+    timers: clock.timers,
+    now: clock.now,
+    random,
+  });
+  const { events, of } = recordEvents(client, record);
+  return { clock, client, sockets, events, of };
 }

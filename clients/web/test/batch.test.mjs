@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { NativorChatClient, parseServerFrame, unpackBatch } from "../nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush, recordEvents } from "../support/fakes.mjs";
+import { fakeWebSocketClass, flush, makeClient } from "../support/fakes.mjs";
 
 const EVENTS = [
   "auth:ok", "auth:refreshed", "presence", "members", "typing", "pong", "error", "frame", "batch",
@@ -12,20 +12,7 @@ const EVENTS = [
 ];
 
 function setup({ batch } = {}) {
-  const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSocketClass();
-  const client = new NativorChatClient({
-    url: "ws://hub.test/rooms/room-1",
-    roomId: "room-1",
-    getToken: async () => "dev:alice",
-    ...(batch === undefined ? {} : { batch }),
-    WebSocket: FakeWebSocket,
-    timers: clock.timers,
-    now: clock.now,
-    random: () => 0.5,
-  });
-  const { events, of } = recordEvents(client, EVENTS);
-  return { clock, client, sockets, events, of };
+  return makeClient({ batch, record: EVENTS });
 }
 
 /** Connects and authenticates; returns the socket. */

@@ -3,30 +3,23 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULTS, NativorChatClient, TypingThrottle } from "../nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush, recordEvents } from "../support/fakes.mjs";
+import { FakeClock, fakeWebSocketClass, flush, makeClient } from "../support/fakes.mjs";
 
-function setup({ tokens = ["dev:alice"], random = () => 0.5, options = {}, userId } = {}) {
-  const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSocketClass();
+function setup({ tokens = ["dev:alice"], random, options = {}, userId } = {}) {
   const tokenCalls = [];
   const queue = [...tokens];
-  const client = new NativorChatClient({
-    url: "ws://hub.test/rooms/room-1",
-    roomId: "room-1",
+  const s = makeClient({
     userId,
     getToken: async ({ forceRefresh }) => {
       tokenCalls.push(forceRefresh);
       return queue.length > 1 ? queue.shift() : queue[0];
     },
-    WebSocket: FakeWebSocket,
-    timers: clock.timers,
-    now: clock.now,
     random,
     options,
+    record: ["state", "open", "auth:ok", "typing", "pong", "error", "close", "reconnecting", "message.created", "frame"],
   });
-  const { events, of } = recordEvents(client, ["state", "open", "auth:ok", "typing", "pong", "error", "close", "reconnecting", "message.created", "frame"]);
-  const states = () => of("state").map((s) => s.state);
-  return { clock, client, sockets, tokenCalls, events, of, states };
+  const states = () => s.of("state").map((e) => e.state);
+  return { ...s, tokenCalls, states };
 }
 
 /** Connects and completes the handshake on the newest socket. */

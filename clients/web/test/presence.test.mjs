@@ -2,26 +2,15 @@
 // (after every re-authentication that follows a disconnect, with the time of the last frame).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULTS, NativorChatClient } from "../nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush, recordEvents } from "../support/fakes.mjs";
+import { DEFAULTS } from "../nativor-chat.js";
+import { flush, makeClient } from "../support/fakes.mjs";
 
 const EVENTS = ["state", "auth:ok", "presence", "members", "resync", "close", "error", "frame", "message.created"];
 
-function setup({ random = () => 0.5 } = {}) {
-  const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSocketClass();
-  const client = new NativorChatClient({
-    url: "ws://hub.test/rooms/room-1",
-    roomId: "room-1",
-    getToken: async () => "dev:alice",
-    WebSocket: FakeWebSocket,
-    timers: clock.timers,
-    now: clock.now,
-    random,
-  });
-  const { events, of } = recordEvents(client, EVENTS);
-  const names = () => events.map(([n]) => n);
-  return { clock, client, sockets, events, of, names };
+function setup({ random } = {}) {
+  const s = makeClient({ random, record: EVENTS });
+  const names = () => s.events.map(([n]) => n);
+  return { ...s, names };
 }
 
 /** Completes the handshake on the newest socket with the given auth:ok fields. */

@@ -3,8 +3,8 @@
 // unavailable, and the 4401 `token_expired` / `identity_changed` closes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULTS, NativorChatClient } from "../nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush, recordEvents } from "../support/fakes.mjs";
+import { DEFAULTS } from "../nativor-chat.js";
+import { FakeClock, flush, makeClient } from "../support/fakes.mjs";
 
 /** Pings far away, so that days can pass in one step of the manual clock. */
 const PING_MS = 10 ** 12;
@@ -25,13 +25,10 @@ function deferred() {
  * string or null (returned), `"hang"` (settled by hand through `calls[i]`), or `"throw"`.
  * Pings are off by default (`pingIntervalMs` far away) so that hours can pass in one step.
  */
-function setup({ answers = ["t0", "t1", "t2", "t3", "t4", "t5"], random = () => 0.5, options = {} } = {}) {
-  const clock = new FakeClock(1_700_000_000_000);
-  const { FakeWebSocket, sockets } = fakeWebSocketClass();
+function setup({ answers = ["t0", "t1", "t2", "t3", "t4", "t5"], random, options = {} } = {}) {
   const calls = [];
-  const client = new NativorChatClient({
-    url: "ws://hub.test/rooms/room-1",
-    roomId: "room-1",
+  const s = makeClient({
+    clock: new FakeClock(1_700_000_000_000),
     getToken: ({ forceRefresh }) => {
       const answer = answers[Math.min(calls.length, answers.length - 1)];
       const call = { forceRefresh, ...deferred() };
@@ -40,16 +37,11 @@ function setup({ answers = ["t0", "t1", "t2", "t3", "t4", "t5"], random = () => 
       if (answer === "throw") throw new Error("provider offline");
       return Promise.resolve(answer);
     },
-    WebSocket: FakeWebSocket,
-    timers: clock.timers,
-    now: clock.now,
     random,
     options: { pingIntervalMs: PING_MS, ...options },
+    record: ["state", "auth:ok", "auth:refreshed", "refresh", "error", "close", "reconnecting", "members", "resync"],
   });
-  const { events, of } = recordEvents(client, [
-    "state", "auth:ok", "auth:refreshed", "refresh", "error", "close", "reconnecting", "members", "resync",
-  ]);
-  return { clock, client, sockets, calls, events, of };
+  return { ...s, calls };
 }
 
 /** Connects, and answers the auth with an `auth:ok` whose token expires in `ttlMs`. */

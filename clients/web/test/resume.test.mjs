@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULTS, NativorChatClient } from "../nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush, recordEvents } from "../support/fakes.mjs";
+import { FakeClock, fakeWebSocketClass, flush, makeClient } from "../support/fakes.mjs";
 
 const T1 = "WyJyb29tLTEiLCJhbGljZSIsMSwyXQ.bWFjLTE";
 const T2 = "WyJyb29tLTEiLCJhbGljZSIsMywuXQ.bWFjLTI";
@@ -19,14 +19,11 @@ const PING_MS = 10 ** 12;
  * when given, so that the defaults are what most tests see.
  */
 function setup({ tokens = ["t0", "t1", "t2", "t3"], resume, resumeTicket, options = {} } = {}) {
-  const clock = new FakeClock(1_700_000_000_000);
-  const { FakeWebSocket, sockets } = fakeWebSocketClass();
   const calls = [];
   const provider = { throwNext: false };
   let current = 0;
-  const client = new NativorChatClient({
-    url: "ws://hub.test/rooms/room-1",
-    roomId: "room-1",
+  const s = makeClient({
+    clock: new FakeClock(1_700_000_000_000),
     getToken: async ({ forceRefresh }) => {
       calls.push(forceRefresh);
       if (provider.throwNext) {
@@ -36,16 +33,12 @@ function setup({ tokens = ["t0", "t1", "t2", "t3"], resume, resumeTicket, option
       if (forceRefresh) current = Math.min(current + 1, tokens.length - 1);
       return tokens[current];
     },
-    ...(resume === undefined ? {} : { resume }),
-    ...(resumeTicket === undefined ? {} : { resumeTicket }),
-    WebSocket: FakeWebSocket,
-    timers: clock.timers,
-    now: clock.now,
-    random: () => 0.5,
+    resume,
+    resumeTicket,
     options: { pingIntervalMs: PING_MS, ...options },
+    record: ["state", "auth:ok", "close", "reconnecting", "resync", "refresh"],
   });
-  const { events, of } = recordEvents(client, ["state", "auth:ok", "close", "reconnecting", "resync", "refresh"]);
-  return { clock, client, sockets, calls, provider, events, of };
+  return { ...s, calls, provider };
 }
 
 /** Opens the newest socket and returns the `auth` frame the client sent on it. */

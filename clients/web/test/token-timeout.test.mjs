@@ -3,8 +3,8 @@
 // and a late answer of the abandoned call is ignored.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DEFAULTS, NativorChatClient, decideReconnect } from "../nativor-chat.js";
-import { FakeClock, fakeWebSocketClass, flush, recordEvents } from "../support/fakes.mjs";
+import { DEFAULTS, decideReconnect } from "../nativor-chat.js";
+import { FakeClock, flush, makeClient } from "../support/fakes.mjs";
 
 /** A promise the test settles by hand. */
 function deferred() {
@@ -22,13 +22,11 @@ function deferred() {
  * (returned at once), `"hang"` (a promise the test can settle later through `calls[i]`), or a
  * function `(clock) => promise`.
  */
-function setup({ answers, options = {}, random = () => 0.5 }) {
+function setup({ answers, options = {}, random }) {
   const clock = new FakeClock();
-  const { FakeWebSocket, sockets } = fakeWebSocketClass();
   const calls = [];
-  const client = new NativorChatClient({
-    url: "ws://hub.test/rooms/room-1",
-    roomId: "room-1",
+  const s = makeClient({
+    clock,
     getToken: ({ forceRefresh }) => {
       const answer = answers[Math.min(calls.length, answers.length - 1)];
       const call = { forceRefresh, ...deferred() };
@@ -37,14 +35,11 @@ function setup({ answers, options = {}, random = () => 0.5 }) {
       if (typeof answer === "function") return answer(clock);
       return Promise.resolve(answer);
     },
-    WebSocket: FakeWebSocket,
-    timers: clock.timers,
-    now: clock.now,
     random,
     options,
+    record: ["state", "error", "close", "reconnecting", "open", "auth:ok"],
   });
-  const { events, of } = recordEvents(client, ["state", "error", "close", "reconnecting", "open", "auth:ok"]);
-  return { clock, client, sockets, calls, of };
+  return { ...s, calls };
 }
 
 test("DEFAULTS: the token provider is bounded by 10 s", () => {
