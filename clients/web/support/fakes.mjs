@@ -55,6 +55,17 @@ export function recordEvents(client, names) {
 }
 
 /** Lets pending promise callbacks (the async token provider) run. */
+/** A promise the test settles by hand. */
+export function deferred() {
+  let resolve;
+  let reject;
+  const promise = new Promise((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
 export async function flush() {
   for (let i = 0; i < 5; i += 1) await new Promise((r) => setImmediate(r));
 }

@@ -4,21 +4,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULTS } from "../nativor-chat.js";
-import { FakeClock, flush, makeClient } from "../support/fakes.mjs";
+import { FakeClock, deferred, flush, makeClient } from "../support/fakes.mjs";
 
 /** Pings far away, so that days can pass in one step of the manual clock. */
 const PING_MS = 10 ** 12;
-
-/** A promise the test settles by hand. */
-function deferred() {
-  let resolve;
-  let reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /**
  * A client whose token provider answers call i with `answers[i]` (the last one repeats): a

@@ -4,18 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULTS, decideReconnect } from "../nativor-chat.js";
-import { FakeClock, flush, makeClient } from "../support/fakes.mjs";
-
-/** A promise the test settles by hand. */
-function deferred() {
-  let resolve;
-  let reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+import { FakeClock, deferred, flush, makeClient } from "../support/fakes.mjs";
 
 /**
  * A client whose token provider answers each call with the next entry of `answers`: a string
