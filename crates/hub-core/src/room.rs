@@ -417,7 +417,7 @@ impl<S: Clone> Room<S> {
                 }
                 .encode();
                 let sender = Audience::AllBut(session.connection_id.clone());
-                self.emit(frame, sender, now, io);
+                self.emit(&frame, sender, now, io);
             }
             Action::StartAuth(request) => self.start_auth(socket, session, request, now, io),
             Action::Refresh(token) => self.start_refresh(socket, session, token, now, io),
@@ -860,14 +860,15 @@ impl<S: Clone> Room<S> {
                 users: d.user_ids.as_ref().map(|u| u.iter().cloned().collect()),
             }
         };
-        self.emit(d.message.to_owned(), audience, now, io)
+        self.emit(d.message, audience, now, io)
     }
 
     /// One event for the members `to` names: at once while the room is idle (and
     /// always when no member takes `batch` frames or batching is off); queued while it
     /// is busy, that is, within `batch_window_ms` of the previous fan-out or while a
     /// burst is already queued. Returns how many members it is for.
-    fn emit(&mut self, frame: String, to: Audience, now: u64, io: &mut impl Io<S>) -> usize {
+    /// The frame is copied only when it is queued: an idle room sends the caller's text.
+    fn emit(&mut self, frame: &str, to: Audience, now: u64, io: &mut impl Io<S>) -> usize {
         let window = self.config.batch_window_ms;
         let recent = self
             .fanout_end
@@ -879,7 +880,7 @@ impl<S: Clone> Room<S> {
                 .roster
                 .iter()
                 .filter(|m| to.includes(&m.connection_id, m.user_id.as_deref()));
-            let sent = io.fan_out(&frame, members.map(|m| &m.socket));
+            let sent = io.fan_out(frame, members.map(|m| &m.socket));
             self.fanned_out(now, sent);
             return sent;
         }
@@ -889,7 +890,7 @@ impl<S: Clone> Room<S> {
             .filter(|m| to.includes(&m.connection_id, m.user_id.as_deref()))
             .count();
         let full = self.burst.push(Queued {
-            frame,
+            frame: frame.to_owned(),
             audience: to,
             seq: self.joins,
         });
