@@ -136,7 +136,9 @@ impl ChatRoom {
         }
     }
 
-    /// The client's close code goes to the connection audit.
+    /// The client's close code goes to the connection audit, and is echoed back: with the
+    /// Hibernation API the runtime never answers a client's close frame itself (its
+    /// `web_socket_auto_reply_to_close` flag covers `accept()` only).
     #[wasm_bindgen(js_name = webSocketClose)]
     pub fn web_socket_close(&self, ws: web_sys::WebSocket, code: JsValue) {
         let code = code.as_f64().filter(|c| (0.0..=65535.0).contains(c));
@@ -193,10 +195,9 @@ impl Shell {
 
     fn socket_gone(self: &Rc<Self>, ws: &WebSocket, code: Option<u16>) {
         self.wake();
-        if let Some(session) = attachment::read(ws) {
-            let id = &session.connection_id;
-            self.with_core(|core, io| core.on_close(id, code, now_ms(), io));
-        }
+        let session = attachment::read(ws);
+        let id = session.as_ref().map(|s| s.connection_id.as_str());
+        self.with_core(|core, io| core.on_close(ws, id, code, now_ms(), io));
     }
 
     async fn run_check(self: Rc<Self>, check: Check) -> std::result::Result<JsValue, JsValue> {

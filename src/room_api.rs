@@ -71,12 +71,15 @@ impl Shell {
 
     pub fn stats(self: &Rc<Self>) -> Result<web_sys::Response> {
         // The table is read after pending row changes are written, so it is exact.
-        let authenticated = self.with_core(|core, io| {
+        let (connections, authenticated) = self.with_core(|core, io| {
             core.flush(io);
-            core.authenticated()
+            (core.connections(), core.authenticated())
         });
         let body = serde_json::json!({
-            "connections": self.state.get_websockets().len(),
+            "connections": connections,
+            // Every socket the runtime still holds, half-closed ones included: above
+            // `connections` only while closes are waiting for the client's answer.
+            "runtimeSockets": self.state.get_websockets().len(),
             "authenticated": authenticated,
             "storedConnections": self.store.count().unwrap_or(0),
             "instanceStartedAt": self.started_at,

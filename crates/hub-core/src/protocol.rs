@@ -126,6 +126,15 @@ impl CloseCode {
     }
 }
 
+/// The code the hub answers a client's close frame with: the client's own code, or
+/// 1000 for one no endpoint may send in a close frame (1005 "no code", 1006 "abnormal",
+/// 1015 "TLS", and anything outside the sendable ranges of RFC 6455 §7.4).
+pub fn echo_close_code(client: Option<u16>) -> u16 {
+    client
+        .filter(|code| matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999))
+        .unwrap_or(1000)
+}
+
 /// A client error with its wire code and the message to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientError {
@@ -796,6 +805,17 @@ mod tests {
             .collect();
         kinds.dedup();
         assert_eq!(kinds, SERVER_FRAME_TYPES);
+    }
+
+    #[test]
+    fn a_client_close_is_echoed_unless_its_code_may_not_be_sent() {
+        for code in [1000, 1001, 1003, 1008, 1011, 3000, 4000, 4999] {
+            assert_eq!(echo_close_code(Some(code)), code);
+        }
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+            assert_eq!(echo_close_code(Some(code)), 1000, "{code}");
+        }
+        assert_eq!(echo_close_code(None), 1000);
     }
 
     #[test]

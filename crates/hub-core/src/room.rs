@@ -18,7 +18,8 @@ use crate::deadlines::Deadlines;
 use crate::internal::Delivery;
 use crate::journal::{Journal, Row, Write};
 use crate::protocol::{
-    AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode, Presence, ServerFrame,
+    echo_close_code, AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode, Presence,
+    ServerFrame,
 };
 use crate::rate_limit::{Bucket, Verdict};
 use crate::resume::{self, Claims};
@@ -785,19 +786,33 @@ impl<S: Clone> Room<S> {
         }
     }
 
-    /// The socket closed (with the client's close code) or failed (no code): the
-    /// runtime's close and error events.
+    /// The client closed the socket (with its close code), or it failed (no code): the
+    /// runtime's close and error events. `connection_id` is `None` when the socket's
+    /// attachment could not be read. A close the client started is answered with its own
+    /// code (see `protocol::echo_close_code`): with the Hibernation API the runtime does
+    /// not answer it, and until it is answered the client waits and the runtime holds the
+    /// socket half-closed. A socket the room closed itself already sent its close frame.
     pub fn on_close(
         &mut self,
-        connection_id: &str,
+        socket: &S,
+        connection_id: Option<&str>,
         code: Option<u16>,
         now: u64,
         io: &mut impl Io<S>,
     ) {
         self.tick(now);
+        let Some(connection_id) = connection_id else {
+            if code.is_some() {
+                io.close(socket, echo_close_code(code), "");
+            }
+            return;
+        };
         // A socket the room closed itself was forgotten then; the runtime lets go now.
         if self.closing.remove(connection_id) {
             return;
+        }
+        if code.is_some() {
+            io.close(socket, echo_close_code(code), "");
         }
         if self.live.contains(connection_id) {
             let user = self.roster.user_of(connection_id).map(str::to_owned);

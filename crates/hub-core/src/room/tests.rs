@@ -356,7 +356,8 @@ fn capacity_counts_every_open_socket_and_frees_on_close() {
     assert_eq!(w.connect(4, T0), Admission::Refused);
     assert_eq!(w.io.take(), [Ev::Refuse(4, "room_full", 4503)]);
     assert_eq!(w.room.connections(), 3);
-    w.room.on_close(&cid(2), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&2, Some(&cid(2)), Some(1000), T0, &mut w.io);
     assert_eq!(w.connect(5, T0), Admission::Admitted);
     assert_eq!(w.room.connections(), 3);
 }
@@ -514,7 +515,8 @@ fn a_socket_gone_during_its_check_is_not_admitted_and_its_check_is_aborted() {
     w.connect(1, T0);
     w.frame(1, AUTH, T0);
     w.io.take();
-    w.room.on_close(&cid(1), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&1, Some(&cid(1)), Some(1000), T0, &mut w.io);
     assert!(w.io.take().contains(&Ev::CancelCheck(cid(1))));
     w.check_done(1, World::verified("u1"), T0 + 10);
     assert!(w.io.take().is_empty());
@@ -599,7 +601,8 @@ fn rows_are_written_behind_in_one_batch() {
     w.connect(2, T0);
     w.frame(1, AUTH, T0);
     w.check_done(1, World::verified("u1"), T0 + 5);
-    w.room.on_close(&cid(2), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&2, Some(&cid(2)), Some(1000), T0, &mut w.io);
     let evs = w.io.take();
     let flushes: Vec<&Ev> = evs
         .iter()
@@ -616,7 +619,8 @@ fn rows_are_written_behind_in_one_batch() {
     // Nothing pending: nothing written, and the next change schedules again.
     w.room.flush(&mut w.io);
     assert!(w.io.take().is_empty());
-    w.room.on_close(&cid(1), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&1, Some(&cid(1)), Some(1000), T0, &mut w.io);
     assert!(w.io.take().contains(&Ev::ScheduleFlush(WRITE_BEHIND_MS)));
 }
 
@@ -665,7 +669,8 @@ fn nothing_is_stored_until_a_socket_authenticates() {
     let mut w = World::new();
     for s in 1..=3 {
         w.connect(s, T0);
-        w.room.on_close(&cid(s), Some(1000), T0, &mut w.io);
+        w.room
+            .on_close(&s, Some(&cid(s)), Some(1000), T0, &mut w.io);
     }
     w.connect(4, T0);
     w.room.flush(&mut w.io);
@@ -767,7 +772,9 @@ fn a_socket_the_room_closed_stays_out_after_a_wake() {
     );
     // Its frames are ignored; its eventual close event changes nothing.
     woken.frame(1, r#"{"type":"ping"}"#, T0 + 60_001);
-    woken.room.on_close(&cid(1), Some(1000), T0, &mut woken.io);
+    woken
+        .room
+        .on_close(&1, Some(&cid(1)), Some(1000), T0, &mut woken.io);
     assert!(woken.io.take().is_empty());
     assert_eq!(woken.room.connections(), 1);
 }
@@ -790,7 +797,8 @@ fn sockets_the_runtime_still_holds_count_toward_its_limit() {
     assert_eq!(w.connect(1, T0), Admission::Admitted);
     assert_eq!(w.connect(2, T0), Admission::Refused);
     // One of them is finally let go by the runtime: room again.
-    w.room.on_close(&cid(100), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&100, Some(&cid(100)), Some(1000), T0, &mut w.io);
     assert_eq!(w.connect(3, T0), Admission::Admitted);
 }
 
@@ -1047,7 +1055,8 @@ fn the_audit_records_each_connection_event_with_the_rows() {
     w.member(3, T0 + 3);
     let d = disconnect(&["u3"], &[], Reason::Reauth);
     w.room.on_disconnect(&d, T0 + 4, &mut w.io);
-    w.room.on_close(&cid(1), Some(1001), T0 + 5, &mut w.io);
+    w.room
+        .on_close(&1, Some(&cid(1)), Some(1001), T0 + 5, &mut w.io);
     for _ in 0..5 {
         w.connect(9, T0 + 6);
     }
@@ -1090,7 +1099,7 @@ fn a_room_nobody_joined_keeps_a_bounded_audit_in_memory_only() {
     });
     for s in 1..=3 {
         w.connect(s, T0 + s as u64);
-        w.room.on_close(&cid(s), None, T0 + 10, &mut w.io);
+        w.room.on_close(&s, Some(&cid(s)), None, T0 + 10, &mut w.io);
     }
     w.room.flush(&mut w.io);
     assert!(w.io.audit_written.is_empty());
@@ -1162,7 +1171,8 @@ fn presence_is_per_user_not_per_tab() {
     );
     assert_eq!(w.presence(), []);
     // Bob leaves only when his last tab does, whatever closes it.
-    w.room.on_close(&cid(2), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&2, Some(&cid(2)), Some(1000), T0, &mut w.io);
     assert_eq!(w.presence(), []);
     w.frame(3, r#"{"type":"auth","token":"t","roomId":"room-2"}"#, T0);
     w.frame(3, r#"{"type":"typing","isTyping":true}"#, T0);
@@ -1174,7 +1184,7 @@ fn presence_is_per_user_not_per_tab() {
     };
     w.room.on_disconnect(&d, T0, &mut w.io);
     assert_eq!(w.presence(), [(leave("bob"), vec![1, 4])]);
-    w.room.on_close(&cid(4), None, T0, &mut w.io);
+    w.room.on_close(&4, Some(&cid(4)), None, T0, &mut w.io);
     assert_eq!(w.presence(), [], "the anonymous socket leaves unannounced");
 }
 
@@ -1202,10 +1212,12 @@ fn presence_turns_off_above_the_limit_and_back_on_with_the_whole_list() {
     // While off: no joins or leaves.
     w.member(4, T0);
     assert_eq!(last_auth_ok(&w, 4)["members"], serde_json::Value::Null);
-    w.room.on_close(&cid(4), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&4, Some(&cid(4)), Some(1000), T0, &mut w.io);
     assert_eq!(w.presence(), []);
     // Back within the limit: everyone gets the whole list, once.
-    w.room.on_close(&cid(1), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&1, Some(&cid(1)), Some(1000), T0, &mut w.io);
     assert_eq!(
         w.presence(),
         [(
@@ -1213,7 +1225,8 @@ fn presence_turns_off_above_the_limit_and_back_on_with_the_whole_list() {
             vec![2, 3]
         )]
     );
-    w.room.on_close(&cid(2), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&2, Some(&cid(2)), Some(1000), T0, &mut w.io);
     assert_eq!(w.presence(), [(leave("u2"), vec![3])]);
 }
 
@@ -1226,7 +1239,8 @@ fn presence_off_by_configuration_sends_nothing() {
     w.member(1, T0);
     w.member(2, T0);
     assert_eq!(last_auth_ok(&w, 2)["members"], serde_json::Value::Null);
-    w.room.on_close(&cid(1), Some(1000), T0, &mut w.io);
+    w.room
+        .on_close(&1, Some(&cid(1)), Some(1000), T0, &mut w.io);
     assert_eq!(w.presence(), []);
 }
 
@@ -1248,7 +1262,7 @@ fn presence_and_expiry_survive_a_wake() {
     // Bob's tabs are still one user: the first closing is not a leave.
     woken
         .room
-        .on_close(&cid(2), Some(1000), T0 + 1_000, &mut woken.io);
+        .on_close(&2, Some(&cid(2)), Some(1000), T0 + 1_000, &mut woken.io);
     assert_eq!(woken.presence(), []);
     // Ann's expiry came back with her attachment.
     assert_eq!(woken.broadcast_at(T0 + 60_000), 1, "only bob's tab");
@@ -1837,4 +1851,39 @@ fn presence_goes_after_the_queued_events_and_a_full_queue_goes_at_once() {
     assert!(w.batch_frames_to(1) >= 1, "flushed at the cap");
     let got = w.received();
     assert_eq!(got[&1].len(), burst::MAX_QUEUED_EVENTS);
+}
+
+#[test]
+fn a_close_the_client_started_is_answered_with_its_code() {
+    let mut w = World::new();
+    w.member(1, T0);
+    w.connect(2, T0);
+    w.io.take();
+    w.room
+        .on_close(&1, Some(&cid(1)), Some(4000), T0, &mut w.io);
+    w.room
+        .on_close(&2, Some(&cid(2)), Some(1005), T0, &mut w.io);
+    // Unreadable attachment: still answered. A failed socket (no code): nothing to answer.
+    w.room.on_close(&7, None, Some(3001), T0, &mut w.io);
+    w.room.on_close(&8, None, None, T0, &mut w.io);
+    assert_eq!(
+        w.io.closes(),
+        [
+            (1, 4000, "".into()),
+            (2, 1000, "".into()),
+            (7, 3001, "".into())
+        ]
+    );
+    assert_eq!(w.room.connections(), 0);
+}
+
+#[test]
+fn a_socket_the_room_closed_is_not_closed_again_when_the_client_answers() {
+    let mut w = World::new();
+    w.member(1, T0);
+    w.flood(1);
+    w.io.take();
+    w.room
+        .on_close(&1, Some(&cid(1)), Some(4429), T0, &mut w.io);
+    assert_eq!(w.io.closes(), []);
 }
