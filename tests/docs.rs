@@ -1,5 +1,6 @@
 //! The documents cannot drift from the code: both READMEs and the error schema list
-//! exactly the error codes the hub has, and both READMEs list every close code.
+//! exactly the error codes the hub has, both READMEs list every close code, and the browser
+//! client's `CloseCode` (module and declarations) names every close code as Rust does.
 
 use hub_core::protocol::{CloseCode, ErrorCode};
 use std::collections::BTreeSet;
@@ -108,4 +109,86 @@ fn the_error_schema_lists_exactly_the_hubs_error_codes() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(listed, HTTP_CODES.into_iter().collect());
+}
+
+/// `RateLimited` → `RATE_LIMITED`: the browser client's spelling of a Rust variant name.
+fn screaming_snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+/// The `NAME: value` members of the object that follows `decl` in `text` (up to its `}`),
+/// each with whether the comment just before it says `@deprecated`.
+fn object_members(text: &str, decl: &str, file: &str) -> Vec<(String, u16, bool)> {
+    let start = text
+        .find(decl)
+        .unwrap_or_else(|| panic!("{decl:?} in {file}"))
+        + decl.len();
+    let body = &text[start..start + text[start..].find('}').expect("end of CloseCode")];
+    let mut members = Vec::new();
+    let mut deprecated = false;
+    for line in body.lines().map(str::trim) {
+        if line.starts_with("/*") || line.starts_with('*') {
+            deprecated |= line.contains("@deprecated");
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim().trim_end_matches([',', ';']);
+        let code = value
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{file}: CloseCode.{name} = {value:?}"));
+        members.push((name.trim().to_owned(), code, deprecated));
+        deprecated = false;
+    }
+    members
+}
+
+#[test]
+fn the_web_client_names_every_close_code_as_the_hub_does() {
+    for (file, decl) in [
+        (
+            "clients/web/nativor-chat.js",
+            "export const CloseCode = Object.freeze({",
+        ),
+        (
+            "clients/web/nativor-chat.d.ts",
+            "export declare const CloseCode: Readonly<{",
+        ),
+    ] {
+        let members = object_members(&read(file), decl, file);
+        assert!(
+            members.len() >= CLOSE_CODES.len(),
+            "{file}: CloseCode members"
+        );
+        for close in CLOSE_CODES {
+            let name = screaming_snake(&format!("{close:?}"));
+            let found = members.iter().find(|(n, _, _)| *n == name);
+            assert_eq!(
+                found.map(|(_, code, deprecated)| (*code, *deprecated)),
+                Some((close.code(), false)),
+                "{file}: CloseCode.{name} must be {} (the hub's CloseCode::{close:?}), not deprecated",
+                close.code()
+            );
+            // Any other name for the same code is a deprecated alias.
+            for (other, _, deprecated) in members
+                .iter()
+                .filter(|(n, code, _)| *code == close.code() && *n != name)
+            {
+                assert!(
+                    deprecated,
+                    "{file}: CloseCode.{other} is {} too: rename it {name}, or mark it @deprecated",
+                    close.code()
+                );
+            }
+        }
+    }
 }

@@ -26,15 +26,21 @@ export declare const CloseCode: Readonly<{
   BAD_GATEWAY: 1014;
   /**
    * Reasons: `unauthorized`, `auth_unavailable`, `auth_timeout`, `reauth_required`,
-   * `token_expired`, `identity_changed`.
+   * `token_expired`, `identity_changed`. The hub's `CloseCode::Unauthorized`.
    */
-  UNAUTHENTICATED: 4401;
-  /** Reasons: `room_mismatch`, `removed`. */
-  ROOM_MISMATCH: 4403;
+  UNAUTHORIZED: 4401;
+  /** Reasons: `room_mismatch`, `removed`. The hub's `CloseCode::Forbidden`. */
+  FORBIDDEN: 4403;
+  /** Reason: `rate_limited`. The hub's `CloseCode::RateLimited`. */
   RATE_LIMITED: 4429;
+  /** Reason: `room_full`. The hub's `CloseCode::RoomFull`. */
   ROOM_FULL: 4503;
   /** Client-side: no pong in time (`ping_timeout`), or no `auth:ok` in time (`handshake_timeout`). */
   CLIENT_TIMEOUT: 4000;
+  /** @deprecated The old name of `UNAUTHORIZED` (4401); use `UNAUTHORIZED`. */
+  UNAUTHENTICATED: 4401;
+  /** @deprecated The old name of `FORBIDDEN` (4403, also `removed`); use `FORBIDDEN`. */
+  ROOM_MISMATCH: 4403;
 }>;
 
 /** Tunables of the client; every one can be overridden through the constructor's `options`. */
@@ -494,7 +500,12 @@ export declare class NativorChatClient<Broadcasts extends object = Record<never,
   off<K extends string>(type: K, fn: (payload: EventPayload<K, Broadcasts>) => void): void;
   /** Starts connecting (no-op while connected or connecting); resets the retry counter. */
   connect(): void;
-  /** Closes for good (1000) and cancels any pending reconnect. */
+  /**
+   * Closes for good (1000) and cancels any pending reconnect; the state is `closed` at once and
+   * no `close` event follows. The hub answers the close frame with the client's own code, so
+   * the socket ends with 1000, promptly (not with 1006 after the browser's closing-handshake
+   * timeout, as before the hub answered).
+   */
   close(): void;
   /** Skips a pending backoff. */
   reconnectNow(): void;

@@ -35,15 +35,24 @@ export const CloseCode = Object.freeze({
   /**
    * Reasons: `unauthorized`, `auth_unavailable`, `auth_timeout`, `reauth_required`,
    * `token_expired` (the token's `expiresAt` passed), `identity_changed` (a refresh's token
-   * named another user).
+   * named another user). The hub's `CloseCode::Unauthorized`.
    */
-  UNAUTHENTICATED: 4401,
-  /** Reasons: `room_mismatch`, `removed` (the backend removed this participant). */
-  ROOM_MISMATCH: 4403,
+  UNAUTHORIZED: 4401,
+  /**
+   * Reasons: `room_mismatch`, `removed` (the backend removed this participant). The hub's
+   * `CloseCode::Forbidden`.
+   */
+  FORBIDDEN: 4403,
+  /** Reason: `rate_limited`. The hub's `CloseCode::RateLimited`. */
   RATE_LIMITED: 4429,
+  /** Reason: `room_full`. The hub's `CloseCode::RoomFull`. */
   ROOM_FULL: 4503,
   /** Client-side: no pong in time, or no `auth:ok` in time (reason says which). */
   CLIENT_TIMEOUT: 4000,
+  /** @deprecated The old name of `UNAUTHORIZED` (4401); use `UNAUTHORIZED`. */
+  UNAUTHENTICATED: 4401,
+  /** @deprecated The old name of `FORBIDDEN` (4403, also `removed`); use `FORBIDDEN`. */
+  ROOM_MISMATCH: 4403,
 });
 
 /** Tunables; every one can be overridden through the client's `options`. */
@@ -278,7 +287,7 @@ export function decideReconnect({
   });
   const stop = (why) => ({ action: "stop", delayMs: 0, why });
   switch (code) {
-    case CloseCode.UNAUTHENTICATED:
+    case CloseCode.UNAUTHORIZED:
       if (reason === "unauthorized") {
         return tokenRefreshed
           ? stop("unauthorized: the refreshed token was refused too")
@@ -307,7 +316,7 @@ export function decideReconnect({
       }
       // auth_unavailable (the backend failed), auth_timeout, or no reason at all.
       return retry(`${reason || "unauthenticated"}: backing off`, o.backoffBaseMs);
-    case CloseCode.ROOM_MISMATCH:
+    case CloseCode.FORBIDDEN:
       if (reason === "removed") {
         return stop("removed: the backend removed this participant from the room");
       }
@@ -326,7 +335,8 @@ export function decideReconnect({
     case CloseCode.ROOM_FULL:
       return retry("room_full: backing off", o.backoffBaseMs);
     case CloseCode.NORMAL:
-      // The hub never closes with 1000 itself; a proxy or the runtime may. Retry soon.
+      // The hub sends 1000 only to answer a close this client started, and close() detaches
+      // first, so it never gets here; a proxy or the runtime may close with 1000. Retry soon.
       return retry("closed by the server: reconnecting soon", o.soonBaseMs);
     default:
       if (TRANSIENT.has(code)) {
@@ -657,7 +667,13 @@ export class NativorChatClient {
     this._open();
   }
 
-  /** Closes for good (code 1000) and cancels any pending reconnect. */
+  /**
+   * Closes for good (code 1000) and cancels any pending reconnect. The state is `closed` at
+   * once; the socket's handlers are detached first, so no `close` event follows. The hub answers
+   * the close frame with the client's own code (1000), promptly, so the browser's socket ends
+   * cleanly with 1000 instead of waiting out its closing-handshake timeout and reporting 1006
+   * (as it did before the hub answered). Nothing here waits for that answer.
+   */
   close() {
     this._generation += 1;
     this._clearTimers(true);
@@ -733,7 +749,7 @@ export class NativorChatClient {
       const ms = this.options.tokenTimeoutMs;
       const message = `the token provider did not answer within ${ms} ms`;
       this._emit("error", { type: "error", code: "token_timeout", message, local: true });
-      this._end(CloseCode.UNAUTHENTICATED, "auth_unavailable", false);
+      this._end(CloseCode.UNAUTHORIZED, "auth_unavailable", false);
       return;
     }
     let token = answer.token;
@@ -750,13 +766,13 @@ export class NativorChatClient {
         // (No resume ticket is left to drop: only a `refresh-token` decision forces a refresh.)
         this._setState("stopped", {
           why: "unauthorized: no fresh token",
-          code: CloseCode.UNAUTHENTICATED,
+          code: CloseCode.UNAUTHORIZED,
           reason: "unauthorized",
         });
         return;
       }
       // The provider could not give a token now: treat it as "auth unavailable".
-      this._end(CloseCode.UNAUTHENTICATED, "auth_unavailable", false);
+      this._end(CloseCode.UNAUTHORIZED, "auth_unavailable", false);
       return;
     }
     let ws;

@@ -141,6 +141,27 @@ test("unknown codes and 1000 still retry; options override the defaults", () => 
   assert.equal(d.delayMs, 500);
 });
 
+test("CloseCode names the hub's codes as Rust does; the old names are aliases of the same values", () => {
+  // crates/hub-core CloseCode: Unauthorized 4401, Forbidden 4403, RateLimited 4429, RoomFull 4503
+  // (tests/docs.rs checks these names against the Rust enum).
+  assert.equal(CloseCode.UNAUTHORIZED, 4401);
+  assert.equal(CloseCode.FORBIDDEN, 4403);
+  assert.equal(CloseCode.RATE_LIMITED, 4429);
+  assert.equal(CloseCode.ROOM_FULL, 4503);
+  // Deprecated aliases, kept for apps written against the old names.
+  assert.equal(CloseCode.UNAUTHENTICATED, CloseCode.UNAUTHORIZED);
+  assert.equal(CloseCode.ROOM_MISMATCH, CloseCode.FORBIDDEN);
+  // An alias decides exactly as its new name.
+  for (const [alias, name, reason] of [
+    ["UNAUTHENTICATED", "UNAUTHORIZED", "unauthorized"],
+    ["UNAUTHENTICATED", "UNAUTHORIZED", "auth_timeout"],
+    ["ROOM_MISMATCH", "FORBIDDEN", "removed"],
+  ]) {
+    assert.deepEqual(decide({ code: CloseCode[alias], reason }), decide({ code: CloseCode[name], reason }));
+  }
+  assert.ok(Object.isFrozen(CloseCode));
+});
+
 test("every decision carries a human-readable why", () => {
   for (const code of [1001, 1006, 4401, 4403, 4429, 4503]) {
     assert.equal(typeof decide({ code, reason: "unauthorized" }).why, "string");

@@ -110,8 +110,16 @@ chat.on("state", (e) => {
 });
 chat.on("close", (c) => {
   const d: ReconnectDecision = c.decision;
-  if (c.code === CloseCode.UNAUTHENTICATED && d.action === "stop") console.log(d.why);
+  if (c.code === CloseCode.UNAUTHORIZED && d.action === "stop") console.log(d.why);
 });
+// The deprecated aliases keep their literal types (the same codes as the new names).
+const legacyCodes: [typeof CloseCode.UNAUTHORIZED, typeof CloseCode.FORBIDDEN] = [
+  CloseCode.UNAUTHENTICATED,
+  CloseCode.ROOM_MISMATCH,
+];
+console.log(legacyCodes);
+// @ts-expect-error CloseCode is read-only
+CloseCode.FORBIDDEN = 4403;
 chat.on("error", (e) => console.log(e.local ? `local ${e.code}` : e.code, e.message));
 
 // Broadcasts: typed by the type parameter, or a plain BroadcastFrame.
