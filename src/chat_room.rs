@@ -8,7 +8,7 @@
 use crate::attachment;
 use crate::backend::{self, CheckInput};
 use crate::conn_id;
-use crate::effects::{now_ms, Check, Effects};
+use crate::effects::{now_ms, Effects};
 use crate::net::Cancel;
 use crate::respond::{error, respond, respond_later, websocket_response};
 use crate::store::Store;
@@ -16,7 +16,7 @@ use crate::vars::config_from_env;
 use hub_core::config::Config;
 use hub_core::internal::Kind;
 use hub_core::protocol::{self, Incoming};
-use hub_core::room::{Admission, Room};
+use hub_core::room::{Admission, Check, Room};
 use hub_core::room_id::RoomId;
 use hub_core::routes::{route_of, split_url, Route};
 use std::cell::{Cell, RefCell};
@@ -123,15 +123,16 @@ impl ChatRoom {
             let text = String::from(js);
             protocol::parse_incoming(Incoming::Text(&text), max_bytes)
         };
-        let mut io = Effects::new(&self.shell);
-        self.shell
-            .core
-            .borrow_mut()
-            .on_frame(&ws, session, parse, now_ms(), &mut io);
-        match io.check {
+        let check = self.shell.with_core(|core, io| {
+            let check = core.on_frame(&ws, session, parse, now_ms(), io)?;
+            Some((io.register_check(&check), check))
+        });
+        match check {
             // Only an auth or a refresh awaits; its promise keeps the event open
             // until the check has answered.
-            Some(check) => future_to_promise(Rc::clone(&self.shell).run_check(check)).into(),
+            Some((cancel, check)) => {
+                future_to_promise(Rc::clone(&self.shell).run_check(check, cancel)).into()
+            }
             None => JsValue::UNDEFINED,
         }
     }
@@ -200,12 +201,15 @@ impl Shell {
         self.with_core(|core, io| core.on_close(ws, id, code, now_ms(), io));
     }
 
-    async fn run_check(self: Rc<Self>, check: Check) -> std::result::Result<JsValue, JsValue> {
+    async fn run_check(
+        self: Rc<Self>,
+        check: Check<WebSocket>,
+        cancel: Rc<Cancel>,
+    ) -> std::result::Result<JsValue, JsValue> {
         let Check {
             socket,
             session,
             request,
-            cancel,
         } = check;
         let input = CheckInput {
             room: &session.room_id,

@@ -1,6 +1,6 @@
-//! The room core's effects ([`Io`]) carried out on the runtime: sockets, the one
-//! deadline timer, participants checks, connection rows and audit events, and
-//! idempotency keys.
+//! The room core's effects carried out on the runtime, one impl per role of
+//! `hub_core::room::io`: sockets (`Sockets`), timers and checks in flight (`Timers`),
+//! and the room's tables (`Storage`).
 
 use crate::attachment;
 use crate::chat_room::Shell;
@@ -8,8 +8,8 @@ use crate::fanout;
 use crate::net::{self, Cancel};
 use hub_core::audit;
 use hub_core::journal::Write;
-use hub_core::protocol::{AuthRequest, ClientError, CloseCode};
-use hub_core::room::Io;
+use hub_core::protocol::{ClientError, CloseCode};
+use hub_core::room::{Check, Sockets, Storage, Timers};
 use hub_core::session::Session;
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -20,28 +20,30 @@ pub fn now_ms() -> u64 {
     Date::now().as_millis()
 }
 
-/// A participants check the core asked for, run by the shell once the core is done.
-pub struct Check {
-    pub socket: WebSocket,
-    pub session: Session,
-    pub request: AuthRequest,
-    pub cancel: Rc<Cancel>,
-}
-
 /// One core call's effects. Nothing here touches the core: timers and checks call
 /// back into it only later, from their own tasks.
 pub struct Effects<'a> {
     shell: &'a Rc<Shell>,
-    pub check: Option<Check>,
 }
 
 impl<'a> Effects<'a> {
     pub fn new(shell: &'a Rc<Shell>) -> Self {
-        Effects { shell, check: None }
+        Effects { shell }
+    }
+
+    /// Registers the participants check the core decided on, so the deadline timer
+    /// can abort it from the start; the shell then runs it with this cancel.
+    pub fn register_check(&mut self, check: &Check<WebSocket>) -> Rc<Cancel> {
+        let cancel = Rc::new(Cancel::default());
+        self.shell
+            .checks
+            .borrow_mut()
+            .insert(check.session.connection_id.clone(), Rc::clone(&cancel));
+        cancel
     }
 }
 
-impl Io<WebSocket> for Effects<'_> {
+impl Sockets<WebSocket> for Effects<'_> {
     fn accept(&mut self, socket: &WebSocket, session: &Session) -> bool {
         // A 22-character base64url tag is always a valid tag (at most 256 chars).
         self.shell
@@ -78,22 +80,9 @@ impl Io<WebSocket> for Effects<'_> {
     fn close(&mut self, socket: &WebSocket, code: u16, reason: &str) {
         let _ = socket.close(Some(code), Some(reason));
     }
+}
 
-    fn start_check(&mut self, socket: &WebSocket, session: Session, request: AuthRequest) {
-        let cancel = Rc::new(Cancel::default());
-        // Registered now, so the deadline timer can abort it from the start.
-        self.shell
-            .checks
-            .borrow_mut()
-            .insert(session.connection_id.clone(), Rc::clone(&cancel));
-        self.check = Some(Check {
-            socket: socket.clone(),
-            session,
-            request,
-            cancel,
-        });
-    }
-
+impl Timers for Effects<'_> {
     fn cancel_check(&mut self, connection_id: &str) {
         let cancel = self.shell.checks.borrow_mut().remove(connection_id);
         if let Some(cancel) = cancel {
@@ -140,7 +129,9 @@ impl Io<WebSocket> for Effects<'_> {
             shell.with_core(|core, io| core.on_burst_timer(now_ms(), io));
         });
     }
+}
 
+impl Storage for Effects<'_> {
     fn write_rows(&mut self, writes: Vec<Write>, audit: Vec<audit::Entry>, prune: audit::Prune) {
         if let Err(e) = self.shell.store.apply_batch(&writes, &audit, prune) {
             console_error!("writing connection rows failed: {e}");

@@ -54,7 +54,7 @@ impl Shell {
         let Ok(Internal::Audit { limit }) = Internal::decode(Kind::Audit, &body) else {
             return Err("the Worker sent an audit request the room cannot decode".into());
         };
-        let events = match self.with_core(|core, io| core.audit_events(limit, io)) {
+        let events = match self.with_core(|core, io| core.audit_events(limit, now_ms(), io)) {
             Some(in_memory) => in_memory,
             None => self.store.audit(limit)?,
         };
@@ -62,7 +62,7 @@ impl Shell {
     }
 
     pub fn connections(self: &Rc<Self>) -> Result<web_sys::Response> {
-        let rows = match self.with_core(|core, io| core.connection_rows(io)) {
+        let rows = match self.with_core(|core, io| core.connection_rows(now_ms(), io)) {
             Some(in_memory) => in_memory,
             None => self.store.rows()?,
         };
@@ -72,7 +72,7 @@ impl Shell {
     pub fn stats(self: &Rc<Self>) -> Result<web_sys::Response> {
         // The table is read after pending row changes are written, so it is exact.
         let (connections, authenticated) = self.with_core(|core, io| {
-            core.flush(io);
+            core.settle(now_ms(), io);
             (core.connections(), core.authenticated())
         });
         let body = serde_json::json!({

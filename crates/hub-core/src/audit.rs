@@ -3,7 +3,7 @@
 //! error and close codes only.
 
 use crate::control::Reason;
-use crate::protocol::ErrorCode;
+use crate::errors::{AuditAs, ErrorCode};
 use serde::Serialize;
 
 /// What happened.
@@ -64,17 +64,11 @@ impl Event {
 
     /// The event a close by the room records, from the error it sent.
     pub fn of_close(code: ErrorCode, close: u16) -> Event {
-        match code {
-            ErrorCode::Removed => Event::Disconnected(Reason::Removed),
-            ErrorCode::ReauthRequired => Event::Disconnected(Reason::Reauth),
-            ErrorCode::Unauthorized
-            | ErrorCode::AuthUnavailable
-            | ErrorCode::AuthTimeout
-            | ErrorCode::RoomMismatch
-            | ErrorCode::RoomFull
-            | ErrorCode::TokenExpired
-            | ErrorCode::IdentityChanged => Event::Refused(code),
-            _ => Event::Closed(Some(close)),
+        match code.audit_as() {
+            AuditAs::Removed => Event::Disconnected(Reason::Removed),
+            AuditAs::Reauth => Event::Disconnected(Reason::Reauth),
+            AuditAs::Refused => Event::Refused(code),
+            AuditAs::Closed => Event::Closed(Some(close)),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::body::{id_list, invalid, json_object, present, BodyError};
 use crate::broadcast::{MAX_CONNECTION_ID_CHARS, MAX_USER_IDS, MAX_USER_ID_CHARS};
-use crate::protocol::{CloseCode, ErrorCode};
+use crate::protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -21,11 +21,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// The error the socket gets, and the close code after it.
-    pub fn close(self) -> (ErrorCode, CloseCode) {
+    /// The error the socket gets (its close code is in `errors`' table).
+    pub fn error_code(self) -> ErrorCode {
         match self {
-            Reason::Removed => (ErrorCode::Removed, CloseCode::Forbidden),
-            Reason::Reauth => (ErrorCode::ReauthRequired, CloseCode::Unauthorized),
+            Reason::Removed => ErrorCode::Removed,
+            Reason::Reauth => ErrorCode::ReauthRequired,
         }
     }
 }
@@ -83,6 +83,7 @@ pub fn parse_disconnect(body: &str) -> Result<Disconnect, BodyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::CloseCode;
 
     fn field_error(body: &str) -> String {
         crate::body::invalid_body_message(body, parse_disconnect(body))
@@ -105,12 +106,12 @@ mod tests {
             (vec!["c1".to_string()], Reason::Reauth)
         );
         assert_eq!(
-            Reason::Removed.close(),
-            (ErrorCode::Removed, CloseCode::Forbidden)
+            Reason::Removed.error_code().closing().1,
+            CloseCode::Forbidden
         );
         assert_eq!(
-            Reason::Reauth.close(),
-            (ErrorCode::ReauthRequired, CloseCode::Unauthorized)
+            Reason::Reauth.error_code().closing().1,
+            CloseCode::Unauthorized
         );
     }
 

@@ -1,6 +1,6 @@
-//! The WebSocket wire protocol: client frames parsed once into [`ClientFrame`],
-//! server frames encoded from [`ServerFrame`], and the stable error and close
-//! codes. Pure; no `worker` types.
+//! The WebSocket wire protocol: client frames parsed once into [`ClientFrame`], and
+//! server frames encoded from [`ServerFrame`]. The stable error and close codes are
+//! declared in `errors` (re-exported here). Pure; no `worker` types.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -11,158 +11,7 @@ pub const MAX_TOKEN_BYTES: usize = 4096;
 /// Longest accepted claimed user id, in characters.
 pub const MAX_USER_ID_CHARS: usize = 128;
 
-/// Every error a client or the backend can be told about. The wire code
-/// ([`ErrorCode::as_str`]) is part of the public contract: never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidJson,
-    InvalidEvent,
-    UnknownType,
-    UnsupportedFrame,
-    FrameTooLarge,
-    Unauthenticated,
-    Unauthorized,
-    AuthUnavailable,
-    AuthTimeout,
-    AuthInProgress,
-    AlreadyAuthenticated,
-    RoomMismatch,
-    RateLimited,
-    RoomFull,
-    Removed,
-    ReauthRequired,
-    TokenExpired,
-    IdentityChanged,
-}
-
-impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
-        ErrorCode::InvalidJson,
-        ErrorCode::InvalidEvent,
-        ErrorCode::UnknownType,
-        ErrorCode::UnsupportedFrame,
-        ErrorCode::FrameTooLarge,
-        ErrorCode::Unauthenticated,
-        ErrorCode::Unauthorized,
-        ErrorCode::AuthUnavailable,
-        ErrorCode::AuthTimeout,
-        ErrorCode::AuthInProgress,
-        ErrorCode::AlreadyAuthenticated,
-        ErrorCode::RoomMismatch,
-        ErrorCode::RateLimited,
-        ErrorCode::RoomFull,
-        ErrorCode::Removed,
-        ErrorCode::ReauthRequired,
-        ErrorCode::TokenExpired,
-        ErrorCode::IdentityChanged,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidJson => "invalid_json",
-            ErrorCode::InvalidEvent => "invalid_event",
-            ErrorCode::UnknownType => "unknown_type",
-            ErrorCode::UnsupportedFrame => "unsupported_frame",
-            ErrorCode::FrameTooLarge => "frame_too_large",
-            ErrorCode::Unauthenticated => "unauthenticated",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::AuthUnavailable => "auth_unavailable",
-            ErrorCode::AuthTimeout => "auth_timeout",
-            ErrorCode::AuthInProgress => "auth_in_progress",
-            ErrorCode::AlreadyAuthenticated => "already_authenticated",
-            ErrorCode::RoomMismatch => "room_mismatch",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::RoomFull => "room_full",
-            ErrorCode::Removed => "removed",
-            ErrorCode::ReauthRequired => "reauth_required",
-            ErrorCode::TokenExpired => "token_expired",
-            ErrorCode::IdentityChanged => "identity_changed",
-        }
-    }
-
-    /// A default human-readable message; specific errors may carry a more precise one.
-    pub fn message(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidJson => "frame is not valid JSON",
-            ErrorCode::InvalidEvent => "event is malformed",
-            ErrorCode::UnknownType => "unknown event type",
-            ErrorCode::UnsupportedFrame => "binary frames are not supported; send JSON text",
-            ErrorCode::FrameTooLarge => "frame is too large",
-            ErrorCode::Unauthenticated => "authenticate first: send {\"type\":\"auth\",...}",
-            ErrorCode::Unauthorized => "not a participant of this room",
-            ErrorCode::AuthUnavailable => "authentication is unavailable; retry later",
-            ErrorCode::AuthTimeout => "no auth received in time",
-            ErrorCode::AuthInProgress => "authentication is already in progress",
-            ErrorCode::AlreadyAuthenticated => "already authenticated",
-            ErrorCode::RoomMismatch => "roomId does not match the room of this connection",
-            ErrorCode::RateLimited => "too many events; slow down",
-            ErrorCode::RoomFull => "room is full",
-            ErrorCode::Removed => "removed from this room",
-            ErrorCode::ReauthRequired => "authenticate again with a fresh token",
-            ErrorCode::TokenExpired => "the token expired; authenticate again with a fresh token",
-            ErrorCode::IdentityChanged => "the refreshed token belongs to another user",
-        }
-    }
-}
-
-/// Close codes the hub sends. Clients decide from these whether to reconnect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u16)]
-pub enum CloseCode {
-    /// Not authenticated: auth failed, backend unavailable, no auth in time, the
-    /// token expired or changed hands, or the backend asked for a new authentication.
-    Unauthorized = 4401,
-    /// The socket tried to act on another room, or the backend removed it.
-    Forbidden = 4403,
-    /// A sustained flood of events.
-    RateLimited = 4429,
-    /// The room is at capacity.
-    RoomFull = 4503,
-}
-
-impl CloseCode {
-    pub fn code(self) -> u16 {
-        self as u16
-    }
-}
-
-/// The code the hub answers a client's close frame with: the client's own code, or
-/// 1000 for one no endpoint may send in a close frame (1005 "no code", 1006 "abnormal",
-/// 1015 "TLS", and anything outside the sendable ranges of RFC 6455 §7.4).
-pub fn echo_close_code(client: Option<u16>) -> u16 {
-    client
-        .filter(|code| matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999))
-        .unwrap_or(1000)
-}
-
-/// A client error with its wire code and the message to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl ClientError {
-    pub fn new(code: ErrorCode) -> Self {
-        ClientError {
-            code,
-            message: code.message().to_owned(),
-        }
-    }
-
-    pub fn with_message(code: ErrorCode, message: impl Into<String>) -> Self {
-        ClientError {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<ErrorCode> for ClientError {
-    fn from(code: ErrorCode) -> Self {
-        ClientError::new(code)
-    }
-}
+pub use crate::errors::{echo_close_code, ClientError, CloseCode, ErrorCode};
 
 /// The auth event: the only event allowed before authentication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,9 +194,39 @@ pub enum Presence<'a> {
     On(&'a [&'a str]),
 }
 
-/// Frames the hub sends to clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Serialize for Presence<'_> {
+    /// `{"event":"join"|"leave","userId"}`, or `{"event":"off","members":null}`, or
+    /// `{"event":"on","members":[…]}`.
+    fn serialize<Z: serde::Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        match self {
+            Presence::Join(u) => {
+                map.serialize_entry("event", "join")?;
+                map.serialize_entry("userId", u)?;
+            }
+            Presence::Leave(u) => {
+                map.serialize_entry("event", "leave")?;
+                map.serialize_entry("userId", u)?;
+            }
+            Presence::Off => {
+                map.serialize_entry("event", "off")?;
+                map.serialize_entry("members", &None::<()>)?;
+            }
+            Presence::On(list) => {
+                map.serialize_entry("event", "on")?;
+                map.serialize_entry("members", list)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Frames the hub sends to clients, as they go on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type")]
 pub enum ServerFrame<'a> {
+    #[serde(rename = "auth:ok", rename_all = "camelCase")]
     AuthOk {
         connection_id: &'a str,
         user_id: Option<&'a str>,
@@ -357,115 +236,43 @@ pub enum ServerFrame<'a> {
         /// presence is off.
         members: Option<&'a [&'a str]>,
         /// A resume ticket (only with `RESUME_SECRET` set and a verified user id).
-        resume: Option<&'a str>,
-    },
-    Refreshed {
-        expires_at: Option<u64>,
-        resume: Option<&'a str>,
-    },
-    Presence(Presence<'a>),
-    Typing {
-        user_id: Option<&'a str>,
-        is_typing: bool,
-    },
-    Pong {
-        t: Option<&'a str>,
-    },
-    Error(&'a ClientError),
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type")]
-enum Wire<'a> {
-    #[serde(rename = "auth:ok")]
-    AuthOk {
-        #[serde(rename = "connectionId")]
-        connection_id: &'a str,
-        #[serde(rename = "userId")]
-        user_id: Option<&'a str>,
-        #[serde(rename = "expiresAt")]
-        expires_at: Option<u64>,
-        members: Option<&'a [&'a str]>,
         #[serde(skip_serializing_if = "Option::is_none")]
         resume: Option<&'a str>,
     },
-    #[serde(rename = "auth:refreshed")]
+    #[serde(rename = "auth:refreshed", rename_all = "camelCase")]
     Refreshed {
-        #[serde(rename = "expiresAt")]
         expires_at: Option<u64>,
         #[serde(skip_serializing_if = "Option::is_none")]
         resume: Option<&'a str>,
     },
     #[serde(rename = "presence")]
-    Presence {
-        event: &'static str,
-        #[serde(rename = "userId", skip_serializing_if = "Option::is_none")]
-        user_id: Option<&'a str>,
-        /// Only in `on` and `off` (where it is `null`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        members: Option<Option<&'a [&'a str]>>,
-    },
-    #[serde(rename = "typing")]
+    Presence(Presence<'a>),
+    #[serde(rename = "typing", rename_all = "camelCase")]
     Typing {
-        #[serde(rename = "userId")]
         user_id: Option<&'a str>,
-        #[serde(rename = "isTyping")]
         is_typing: bool,
     },
     #[serde(rename = "pong")]
     Pong {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        t: Option<&'a RawValue>,
+        /// The client's `t`, verbatim JSON (it came from a parsed frame).
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "raw_json")]
+        t: Option<&'a str>,
     },
     #[serde(rename = "error")]
-    Error {
-        code: &'static str,
-        message: &'a str,
-    },
+    Error(&'a ClientError),
+}
+
+/// Writes JSON text as it is (numbers outside f64's range included); text that is
+/// not JSON is written as `null`.
+fn raw_json<Z: serde::Serializer>(t: &Option<&str>, s: Z) -> Result<Z::Ok, Z::Error> {
+    let raw = t.and_then(|t| serde_json::from_str::<&RawValue>(t).ok());
+    raw.serialize(s)
 }
 
 impl ServerFrame<'_> {
     pub fn encode(&self) -> String {
-        let wire = match *self {
-            ServerFrame::AuthOk {
-                connection_id,
-                user_id,
-                expires_at,
-                members,
-                resume,
-            } => Wire::AuthOk {
-                connection_id,
-                user_id,
-                expires_at,
-                members,
-                resume,
-            },
-            ServerFrame::Refreshed { expires_at, resume } => Wire::Refreshed { expires_at, resume },
-            ServerFrame::Presence(p) => {
-                let (event, user_id, members) = match p {
-                    Presence::Join(u) => ("join", Some(u), None),
-                    Presence::Leave(u) => ("leave", Some(u), None),
-                    Presence::Off => ("off", None, Some(None)),
-                    Presence::On(list) => ("on", None, Some(Some(list))),
-                };
-                Wire::Presence {
-                    event,
-                    user_id,
-                    members,
-                }
-            }
-            ServerFrame::Typing { user_id, is_typing } => Wire::Typing { user_id, is_typing },
-            ServerFrame::Pong { t } => Wire::Pong {
-                // `t` came from a parsed frame, so it is valid JSON; fall back to omitting it.
-                t: t.and_then(|t| serde_json::from_str::<&RawValue>(t).ok()),
-            },
-            ServerFrame::Error(e) => Wire::Error {
-                code: e.code.as_str(),
-                message: &e.message,
-            },
-        };
         // Serializing these plain structs cannot fail (no maps with non-string keys).
-        serde_json::to_string(&wire).unwrap_or_default()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
@@ -805,28 +612,5 @@ mod tests {
             .collect();
         kinds.dedup();
         assert_eq!(kinds, SERVER_FRAME_TYPES);
-    }
-
-    #[test]
-    fn a_client_close_is_echoed_unless_its_code_may_not_be_sent() {
-        for code in [1000, 1001, 1003, 1008, 1011, 3000, 4000, 4999] {
-            assert_eq!(echo_close_code(Some(code)), code);
-        }
-        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
-            assert_eq!(echo_close_code(Some(code)), 1000, "{code}");
-        }
-        assert_eq!(echo_close_code(None), 1000);
-    }
-
-    #[test]
-    fn error_codes_are_unique_snake_case() {
-        let mut seen = std::collections::HashSet::new();
-        for c in ErrorCode::ALL {
-            assert!(seen.insert(c.as_str()));
-            assert!(c
-                .as_str()
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_'));
-        }
     }
 }

@@ -134,22 +134,20 @@ pub enum Action {
     Refresh(String),
 }
 
-/// A socket that did not authenticate in time: `auth_timeout`, 4401. The one place
-/// this rule is written, whether a frame, the room's timer or a wake finds it.
-pub fn auth_timeout() -> (ClientError, CloseCode) {
-    (ErrorCode::AuthTimeout.into(), CloseCode::Unauthorized)
+impl Refreshed {
+    /// Send the error, then close with the code that goes with it (see `errors`).
+    pub fn close(code: ErrorCode) -> Refreshed {
+        let (e, close) = code.closing();
+        Refreshed::Close(e, close)
+    }
 }
 
-/// A socket whose token expired: `token_expired`, 4401, whether its own frame or a
-/// delivery to it finds it.
-pub fn token_expired() -> (ClientError, CloseCode) {
-    (ErrorCode::TokenExpired.into(), CloseCode::Unauthorized)
-}
-
-/// A participants check that gave no usable answer (an error, a timeout, or the
-/// instance that ran it is gone): `auth_unavailable`, 4401, so the client retries.
-pub fn check_unavailable() -> (ClientError, CloseCode) {
-    (ErrorCode::AuthUnavailable.into(), CloseCode::Unauthorized)
+impl Action {
+    /// Send the error, then close with the code that goes with it (see `errors`).
+    pub fn close(code: ErrorCode) -> Action {
+        let (e, close) = code.closing();
+        Action::Close(e, close)
+    }
 }
 
 /// What becomes of a socket when a new instance of its room starts.
@@ -173,11 +171,11 @@ pub fn on_wake(session: &Session, now: u64) -> Wake {
         AuthState::Authenticated => Wake::Rejoin,
         // Its check died with the previous instance.
         AuthState::Authenticating => {
-            let (e, code) = check_unavailable();
+            let (e, code) = ErrorCode::AuthUnavailable.closing();
             Wake::Close(e, code)
         }
         AuthState::Pending if session.is_overdue(now) => {
-            let (e, code) = auth_timeout();
+            let (e, code) = ErrorCode::AuthTimeout.closing();
             Wake::Close(e, code)
         }
         AuthState::Pending => Wake::Wait,
@@ -195,11 +193,11 @@ pub fn begin_auth(session: Session) -> Session {
 /// Decides what one incoming frame (already parsed) means for this session.
 pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u64) -> Action {
     if session.is_overdue(now) {
-        let (e, code) = auth_timeout();
+        let (e, code) = ErrorCode::AuthTimeout.closing();
         return Action::Close(e, code);
     }
     if session.state == AuthState::Authenticated && is_expired(session.expires_at, now) {
-        let (e, code) = token_expired();
+        let (e, code) = ErrorCode::TokenExpired.closing();
         return Action::Close(e, code);
     }
     let frame = match frame {
@@ -214,7 +212,7 @@ pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u
     match (session.state, frame) {
         (AuthState::Pending, ClientFrame::Auth(req)) => {
             if req.room_id != session.room_id.as_str() {
-                Action::Close(ErrorCode::RoomMismatch.into(), CloseCode::Forbidden)
+                Action::close(ErrorCode::RoomMismatch)
             } else {
                 Action::StartAuth(req)
             }
@@ -244,7 +242,7 @@ pub fn finish_auth(
 ) -> Result<Session, (ClientError, CloseCode)> {
     match outcome {
         AuthOutcome::Verified { expires_at, .. } if is_expired(expires_at, now) => {
-            Err(token_expired())
+            Err(ErrorCode::TokenExpired.closing())
         }
         AuthOutcome::Verified {
             user_id,
@@ -255,13 +253,9 @@ pub fn finish_auth(
             expires_at,
             ..session.clone()
         }),
-        AuthOutcome::Denied => Err(unauthorized()),
-        AuthOutcome::Unavailable => Err(check_unavailable()),
+        AuthOutcome::Denied => Err(ErrorCode::Unauthorized.closing()),
+        AuthOutcome::Unavailable => Err(ErrorCode::AuthUnavailable.closing()),
     }
-}
-
-fn unauthorized() -> (ClientError, CloseCode) {
-    (ErrorCode::Unauthorized.into(), CloseCode::Unauthorized)
 }
 
 /// What a refresh's participants check means for a live connection.
@@ -280,10 +274,10 @@ pub enum Refreshed {
 pub fn finish_refresh(session: &Session, outcome: AuthOutcome, now: u64) -> Refreshed {
     match outcome {
         AuthOutcome::Verified { user_id, .. } if user_id != session.user_id => {
-            Refreshed::Close(ErrorCode::IdentityChanged.into(), CloseCode::Unauthorized)
+            Refreshed::close(ErrorCode::IdentityChanged)
         }
         AuthOutcome::Verified { expires_at, .. } if is_expired(expires_at, now) => {
-            let (e, code) = token_expired();
+            let (e, code) = ErrorCode::TokenExpired.closing();
             Refreshed::Close(e, code)
         }
         AuthOutcome::Verified { expires_at, .. } => Refreshed::Renewed(Session {
@@ -291,7 +285,7 @@ pub fn finish_refresh(session: &Session, outcome: AuthOutcome, now: u64) -> Refr
             ..session.clone()
         }),
         AuthOutcome::Denied => {
-            let (e, code) = unauthorized();
+            let (e, code) = ErrorCode::Unauthorized.closing();
             Refreshed::Close(e, code)
         }
         AuthOutcome::Unavailable => Refreshed::Kept(ErrorCode::AuthUnavailable.into()),
@@ -399,7 +393,7 @@ mod tests {
         let p = session(AuthState::Pending);
         assert_eq!(
             decide(&p, auth("room-2"), 2_000),
-            Action::Close(ErrorCode::RoomMismatch.into(), CloseCode::Forbidden)
+            Action::close(ErrorCode::RoomMismatch)
         );
     }
 
@@ -425,7 +419,7 @@ mod tests {
     #[test]
     fn overdue_pending_sockets_are_closed_whatever_they_send() {
         let p = session(AuthState::Pending);
-        let timeout = Action::Close(ErrorCode::AuthTimeout.into(), CloseCode::Unauthorized);
+        let timeout = Action::close(ErrorCode::AuthTimeout);
         assert_eq!(decide(&p, auth("room-1"), 11_000), timeout);
         assert_eq!(
             decide(&p, Err(ErrorCode::InvalidJson.into()), 20_000),
@@ -465,12 +459,12 @@ mod tests {
             Wake::Rejoin
         );
         assert_eq!(on_wake(&session(AuthState::Pending), 10_999), Wake::Wait);
-        let (e, code) = auth_timeout();
+        let (e, code) = ErrorCode::AuthTimeout.closing();
         assert_eq!(
             on_wake(&session(AuthState::Pending), 11_000),
             Wake::Close(e, code)
         );
-        let (e, code) = check_unavailable();
+        let (e, code) = ErrorCode::AuthUnavailable.closing();
         assert_eq!(
             on_wake(&session(AuthState::Authenticating), 2_000),
             Wake::Close(e, code)
@@ -494,16 +488,16 @@ mod tests {
         assert_eq!(done.connection_id, "c1");
         assert_eq!(
             finish_auth(&a, AuthOutcome::Denied, 2_000),
-            Err((ErrorCode::Unauthorized.into(), CloseCode::Unauthorized))
+            Err(ErrorCode::Unauthorized.closing())
         );
         assert_eq!(
             finish_auth(&a, AuthOutcome::Unavailable, 2_000),
-            Err((ErrorCode::AuthUnavailable.into(), CloseCode::Unauthorized))
+            Err(ErrorCode::AuthUnavailable.closing())
         );
         // A token that is already expired admits nobody.
         assert_eq!(
             finish_auth(&a, verified("u", Some(2_000)), 2_000),
-            Err(token_expired())
+            Err(ErrorCode::TokenExpired.closing())
         );
     }
 
@@ -515,7 +509,7 @@ mod tests {
         };
         let ping = || Ok(ClientFrame::Ping { t: None });
         assert_eq!(decide(&ok, ping(), 4_999), Action::Pong(None));
-        let (e, code) = token_expired();
+        let (e, code) = ErrorCode::TokenExpired.closing();
         assert_eq!((code.code(), e.code.as_str()), (4401, "token_expired"));
         assert_eq!(decide(&ok, ping(), 5_000), Action::Close(e, code));
         // Whatever the frame, even a refresh: it came too late.
@@ -556,7 +550,7 @@ mod tests {
                 ..ok.clone()
             })
         );
-        let close = |code: ErrorCode| Refreshed::Close(code.into(), CloseCode::Unauthorized);
+        let close = Refreshed::close;
         assert_eq!(
             finish_refresh(&ok, verified("mallory", Some(60_000)), 4_000),
             close(ErrorCode::IdentityChanged)

@@ -1,4 +1,5 @@
-//! The room's authenticated connections, in memory, for fan-out.
+//! The socket group's authenticated connections, in memory, for fan-out. Per socket
+//! group; who they are as users (presence) is `members`, room-wide.
 //!
 //! A cache, never the truth: the truth is each socket's attachment. It is rebuilt
 //! from the attachments whenever a new Durable Object instance starts (after
@@ -22,8 +23,6 @@ pub struct Member<S> {
 pub struct Roster<S> {
     members: Vec<Member<S>>,
     index: HashMap<String, usize>,
-    /// Sockets per verified user id: presence is per user, not per tab.
-    users: HashMap<String, usize>,
     /// Members that take `batch` frames.
     batching: usize,
 }
@@ -33,7 +32,6 @@ impl<S> Default for Roster<S> {
         Roster {
             members: Vec::new(),
             index: HashMap::new(),
-            users: HashMap::new(),
             batching: 0,
         }
     }
@@ -44,64 +42,30 @@ impl<S> Roster<S> {
         self.members.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-
     /// Members that take `batch` frames.
     pub fn batching(&self) -> usize {
         self.batching
     }
 
-    /// Distinct verified user ids among the members.
-    pub fn user_count(&self) -> usize {
-        self.users.len()
-    }
-
-    /// The distinct verified user ids, in no particular order.
-    pub fn users(&self) -> impl Iterator<Item = &str> {
-        self.users.keys().map(String::as_str)
-    }
-
-    /// Adds the member, replacing one with the same connection id. True when it is
-    /// the first socket of its (non-null) user.
-    pub fn insert(&mut self, member: Member<S>) -> bool {
-        self.remove(&member.connection_id);
-        let first = match &member.user_id {
-            Some(user) => {
-                let n = self.users.entry(user.clone()).or_default();
-                *n += 1;
-                *n == 1
-            }
-            None => false,
-        };
+    /// Adds the member, replacing (and returning) one with the same connection id.
+    pub fn insert(&mut self, member: Member<S>) -> Option<Member<S>> {
+        let replaced = self.remove(&member.connection_id);
         self.batching += usize::from(member.batch);
         self.index
             .insert(member.connection_id.clone(), self.members.len());
         self.members.push(member);
-        first
+        replaced
     }
 
-    /// Removes a member in O(1) (fan-out order is not significant), and says whether
-    /// it was the last socket of its (non-null) user.
-    pub fn remove(&mut self, connection_id: &str) -> Option<(Member<S>, bool)> {
+    /// Removes a member in O(1) (fan-out order is not significant).
+    pub fn remove(&mut self, connection_id: &str) -> Option<Member<S>> {
         let i = self.index.remove(connection_id)?;
         let removed = self.members.swap_remove(i);
         self.batching -= usize::from(removed.batch);
         if let Some(moved) = self.members.get(i) {
             self.index.insert(moved.connection_id.clone(), i);
         }
-        let last = match &removed.user_id {
-            Some(user) => match self.users.get_mut(user) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    false
-                }
-                _ => self.users.remove(user).is_some(),
-            },
-            None => false,
-        };
-        Some((removed, last))
+        Some(removed)
     }
 
     /// Sets a member's token expiry (after a refresh).
@@ -141,31 +105,10 @@ mod tests {
         }
     }
 
-    fn of_user(id: &str, user: &str) -> Member<u32> {
-        Member {
-            user_id: Some(user.into()),
-            ..member(id)
-        }
-    }
-
     #[test]
-    fn users_are_counted_once_whatever_their_tabs() {
+    fn a_refresh_sets_the_expiry_in_place() {
         let mut r = Roster::default();
-        assert!(r.insert(of_user("a1", "ann")));
-        assert!(!r.insert(of_user("a2", "ann")), "a second tab");
-        assert!(r.insert(of_user("b1", "bob")));
-        assert!(!r.insert(member("anon")), "null users are not counted");
-        assert_eq!(r.user_count(), 2);
-        let mut users: Vec<&str> = r.users().collect();
-        users.sort();
-        assert_eq!(users, ["ann", "bob"]);
-        // Replacing a connection keeps the count right.
-        assert!(!r.insert(of_user("a2", "ann")));
-        assert_eq!(r.user_count(), 2);
-        assert_eq!(r.remove("a1").map(|(_, last)| last), Some(false));
-        assert_eq!(r.remove("a2").map(|(_, last)| last), Some(true));
-        assert_eq!(r.remove("anon").map(|(_, last)| last), Some(false));
-        assert_eq!(r.user_count(), 1);
+        r.insert(member("b1"));
         r.set_expiry("b1", Some(7));
         assert_eq!(r.iter().next().and_then(|m| m.expires_at), Some(7));
     }
@@ -191,11 +134,11 @@ mod tests {
         assert_eq!(ids(&r), ["c"]);
         let mut again = member("c");
         again.socket = 7;
-        r.insert(again);
+        assert_eq!(r.insert(again).map(|m| m.socket), Some(0));
         assert_eq!(r.len(), 1);
         assert_eq!(r.iter().next().map(|m| m.socket), Some(7));
         assert!(r.contains("c") && !r.contains("a"));
         r.remove("c");
-        assert!(r.is_empty());
+        assert_eq!(r.len(), 0);
     }
 }

@@ -1,0 +1,215 @@
+//! The way into the room, wired: an `auth` (a resume ticket, or a participants check),
+//! the check's answer, admission with presence, and a member's `auth:refresh`.
+
+use super::{row_of, send_error, tickets, Check, Io, Room, Watch};
+use crate::audit::{self, Event};
+use crate::auth::AuthOutcome;
+use crate::protocol::{AuthRequest, ErrorCode, Presence, ServerFrame};
+use crate::session::{self, AuthState, Refreshed, Session};
+
+impl<S: Clone> Room<S> {
+    /// `auth`: a valid resume ticket admits at once; otherwise the participants check
+    /// runs, under its own deadline (the socket's auth deadline no longer applies).
+    pub(super) fn start_auth(
+        &mut self,
+        socket: &S,
+        session: Session,
+        request: AuthRequest,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) -> Option<Check<S>> {
+        let session = Session {
+            batch: request.batch,
+            ..session
+        };
+        if let Some(claims) = self.resume_claims(&session, request.resume.as_deref(), now, io) {
+            let resumed = Session {
+                state: AuthState::Authenticated,
+                user_id: Some(claims.user_id),
+                expires_at: Some(claims.expires_at),
+                ..session
+            };
+            // The same ticket: only a real check issues a new one.
+            self.admit(socket, resumed, request.resume, Event::Resumed, now, io);
+            return None;
+        }
+        let checking = session::begin_auth(session);
+        // Saved before the check, so a second auth meanwhile gets `auth_in_progress`.
+        if !io.save(socket, &checking) {
+            return None;
+        }
+        let id = checking.connection_id.clone();
+        self.gate.checking(&id);
+        let at = now.saturating_add(self.config.auth_check_timeout_ms);
+        self.timer.watch(id, at, Watch::Check(now), io);
+        Some(Check {
+            socket: socket.clone(),
+            session: checking,
+            request,
+        })
+    }
+
+    /// `auth:refresh`: the participants check again, for the same room, connection
+    /// and user, under the same deadline as an auth's. One at a time per socket.
+    pub(super) fn start_refresh(
+        &mut self,
+        socket: &S,
+        session: Session,
+        token: String,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) -> Option<Check<S>> {
+        let id = session.connection_id.clone();
+        if self.timer.check_started(&id).is_some() {
+            send_error(io, socket, &ErrorCode::AuthInProgress.into());
+            return None;
+        }
+        let at = now.saturating_add(self.config.auth_check_timeout_ms);
+        self.timer.watch(id, at, Watch::Check(now), io);
+        let request = AuthRequest {
+            token,
+            room_id: session.room_id.as_str().to_owned(),
+            user_id: session.user_id.clone(),
+            resume: None,
+            batch: false,
+        };
+        Some(Check {
+            socket: socket.clone(),
+            session,
+            request,
+        })
+    }
+
+    /// The participants check of `checking` answered (or was aborted).
+    pub fn on_check_done(
+        &mut self,
+        socket: &S,
+        checking: &Session,
+        outcome: AuthOutcome,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        self.tick(now);
+        if checking.state == AuthState::Authenticated {
+            return self.on_refresh_done(socket, checking, outcome, now, io);
+        }
+        let id = &checking.connection_id;
+        // The socket may have closed, or been closed by the room, while the check ran.
+        if !self.gate.is_live(id) {
+            return;
+        }
+        let done = match session::finish_auth(checking, outcome, now) {
+            Ok(done) => done,
+            Err((e, code)) => return self.close_with(socket, id, &e, code, io),
+        };
+        // The backend disconnected this user while its check was in flight.
+        let started = self.timer.check_started(id);
+        if let Some(reason) = self
+            .revocation
+            .during_check(done.user_id.as_deref(), started)
+        {
+            let (e, code) = reason.error_code().closing();
+            return self.close_with(socket, id, &e, code, io);
+        }
+        let ticket = tickets::issue(&self.config, &done, now);
+        self.admit(socket, done, ticket, Event::Authenticated, now, io);
+    }
+
+    /// The claims of a resume ticket that lets this socket in without a check: valid
+    /// (see `tickets`) and issued after the last time the backend disconnected its
+    /// user. Anything else is `None`, and the check runs as if there were no ticket.
+    fn resume_claims(
+        &mut self,
+        session: &Session,
+        ticket: Option<&str>,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) -> Option<crate::resume::Claims> {
+        let claims = tickets::verify(&self.config, session, ticket, now)?;
+        // Tickets exist only where someone authenticated, and so do disconnect records:
+        // a room without tables has neither.
+        if !self.rows.has_storage() {
+            return Some(claims);
+        }
+        self.revocation
+            .ticket_stands(&claims, now, io)
+            .then_some(claims)
+    }
+
+    /// Lets an authenticated socket into the room: its attachment, row and audit
+    /// event, the roster and presence, and its `auth:ok` (with `ticket`, if any).
+    fn admit(
+        &mut self,
+        socket: &S,
+        done: Session,
+        ticket: Option<String>,
+        event: Event,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        let id = &done.connection_id.clone();
+        if !io.save(socket, &done) {
+            return self.forget(id, io);
+        }
+        self.timer.unwatch(id, io);
+        self.gate.admitted(id);
+        // The first member: from now on the room keeps rows.
+        self.rows.set_storage(true);
+        self.rows
+            .record(|j| j.authenticated(row_of(&done, Some(now))), now, io);
+        let user = done.user_id.clone();
+        self.log(audit::Entry::new(now, event, id, user.as_deref()), io);
+        // Expired members leave before the member list is read.
+        self.expire(now, io);
+        let was_on = self.members.presence_on();
+        let expires_at = done.expires_at;
+        let first = self.join(done, socket.clone());
+        let members = self.members.presence_on().then(|| self.members.list());
+        let ok = ServerFrame::AuthOk {
+            connection_id: id,
+            user_id: user.as_deref(),
+            expires_at,
+            members: members.as_deref(),
+            resume: ticket.as_deref(),
+        };
+        io.send(socket, &ok.encode());
+        if let (true, Some(user)) = (first, user.as_deref()) {
+            self.announce(was_on, Presence::Join(user), Some(id), now, io);
+        }
+    }
+
+    /// The participants check of a member's `auth:refresh` answered.
+    fn on_refresh_done(
+        &mut self,
+        socket: &S,
+        checking: &Session,
+        outcome: AuthOutcome,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
+        let id = &checking.connection_id;
+        if !self.roster.contains(id) {
+            return;
+        }
+        self.timer.unwatch(id, io);
+        // The attachment as it stands now, not as it stood when the check started.
+        let current = io.load(socket).unwrap_or_else(|| checking.clone());
+        match session::finish_refresh(&current, outcome, now) {
+            Refreshed::Renewed(renewed) => {
+                if !io.save(socket, &renewed) {
+                    return self.forget(id, io);
+                }
+                self.roster.set_expiry(id, renewed.expires_at);
+                self.expiry.note(renewed.expires_at);
+                let ticket = tickets::issue(&self.config, &renewed, now);
+                let frame = ServerFrame::Refreshed {
+                    expires_at: renewed.expires_at,
+                    resume: ticket.as_deref(),
+                };
+                io.send(socket, &frame.encode());
+            }
+            Refreshed::Kept(e) => send_error(io, socket, &e),
+            Refreshed::Close(e, code) => self.close_with(socket, id, &e, code, io),
+        }
+    }
+}

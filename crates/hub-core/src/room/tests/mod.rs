@@ -1,0 +1,11 @@
+//! The room's rules, driven through a recording `Io` (`support`), one file per
+//! concern. Sockets are numbers.
+
+mod admission;
+mod joining;
+mod leaving;
+mod limits;
+mod members;
+mod publishing;
+mod support;
+mod write_behind;

@@ -1,0 +1,39 @@
+//! Resume tickets on admission: issued after a real participants check, and verified
+//! (signature, room, expiry) when a socket offers one. Per socket group; whether a
+//! ticket still stands against the room's disconnects is `revocation`'s call.
+
+use crate::config::Config;
+use crate::resume::{self, Claims};
+use crate::session::Session;
+
+/// A resume ticket for a session a real check just verified: until its token expires,
+/// and at most `resume_ttl_ms`. None without a secret or a user id.
+pub fn issue(config: &Config, verified: &Session, now: u64) -> Option<String> {
+    let secret = config.resume_secret.as_ref()?;
+    let user = verified.user_id.as_deref()?;
+    let cap = now.saturating_add(config.resume_ttl_ms);
+    let until = verified.expires_at.map_or(cap, |at| at.min(cap));
+    Some(resume::issue(
+        secret,
+        verified.room_id.as_str(),
+        user,
+        now,
+        until,
+    ))
+}
+
+/// The claims of `ticket` when a configured secret signed it for this session's room
+/// and it has not expired. Anything else is `None`: the check runs as if there were
+/// no ticket.
+pub fn verify(
+    config: &Config,
+    session: &Session,
+    ticket: Option<&str>,
+    now: u64,
+) -> Option<Claims> {
+    let secrets = config.resume_secrets();
+    if secrets.is_empty() {
+        return None;
+    }
+    resume::verify(&secrets, ticket?, session.room_id.as_str(), now).ok()
+}
