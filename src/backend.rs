@@ -20,9 +20,10 @@ pub struct CheckInput<'a> {
 }
 
 /// The call itself, straight on the runtime's `fetch` and `Response`, with the body
-/// read in one call when its declared length fits. In a perf profile of 2,000
-/// handshakes, the general-purpose wrappers (request and response conversions, a
-/// chunked read) cost more than the call itself. `Err` is a network error.
+/// read in one call when its declared length fits: in a perf profile of handshakes,
+/// the general-purpose wrappers (request and response conversions, a chunked read)
+/// cost more than the call itself (docs/benchmarks.md, "Design decisions and the
+/// measurements behind them"). `Err` is a network error.
 async fn call(
     url: &str,
     input: &CheckInput<'_>,
@@ -73,8 +74,10 @@ pub async fn participants_check(
     };
     let url = auth::check_url(origin, input.room);
     // No timer of its own: the room's one deadline timer fires `cancel`. A timer per
-    // check cost ~25 µs of a handshake in a perf profile; `AbortSignal.timeout` would
-    // be cheaper but its timer outlives the call and keeps the room from hibernating.
+    // check was a measurable cost of every handshake in a perf profile (the figure:
+    // docs/benchmarks.md, "Design decisions and the measurements behind them");
+    // `AbortSignal.timeout` would be cheaper but its timer outlives the call and keeps
+    // the room from hibernating.
     let Ok(controller) = AbortController::new() else {
         return AuthOutcome::Unavailable;
     };

@@ -37,10 +37,11 @@ fn start() {
 
 /// The Worker's fetch handler. Exported directly rather than through
 /// `#[event(fetch)]`, which runs every request as a future and converts requests and
-/// responses: in 5 rounds of 2,000 handshakes, hand-written exports for the Worker
-/// and the `ChatRoom` class took the hub from 1,374 to 1,552 handshakes/s
-/// (docs/benchmarks.md). A room upgrade answers with the room's own promise (see
-/// `http::entry`).
+/// responses: hand-written exports for the Worker and the `ChatRoom` class let
+/// upgrades and most events run synchronously on the runtime's own objects, which
+/// measurably raised the hub's handshake rate (the figures: docs/benchmarks.md,
+/// "Design decisions and the measurements behind them"). A room upgrade answers with
+/// the room's own promise (see `http::entry`).
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, _ctx: JsValue) -> JsValue {
     http::entry(req, env)

@@ -15,10 +15,12 @@ use worker::Delay;
 
 /// Makes the Rust futures executor schedule its polls with a resolved promise's `then`
 /// instead of `queueMicrotask`. Both run the same microtask, but workerd wraps every
-/// `queueMicrotask` callback in a new function to carry its async context: a perf
-/// profile of 2,000 handshakes showed ~50 µs per handshake in that wrapper alone. The
-/// executor picks its scheduler once, when first used, so `queueMicrotask` is hidden
-/// from the global scope for exactly that moment (module start), then restored.
+/// `queueMicrotask` callback in a new function to carry its async context, and a perf
+/// profile of handshakes showed that wrapper as a sizeable share of each handshake's CPU
+/// (the figure: docs/benchmarks.md, "Design decisions and the measurements behind
+/// them"). The executor picks its scheduler once, when first used, so `queueMicrotask`
+/// is hidden from the global scope for exactly that moment (module start), then
+/// restored.
 pub fn schedule_futures_with_promises() {
     let global = js_sys::global();
     let key = JsValue::from_str("queueMicrotask");
