@@ -90,18 +90,13 @@ impl ChatRoom {
         let shell = Rc::clone(&self.shell);
         shell.wake();
         let url = req.url();
-        let answer = match Kind::of_path(split_url(&url).0) {
-            Some(Kind::Broadcast) => return respond_later(shell.broadcast(req)),
-            Some(Kind::Stats) => shell.stats(),
-            Some(Kind::Connections) => shell.connections(),
-            Some(Kind::Disconnect) => return respond_later(shell.disconnect(req)),
-            Some(Kind::Audit) => return respond_later(shell.audit(req)),
-            None => match route_of(&url) {
-                Route::Room(Ok(id)) => shell.connect(id),
-                _ => error(404, "not_found", "no such room endpoint").map(Into::into),
-            },
-        };
-        respond(answer)
+        if let Some(kind) = Kind::of_path(split_url(&url).0) {
+            return respond_later(shell.answer(kind, req));
+        }
+        respond(match route_of(&url) {
+            Route::Room(Ok(id)) => shell.connect(id),
+            _ => error(404, "not_found", "no such room endpoint").map(Into::into),
+        })
     }
 
     #[wasm_bindgen(js_name = webSocketMessage)]

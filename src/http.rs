@@ -7,12 +7,10 @@ use crate::net::{read_bounded, ReadError};
 use crate::respond::{error, json_response, respond, respond_later};
 use crate::vars::config_from_env;
 use futures_util::future::join_all;
-use hub_core::audit;
 use hub_core::batch;
 use hub_core::bearer;
 use hub_core::broadcast;
-use hub_core::control;
-use hub_core::internal::Internal;
+use hub_core::internal::{broadcast::Sent, Internal, Kind, Method as RoomMethod};
 use hub_core::room_id::{RoomId, RoomIdError};
 use hub_core::routes::{route_of, split_url, Route};
 use serde_json::json;
@@ -20,7 +18,7 @@ use worker::js_sys::{Reflect, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::{DurableObject, DurableObjectNamespace};
-use worker::{web_sys, Env, Method, Request, Response, Result};
+use worker::{web_sys, Env, Request, Response, Result};
 
 /// The Durable Object namespace binding.
 pub const DO_BINDING: &str = "Chat";
@@ -59,16 +57,7 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
             Response::from_json(&json!({ "ok": true, "service": "nativor-chat-worker" }))
         }
         Route::Room(Err(e)) => error(400, "invalid_room_id", e.message()),
-        Route::Stats(room) => room_get(Request::from(raw), &env, room, Ok(Internal::Stats)).await,
-        Route::Connections(room) => {
-            room_get(Request::from(raw), &env, room, Ok(Internal::Connections)).await
-        }
-        Route::Disconnect(room) => return disconnect(raw, &env, room).await,
-        Route::Audit(room) => {
-            let limit = audit::parse_limit(split_url(&raw.url()).1);
-            let request = limit.map(|limit| Internal::Audit { limit });
-            room_get(Request::from(raw), &env, room, request).await
-        }
+        Route::RoomApi(kind, room) => return room_endpoint(kind, raw, &env, room).await,
         Route::ApiNotFound => error(404, "not_found", "no such endpoint"),
         Route::Asset => match env.assets("ASSETS") {
             Ok(assets) => assets.fetch_request(Request::from(raw)).await,
@@ -99,10 +88,8 @@ async fn to_room(env: &Env, room: &RoomId, req: &web_sys::Request) -> Result<web
 /// Sends one internal request to the room and returns the room's response as is.
 async fn ask_room(env: &Env, room: &RoomId, request: Internal<'_>) -> Result<web_sys::Response> {
     let init = web_sys::RequestInit::new();
-    init.set_method(request.method());
-    if let Some(body) = request.body() {
-        init.set_body(&JsValue::from_str(&body));
-    }
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(&request.body()));
     let forward = web_sys::Request::new_with_str_and_init(&request.url(), &init)?;
     to_room(env, room, &forward).await
 }
@@ -218,25 +205,6 @@ async fn publish(raw: web_sys::Request, env: &Env) -> Result<web_sys::Response> 
     ask_room(env, &room, Internal::Broadcast(parsed.into())).await
 }
 
-async fn disconnect(
-    raw: web_sys::Request,
-    env: &Env,
-    room: std::result::Result<RoomId, RoomIdError>,
-) -> Result<web_sys::Response> {
-    let text = match backend_post(&raw, env, max_broadcast_bytes(env)).await? {
-        Ok(text) => text,
-        Err(answer) => return Ok(answer),
-    };
-    let room = match room {
-        Ok(r) => r,
-        Err(e) => return error(400, "invalid_room_id", e.message()).map(Into::into),
-    };
-    match control::parse_disconnect(&text) {
-        Ok(d) => ask_room(env, &room, Internal::Disconnect(d)).await,
-        Err(e) => error(400, e.code(), &e.message()).map(Into::into),
-    }
-}
-
 /// A batch body may hold this many broadcast bodies' worth of bytes.
 const BATCH_BYTES_PER_BROADCAST_LIMIT: usize = 16;
 
@@ -266,14 +234,12 @@ async fn publish_batch(raw: web_sys::Request, env: &Env) -> Result<web_sys::Resp
     json_response(200, &batch::answer(&results))
 }
 
-/// One room's answer to a broadcast, as a batch result.
+/// One room's answer to a broadcast, as a batch result: its typed answer on 200,
+/// else the error it gave.
 async fn outcome_of(room: String, answer: Result<web_sys::Response>) -> batch::Outcome {
     #[derive(serde::Deserialize)]
-    struct Answer {
-        delivered: Option<u64>,
-        #[serde(default)]
-        duplicate: bool,
-        error: Option<batch::ErrorBody>,
+    struct Refusal {
+        error: batch::ErrorBody,
     }
     let unanswered =
         |room| batch::Outcome::failed(Some(room), "internal", "the room did not answer");
@@ -284,16 +250,18 @@ async fn outcome_of(room: String, answer: Result<web_sys::Response>) -> batch::O
         Ok(p) => JsFuture::from(p).await.ok().and_then(|t| t.as_string()),
         Err(_) => None,
     };
-    match text.and_then(|t| serde_json::from_str::<Answer>(&t).ok()) {
-        Some(Answer {
-            delivered: Some(n),
-            duplicate,
-            ..
-        }) if response.status() == 200 => batch::Outcome::delivered(room, n, duplicate),
-        Some(Answer { error: Some(e), .. }) => {
-            batch::Outcome::failed(Some(room), &e.code, &e.message)
-        }
-        _ => unanswered(room),
+    let Some(text) = text else {
+        return unanswered(room);
+    };
+    if response.status() == 200 {
+        return match serde_json::from_str::<Sent>(&text) {
+            Ok(sent) => batch::Outcome::delivered(room, sent.delivered as u64, sent.duplicate),
+            Err(_) => unanswered(room),
+        };
+    }
+    match serde_json::from_str::<Refusal>(&text) {
+        Ok(Refusal { error: e }) => batch::Outcome::failed(Some(room), &e.code, &e.message),
+        Err(_) => unanswered(room),
     }
 }
 
@@ -302,28 +270,37 @@ async fn read_whole(raw: &web_sys::Request) -> Result<Vec<u8>> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// A token-gated `GET /api/rooms/:roomId/…`, answered by the room itself. `request`
-/// is `Err` (the message) when the query was invalid; it is judged after the method,
-/// the token and the room id.
-async fn room_get(
-    req: Request,
+/// A token-gated `/api/rooms/:roomId/<endpoint>` (the registry in
+/// `hub_core::internal`), answered by the room itself. Judged in this order: the
+/// method, the token, the body's size, the room id, then the request itself.
+async fn room_endpoint(
+    kind: Kind,
+    raw: web_sys::Request,
     env: &Env,
     room: std::result::Result<RoomId, RoomIdError>,
-    request: std::result::Result<Internal<'_>, String>,
-) -> Result<Response> {
-    if req.method() != Method::Get {
-        return method_not_allowed("GET");
-    }
-    if let Err(resp) = require_webhook_token(req.headers().get("Authorization")?, env)? {
-        return Ok(resp);
-    }
+) -> Result<web_sys::Response> {
+    let body = match kind.method() {
+        Some(RoomMethod::Post) => match backend_post(&raw, env, max_broadcast_bytes(env)).await? {
+            Ok(text) => text,
+            Err(answer) => return Ok(answer),
+        },
+        _ => {
+            if raw.method() != "GET" {
+                return method_not_allowed("GET").map(Into::into);
+            }
+            if let Err(resp) = require_webhook_token(header(&raw, "Authorization"), env)? {
+                return Ok(resp.into());
+            }
+            String::new()
+        }
+    };
     let room = match room {
         Ok(r) => r,
-        Err(e) => return error(400, "invalid_room_id", e.message()),
+        Err(e) => return error(400, "invalid_room_id", e.message()).map(Into::into),
     };
-    let request = match request {
-        Ok(r) => r,
-        Err(message) => return error(400, "invalid_query", &message),
-    };
-    Ok(ask_room(env, &room, request).await?.into())
+    let query = split_url(&raw.url()).1.map(str::to_owned);
+    match Internal::from_public(kind, query.as_deref(), &body) {
+        Ok(request) => ask_room(env, &room, request).await,
+        Err(e) => error(400, e.code, &e.message).map(Into::into),
+    }
 }

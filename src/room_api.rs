@@ -1,91 +1,88 @@
-//! The room's answers to the Worker's internal requests (`hub_core::internal`):
-//! broadcast, disconnect, the connections list and the stats. Each is one core call
-//! plus the storage read its answer needs.
+//! The room's answers to the Worker's internal requests (`hub_core::internal`): one
+//! arm per registered endpoint, each one core call plus the storage read its answer
+//! needs, answered as the endpoint's typed answer.
 
 use crate::chat_room::Shell;
 use crate::effects::now_ms;
 use crate::respond::json_response;
-use hub_core::audit;
-use hub_core::internal::{Internal, Kind};
-use hub_core::journal;
+use hub_core::internal::{
+    answer_json, audit::Events, broadcast::Sent, connections::Listed, disconnect::Disconnected,
+    stats::Counts, Internal, Kind,
+};
 use std::rc::Rc;
 use wasm_bindgen_futures::JsFuture;
 use worker::{web_sys, Result};
 
 impl Shell {
-    pub async fn broadcast(self: Rc<Self>, req: web_sys::Request) -> Result<web_sys::Response> {
+    /// Answers one internal request of `kind`.
+    pub async fn answer(
+        self: Rc<Self>,
+        kind: Kind,
+        req: web_sys::Request,
+    ) -> Result<web_sys::Response> {
         let body = JsFuture::from(req.text()?)
             .await?
             .as_string()
             .unwrap_or_default();
-        let Ok(Internal::Broadcast(delivery)) = Internal::decode(Kind::Broadcast, &body) else {
-            return Err("the Worker sent a broadcast the room cannot decode".into());
+        let Ok(request) = Internal::decode(kind, &body) else {
+            return Err(format!("the Worker sent a {} the room cannot decode", kind.name()).into());
         };
-        let published = self.with_core(|core, io| core.on_broadcast(&delivery, now_ms(), io));
-        let delivered = published.delivered;
-        let body = if published.duplicate {
-            format!(r#"{{"success":true,"delivered":{delivered},"duplicate":true}}"#)
-        } else {
-            format!(r#"{{"success":true,"delivered":{delivered}}}"#)
+        let now = now_ms();
+        let answer = match request {
+            Internal::Broadcast(delivery) => {
+                let published = self.with_core(|core, io| core.on_broadcast(&delivery, now, io));
+                answer_json(&Sent {
+                    success: true,
+                    delivered: published.delivered,
+                    duplicate: published.duplicate,
+                })
+            }
+            Internal::Disconnect(d) => {
+                let closed = self.with_core(|core, io| core.on_disconnect(&d, now, io));
+                answer_json(&Disconnected {
+                    success: true,
+                    disconnected: closed,
+                })
+            }
+            Internal::Audit(audit) => {
+                let limit = audit.limit;
+                let events = match self.with_core(|core, io| core.audit_events(limit, now, io)) {
+                    Some(in_memory) => in_memory,
+                    None => self.store.audit(limit)?,
+                };
+                answer_json(&Events {
+                    success: true,
+                    events,
+                })
+            }
+            Internal::Connections(_) => {
+                let rows = match self.with_core(|core, io| core.connection_rows(now, io)) {
+                    Some(in_memory) => in_memory,
+                    None => self.store.rows()?,
+                };
+                answer_json(&Listed::of(rows))
+            }
+            Internal::Stats(_) => answer_json(&self.counts(now)),
         };
-        json_response(200, &body)
+        json_response(200, &answer)
     }
 
-    pub async fn disconnect(self: Rc<Self>, req: web_sys::Request) -> Result<web_sys::Response> {
-        let body = JsFuture::from(req.text()?)
-            .await?
-            .as_string()
-            .unwrap_or_default();
-        let Ok(Internal::Disconnect(d)) = Internal::decode(Kind::Disconnect, &body) else {
-            return Err("the Worker sent a disconnect the room cannot decode".into());
-        };
-        let closed = self.with_core(|core, io| core.on_disconnect(&d, now_ms(), io));
-        json_response(
-            200,
-            &format!(r#"{{"success":true,"disconnected":{closed}}}"#),
-        )
-    }
-
-    pub async fn audit(self: Rc<Self>, req: web_sys::Request) -> Result<web_sys::Response> {
-        let body = JsFuture::from(req.text()?)
-            .await?
-            .as_string()
-            .unwrap_or_default();
-        let Ok(Internal::Audit { limit }) = Internal::decode(Kind::Audit, &body) else {
-            return Err("the Worker sent an audit request the room cannot decode".into());
-        };
-        let events = match self.with_core(|core, io| core.audit_events(limit, now_ms(), io)) {
-            Some(in_memory) => in_memory,
-            None => self.store.audit(limit)?,
-        };
-        json_response(200, &audit::events_json(&events))
-    }
-
-    pub fn connections(self: &Rc<Self>) -> Result<web_sys::Response> {
-        let rows = match self.with_core(|core, io| core.connection_rows(now_ms(), io)) {
-            Some(in_memory) => in_memory,
-            None => self.store.rows()?,
-        };
-        json_response(200, &journal::connections_json(rows))
-    }
-
-    pub fn stats(self: &Rc<Self>) -> Result<web_sys::Response> {
-        // The table is read after pending row changes are written, so it is exact.
+    fn counts(self: &Rc<Self>, now: u64) -> Counts {
+        // Counted after expired members left and pending rows were written: exact.
         let (connections, authenticated) = self.with_core(|core, io| {
-            core.settle(now_ms(), io);
+            core.settle(now, io);
             (core.connections(), core.authenticated())
         });
-        let body = serde_json::json!({
-            "connections": connections,
+        Counts {
+            connections,
             // Every socket the runtime still holds, half-closed ones included: above
             // `connections` only while closes are waiting for the client's answer.
-            "runtimeSockets": self.state.get_websockets().len(),
-            "authenticated": authenticated,
-            "storedConnections": self.store.count().unwrap_or(0),
-            "instanceStartedAt": self.started_at,
-            "wasmMemoryBytes": wasm_memory_bytes(),
-        });
-        json_response(200, &body.to_string())
+            runtime_sockets: self.state.get_websockets().len(),
+            authenticated,
+            stored_connections: self.store.count().unwrap_or(0),
+            instance_started_at: self.started_at,
+            wasm_memory_bytes: wasm_memory_bytes(),
+        }
     }
 }
 

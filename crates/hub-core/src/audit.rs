@@ -126,20 +126,6 @@ pub fn parse_limit(query: Option<&str>) -> Result<usize, String> {
     }
 }
 
-/// `{"success":true,"events":[…]}`, as given (newest first).
-pub fn events_json(entries: &[Entry]) -> String {
-    #[derive(Serialize)]
-    struct Answer<'a> {
-        success: bool,
-        events: &'a [Entry],
-    }
-    serde_json::to_string(&Answer {
-        success: true,
-        events: entries,
-    })
-    .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,7 +156,11 @@ mod tests {
             Event::Disconnected(Reason::Reauth).detail().as_deref(),
             Some("reauth")
         );
-        let v: serde_json::Value = serde_json::from_str(&events_json(&[e])).unwrap();
+        let answer = crate::internal::audit::Events {
+            success: true,
+            events: vec![e],
+        };
+        let v = serde_json::to_value(answer).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"success": true, "events": [

@@ -108,46 +108,6 @@ impl Journal {
     }
 }
 
-/// `{"success":true,"connections":[…]}`, oldest connection first: the answer of
-/// `GET /api/rooms/:roomId/connections`.
-pub fn connections_json(mut rows: Vec<Row>) -> String {
-    #[derive(serde::Serialize)]
-    struct Item<'a> {
-        #[serde(rename = "connectionId")]
-        connection_id: &'a str,
-        #[serde(rename = "userId")]
-        user_id: Option<&'a str>,
-        state: &'static str,
-        #[serde(rename = "connectedAt")]
-        connected_at: u64,
-        #[serde(rename = "authenticatedAt")]
-        authenticated_at: Option<u64>,
-    }
-    #[derive(serde::Serialize)]
-    struct Answer<'a> {
-        success: bool,
-        connections: Vec<Item<'a>>,
-    }
-    rows.sort_by(|a, b| {
-        (a.connected_at, &a.connection_id).cmp(&(b.connected_at, &b.connection_id))
-    });
-    let connections = rows
-        .iter()
-        .map(|r| Item {
-            connection_id: &r.connection_id,
-            user_id: r.user_id.as_deref(),
-            state: r.state.as_str(),
-            connected_at: r.connected_at,
-            authenticated_at: r.authenticated_at,
-        })
-        .collect();
-    serde_json::to_string(&Answer {
-        success: true,
-        connections,
-    })
-    .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,7 +179,8 @@ mod tests {
         j.closed("gone");
         let rows = j.pending_rows();
         assert_eq!(rows.len(), 2);
-        let v: serde_json::Value = serde_json::from_str(&connections_json(rows)).unwrap();
+        let listed = crate::internal::connections::Listed::of(rows);
+        let v = serde_json::to_value(listed).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"success": true, "connections": [

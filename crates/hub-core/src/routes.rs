@@ -1,5 +1,6 @@
 //! Which public endpoint a request is for. Pure.
 
+use crate::internal::Kind;
 use crate::room_id::{RoomId, RoomIdError};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -11,14 +12,9 @@ pub enum Route {
     Broadcast,
     /// `/api/broadcast/batch`: the backend publishes to many rooms at once.
     BroadcastBatch,
-    /// `/api/rooms/:roomId/stats`: token-gated diagnostics of one room.
-    Stats(Result<RoomId, RoomIdError>),
-    /// `/api/rooms/:roomId/connections`: token-gated list of the room's connections.
-    Connections(Result<RoomId, RoomIdError>),
-    /// `/api/rooms/:roomId/disconnect`: the backend takes connections away.
-    Disconnect(Result<RoomId, RoomIdError>),
-    /// `/api/rooms/:roomId/audit`: the room's connection audit, newest first.
-    Audit(Result<RoomId, RoomIdError>),
+    /// `/api/rooms/:roomId/<endpoint>`: a token-gated room endpoint (stats,
+    /// connections, disconnect, audit: the registry in `internal`).
+    RoomApi(Kind, Result<RoomId, RoomIdError>),
     /// Any other `/api/...` path.
     ApiNotFound,
     /// Everything else goes to the static assets.
@@ -48,13 +44,8 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
         .strip_prefix("/api/rooms/")
         .and_then(|rest| rest.rsplit_once('/'))
     {
-        let room = || one_segment(segment);
-        match endpoint {
-            "stats" => return Route::Stats(room()),
-            "connections" => return Route::Connections(room()),
-            "disconnect" => return Route::Disconnect(room()),
-            "audit" => return Route::Audit(room()),
-            _ => {}
+        if let Some(kind) = Kind::of_endpoint(endpoint) {
+            return Route::RoomApi(kind, one_segment(segment));
         }
     }
     if path == "/api" || path.starts_with("/api/") {
@@ -182,23 +173,25 @@ mod tests {
     fn routes_the_api() {
         assert_eq!(route("/healthz", None), Route::Health);
         assert_eq!(route("/api/broadcast", None), Route::Broadcast);
-        assert_eq!(route("/api/rooms/r1/stats", None), Route::Stats(room("r1")));
+        let api = |kind, id| Route::RoomApi(kind, room(id));
+        assert_eq!(route("/api/rooms/r1/stats", None), api(Kind::Stats, "r1"));
         assert_eq!(
             route("/api/rooms/r1/connections", None),
-            Route::Connections(room("r1"))
+            api(Kind::Connections, "r1")
         );
         assert_eq!(
             route("/api/rooms/r1/disconnect", None),
-            Route::Disconnect(room("r1"))
+            api(Kind::Disconnect, "r1")
         );
-        assert_eq!(route("/api/rooms/r1/audit", None), Route::Audit(room("r1")));
+        assert_eq!(route("/api/rooms/r1/audit", None), api(Kind::Audit, "r1"));
+        assert_eq!(route("/api/rooms/r1/broadcast", None), Route::ApiNotFound);
         assert_eq!(
             route("/api/rooms/a%2Fb/connections", None),
-            Route::Connections(Err(RoomIdError::InvalidCharacter))
+            Route::RoomApi(Kind::Connections, Err(RoomIdError::InvalidCharacter))
         );
         assert_eq!(
             route("/api/rooms/a/b/stats", None),
-            Route::Stats(Err(RoomIdError::InvalidCharacter))
+            Route::RoomApi(Kind::Stats, Err(RoomIdError::InvalidCharacter))
         );
         assert_eq!(route("/api/broadcast/x", None), Route::ApiNotFound);
         assert_eq!(route("/api/broadcast/batch", None), Route::BroadcastBatch);
