@@ -53,17 +53,24 @@ struct MessageHead {
 
 pub fn parse(body: &str) -> Result<Broadcast<'_>, BodyError> {
     let body: Body = json_object(body)?;
-
     let room_id: String = body
         .room_id
         .and_then(|r| serde_json::from_str(r.get()).ok())
         .ok_or_else(|| invalid("roomId: required string"))?;
     let room_id = RoomId::parse(&room_id)
         .map_err(|e| BodyError::InvalidBody(format!("roomId: {}", e.message())))?;
+    Ok(Broadcast {
+        room_id,
+        message: message(body.message)?,
+        exclude: exclusions(body.exclude)?,
+        user_ids: id_list(body.user_ids, "userIds", 1, MAX_USER_IDS, MAX_USER_ID_CHARS)?,
+        idempotency_key: idempotency_key(body.idempotency_key)?,
+    })
+}
 
-    let message = body
-        .message
-        .ok_or_else(|| invalid("message: required object"))?;
+/// `message`: an object with a non-empty `type` that is not one of the hub's own.
+fn message(message: Option<&RawValue>) -> Result<&RawValue, BodyError> {
+    let message = message.ok_or_else(|| invalid("message: required object"))?;
     if !message.get().starts_with('{') {
         return Err(invalid("message: must be an object"));
     }
@@ -76,8 +83,12 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BodyError> {
     if SERVER_FRAME_TYPES.contains(&head.kind.as_str()) {
         return Err(BodyError::ReservedType(head.kind));
     }
+    Ok(message)
+}
 
-    let exclude: Vec<String> = match present(body.exclude) {
+/// `excludeConnectionIds`: at most `MAX_EXCLUDED` connection ids.
+fn exclusions(raw: Option<&RawValue>) -> Result<Vec<String>, BodyError> {
+    let exclude: Vec<String> = match present(raw) {
         None => Vec::new(),
         Some(r) => serde_json::from_str(r.get())
             .map_err(|_| invalid("excludeConnectionIds: must be an array of strings"))?,
@@ -95,30 +106,25 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BodyError> {
             "excludeConnectionIds: entries are at most {MAX_CONNECTION_ID_CHARS} characters"
         )));
     }
-    let user_ids = id_list(body.user_ids, "userIds", 1, MAX_USER_IDS, MAX_USER_ID_CHARS)?;
-    let idempotency_key = match present(body.idempotency_key) {
-        None => None,
-        Some(r) => {
-            let key: String = serde_json::from_str(r.get())
-                .map_err(|_| invalid("idempotencyKey: must be a string"))?;
-            if key.is_empty()
-                || key.len() > MAX_IDEMPOTENCY_KEY_CHARS
-                || !key.bytes().all(|b| b.is_ascii_graphic())
-            {
-                return Err(BodyError::InvalidBody(format!(
-                    "idempotencyKey: 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
-                )));
-            }
-            Some(key)
-        }
+    Ok(exclude)
+}
+
+/// `idempotencyKey`: 1–`MAX_IDEMPOTENCY_KEY_CHARS` visible ASCII characters.
+fn idempotency_key(raw: Option<&RawValue>) -> Result<Option<String>, BodyError> {
+    let Some(r) = present(raw) else {
+        return Ok(None);
     };
-    Ok(Broadcast {
-        room_id,
-        message,
-        exclude,
-        user_ids,
-        idempotency_key,
-    })
+    let key: String =
+        serde_json::from_str(r.get()).map_err(|_| invalid("idempotencyKey: must be a string"))?;
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_CHARS
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(BodyError::InvalidBody(format!(
+            "idempotencyKey: 1-{MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
+        )));
+    }
+    Ok(Some(key))
 }
 
 #[cfg(test)]

@@ -92,87 +92,120 @@ impl Config {
     /// the returned list (by variable name only: values may be secret).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> (Config, Vec<&'static str>) {
         let mut c = Config::default();
-        let mut invalid = Vec::new();
-        let mut number = |name: &'static str, slot: &mut u64, min: u64, max: u64| {
-            if let Some(raw) = get(name) {
-                match raw.trim().parse::<u64>() {
-                    Ok(v) if (min..=max).contains(&v) => *slot = v,
-                    _ => invalid.push(name),
-                }
-            }
+        let mut r = Reader {
+            get: &get,
+            invalid: Vec::new(),
         };
-        number("AUTH_TIMEOUT_MS", &mut c.auth_timeout_ms, 100, 600_000);
-        number(
+        r.u64("AUTH_TIMEOUT_MS", &mut c.auth_timeout_ms, 100, 600_000);
+        r.u64(
             "AUTH_CHECK_TIMEOUT_MS",
             &mut c.auth_check_timeout_ms,
             100,
             60_000,
         );
-        let mut frame = c.max_frame_bytes as u64;
-        number("MAX_FRAME_BYTES", &mut frame, 256, 1024 * 1024);
-        c.max_frame_bytes = frame as usize;
-        let mut body = c.max_broadcast_bytes as u64;
-        number("MAX_BROADCAST_BYTES", &mut body, 1024, 1024 * 1024);
-        c.max_broadcast_bytes = body as usize;
-        let mut conns = c.max_connections as u64;
-        number("MAX_CONNECTIONS_PER_ROOM", &mut conns, 1, 32_000);
-        c.max_connections = conns as usize;
-        number(
+        r.usize("MAX_FRAME_BYTES", &mut c.max_frame_bytes, 256, 1024 * 1024);
+        r.usize(
+            "MAX_BROADCAST_BYTES",
+            &mut c.max_broadcast_bytes,
+            1024,
+            1024 * 1024,
+        );
+        r.usize(
+            "MAX_CONNECTIONS_PER_ROOM",
+            &mut c.max_connections,
+            1,
+            32_000,
+        );
+        r.u64(
             "IDEMPOTENCY_WINDOW_MS",
             &mut c.idempotency_window_ms,
             1_000,
             86_400_000,
         );
-        number(
+        let year = 366 * 24 * 3_600_000;
+        r.u64(
             "AUDIT_RETENTION_MS",
             &mut c.audit_retention_ms,
             60_000,
-            366 * 24 * 3_600_000,
+            year,
         );
-        let mut audit_max = c.audit_max_events as u64;
-        number("AUDIT_MAX_EVENTS", &mut audit_max, 1, 100_000);
-        c.audit_max_events = audit_max as usize;
-        let mut presence = c.presence_max_members as u64;
-        number("PRESENCE_MAX_MEMBERS", &mut presence, 0, 32_000);
-        c.presence_max_members = presence as usize;
-        number("RESUME_TTL_MS", &mut c.resume_ttl_ms, 1_000, 86_400_000);
-        number("PENDING_GRACE_MS", &mut c.pending_grace_ms, 0, 60_000);
-        number("BATCH_WINDOW_MS", &mut c.batch_window_ms, 0, 1_000);
+        r.usize("AUDIT_MAX_EVENTS", &mut c.audit_max_events, 1, 100_000);
+        r.usize(
+            "PRESENCE_MAX_MEMBERS",
+            &mut c.presence_max_members,
+            0,
+            32_000,
+        );
+        r.u64("RESUME_TTL_MS", &mut c.resume_ttl_ms, 1_000, 86_400_000);
+        r.u64("PENDING_GRACE_MS", &mut c.pending_grace_ms, 0, 60_000);
+        r.u64("BATCH_WINDOW_MS", &mut c.batch_window_ms, 0, 1_000);
         c.resume_secret = get("RESUME_SECRET").and_then(|s| Secret::new(&s));
         c.resume_secret_previous = get("RESUME_SECRET_PREVIOUS").and_then(|s| Secret::new(&s));
-        let mut pending = c.max_pending as u64;
-        number("MAX_PENDING_PER_ROOM", &mut pending, 1, 32_000);
         let rl = &mut c.rate_limit;
-        let (mut per_sec, mut burst, mut flood) =
-            (rl.per_sec.into(), rl.burst.into(), rl.flood_per_sec.into());
-        number("RATE_LIMIT_PER_SEC", &mut per_sec, 1, 10_000);
-        number("RATE_LIMIT_BURST", &mut burst, 1, 10_000);
-        number("RATE_LIMIT_FLOOD_PER_SEC", &mut flood, 1, 100_000);
-        // Bounded above, so these fit in u32.
-        *rl = RateLimit {
-            per_sec: per_sec as u32,
-            burst: burst as u32,
-            flood_per_sec: flood as u32,
-        };
-
+        r.u32("RATE_LIMIT_PER_SEC", &mut rl.per_sec, 1, 10_000);
+        r.u32("RATE_LIMIT_BURST", &mut rl.burst, 1, 10_000);
+        r.u32(
+            "RATE_LIMIT_FLOOD_PER_SEC",
+            &mut rl.flood_per_sec,
+            1,
+            100_000,
+        );
+        let mut pending = c.max_pending;
+        r.usize("MAX_PENDING_PER_ROOM", &mut pending, 1, 32_000);
         // Below the capacity: a value at or above it is refused, and the default
         // shrinks under a small capacity (with a capacity of 1, the one socket).
         let below_capacity = c.max_connections.saturating_sub(1).max(1);
-        if pending as usize > below_capacity {
-            if get("MAX_PENDING_PER_ROOM").is_some() && !invalid.contains(&"MAX_PENDING_PER_ROOM") {
-                invalid.push("MAX_PENDING_PER_ROOM");
+        if pending > below_capacity {
+            if get("MAX_PENDING_PER_ROOM").is_some() {
+                r.refuse("MAX_PENDING_PER_ROOM");
             }
-            pending = c.max_pending.min(below_capacity) as u64;
+            pending = c.max_pending.min(below_capacity);
         }
-        c.max_pending = pending as usize;
-
+        c.max_pending = pending;
         if let Some(origin) = get("BACKEND_ORIGIN") {
             match normalize_origin(&origin) {
                 Some(o) => c.backend_origin = Some(o),
-                None => invalid.push("BACKEND_ORIGIN"),
+                None => r.refuse("BACKEND_ORIGIN"),
             }
         }
-        (c, invalid)
+        (c, r.invalid)
+    }
+}
+
+/// Reads bounded numbers, noting every variable whose value is refused.
+struct Reader<'a, G: Fn(&str) -> Option<String>> {
+    get: &'a G,
+    invalid: Vec<&'static str>,
+}
+
+impl<G: Fn(&str) -> Option<String>> Reader<'_, G> {
+    /// Sets `slot` from `name` when it is set to a whole number in `min..=max`.
+    fn u64(&mut self, name: &'static str, slot: &mut u64, min: u64, max: u64) {
+        if let Some(raw) = (self.get)(name) {
+            match raw.trim().parse::<u64>() {
+                Ok(v) if (min..=max).contains(&v) => *slot = v,
+                _ => self.refuse(name),
+            }
+        }
+    }
+
+    fn usize(&mut self, name: &'static str, slot: &mut usize, min: u64, max: u64) {
+        let mut v = *slot as u64;
+        self.u64(name, &mut v, min, max);
+        // Bounded above by `max`, so it fits.
+        *slot = v as usize;
+    }
+
+    fn u32(&mut self, name: &'static str, slot: &mut u32, min: u64, max: u64) {
+        let mut v = u64::from(*slot);
+        self.u64(name, &mut v, min, max);
+        *slot = u32::try_from(v).unwrap_or(*slot);
+    }
+
+    fn refuse(&mut self, name: &'static str) {
+        if !self.invalid.contains(&name) {
+            self.invalid.push(name);
+        }
     }
 }
 
