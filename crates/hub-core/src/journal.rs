@@ -2,8 +2,8 @@
 //!
 //! Every SQLite commit of a Durable Object costs CPU and a disk flush, and holds the
 //! room's outgoing messages until it is durable (the output gate). Written one by one,
-//! the three row changes of each connection (accept, auth, close) cost three commits;
-//! in a perf profile of 2,000 handshakes that was a quarter of the room's CPU. The room
+//! the three row changes of each connection (accept, auth, close) cost three commits,
+//! a large share of a handshake's CPU (the figure is in docs/benchmarks.md). The room
 //! records changes here and writes all of them in one batch shortly afterwards: a
 //! burst of joins costs one commit, and a connection that comes and goes within one
 //! batch costs none.

@@ -2,9 +2,8 @@
 //! that must answer), earliest first. Pure.
 //!
 //! The room runs one timer, for the earliest deadline, instead of one per socket and
-//! one per check: a perf profile of 2,000 handshakes showed each socket's own timer
-//! (arming it, cancelling it on auth, and the futures around both) costing more than
-//! the state it guards. Nothing here runs a timer: `room::timer` asks its `Io` for one,
+//! one per check: each socket's own timer (arming it, cancelling it on auth, and the
+//! futures around both) cost more than the state it guards (docs/benchmarks.md). Nothing here runs a timer: `room::timer` asks its `Io` for one,
 //! and the runtime's `src/effects.rs` runs it.
 
 use std::collections::{BTreeMap, HashMap};
