@@ -117,7 +117,7 @@ impl Timers for Effects<'_> {
         let shell = Rc::clone(self.shell);
         self.shell.state.wait_until(async move {
             worker::Delay::from(Duration::from_millis(after_ms)).await;
-            shell.with_core(|core, io| core.flush(io));
+            shell.with_core(|core, io| core.flush(now_ms(), io));
         });
     }
 
@@ -148,13 +148,28 @@ impl Storage for Effects<'_> {
         }
     }
 
-    fn store_key(&mut self, key: &str, delivered: usize, at: u64, prune_before: u64) {
-        let keep = hub_core::room::MAX_IDEMPOTENCY_KEYS;
-        if let Err(e) = self
-            .shell
-            .store
-            .store_key(key, delivered, at, prune_before, keep)
-        {
+    fn key_count(&mut self) -> Option<usize> {
+        match self.shell.store.key_count() {
+            Ok(n) => Some(n),
+            Err(e) => {
+                console_error!("counting idempotency keys failed: {e}");
+                None
+            }
+        }
+    }
+
+    fn prune_keys(&mut self, before: u64) -> Option<usize> {
+        match self.shell.store.prune_keys(before) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                console_error!("pruning idempotency keys failed: {e}");
+                None
+            }
+        }
+    }
+
+    fn store_key(&mut self, key: &str, delivered: usize, at: u64, keep: Option<usize>) {
+        if let Err(e) = self.shell.store.store_key(key, delivered, at, keep) {
             console_error!("storing an idempotency key failed: {e}");
         }
     }

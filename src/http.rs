@@ -216,7 +216,7 @@ async fn publish_batch(raw: web_sys::Request, env: &Env) -> Result<web_sys::Resp
         Ok(text) => text,
         Err(answer) => return Ok(answer),
     };
-    let entries = match batch::parse(&text) {
+    let entries = match batch::parse(&text, max_broadcast_bytes(env)) {
         Ok(entries) => entries,
         Err(e) => return error(400, e.code(), &e.message()).map(Into::into),
     };

@@ -290,29 +290,59 @@ impl Store {
         Ok(rows.first().map(|r| r.delivered))
     }
 
-    /// Stores a key, pruning keys older than `prune_before` and all but the newest
-    /// `keep` (no await in between: one commit, before the broadcast is answered).
+    /// How many idempotency keys are stored (read once per instance).
+    pub fn key_count(&self) -> Result<usize> {
+        #[derive(Deserialize)]
+        struct N {
+            n: u64,
+        }
+        self.ensure()?;
+        let rows = self
+            .sql
+            .exec("SELECT COUNT(*) AS n FROM broadcast_keys", None)?
+            .to_array::<N>()?;
+        Ok(rows.first().map_or(0, |r| r.n as usize))
+    }
+
+    /// Deletes the keys stored before `before` (an indexed range delete); how many.
+    pub fn prune_keys(&self, before: u64) -> Result<usize> {
+        #[derive(Deserialize)]
+        struct K {
+            #[allow(dead_code)]
+            key: String,
+        }
+        self.ensure()?;
+        let gone = self
+            .sql
+            .exec(
+                "DELETE FROM broadcast_keys WHERE at < ? RETURNING key",
+                vec![int(before)],
+            )?
+            .to_array::<K>()?;
+        Ok(gone.len())
+    }
+
+    /// Stores a key and, with `keep`, deletes all but the newest `keep` (a scan: only
+    /// when the count is over the cap). Called with no await after the delivery and
+    /// the age prune: one commit, before the broadcast is answered.
     pub fn store_key(
         &self,
         key: &str,
         delivered: usize,
         at: u64,
-        prune_before: u64,
-        keep: usize,
+        keep: Option<usize>,
     ) -> Result<()> {
         self.ensure()?;
-        self.sql.exec(
-            "DELETE FROM broadcast_keys WHERE at < ?",
-            vec![int(prune_before)],
-        )?;
         self.sql.exec(
             "INSERT OR REPLACE INTO broadcast_keys (key, delivered, at) VALUES (?, ?, ?)",
             vec![text(key), int(delivered as u64), int(at)],
         )?;
-        self.sql.exec(
-            "DELETE FROM broadcast_keys WHERE key IN (SELECT key FROM broadcast_keys ORDER BY at DESC LIMIT -1 OFFSET ?)",
-            vec![int(keep as u64)],
-        )?;
+        if let Some(keep) = keep {
+            self.sql.exec(
+                "DELETE FROM broadcast_keys WHERE key IN (SELECT key FROM broadcast_keys ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                vec![int(keep as u64)],
+            )?;
+        }
         Ok(())
     }
 
@@ -332,13 +362,18 @@ impl Store {
         Ok(())
     }
 
-    /// Every disconnect record still remembered at `now`: (user, at, until).
+    /// Every disconnect record still remembered at `now`: (user, at, until); none in a
+    /// room without tables.
     pub fn revocations(&self, now: u64) -> Result<Vec<(String, u64, u64)>> {
         #[derive(Deserialize)]
         struct Record {
             user_id: String,
             revoked_at: u64,
             until: u64,
+        }
+        // Reading creates no tables: a room without them has no records.
+        if !self.ready.get() && !self.exists()? {
+            return Ok(Vec::new());
         }
         self.ensure()?;
         let rows = self

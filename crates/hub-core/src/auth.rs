@@ -1,6 +1,7 @@
 //! The participants check, as data: which URL and body to send, and what the
 //! backend's answer means. Pure; the HTTP call itself is in `backend.rs`.
 
+use crate::protocol::MAX_USER_ID_CHARS;
 use crate::room_id::RoomId;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -98,9 +99,11 @@ pub enum Body<'a> {
 
 /// Judges a participants-check response. A 200 never lets the client choose its own
 /// identity unless the backend saw the claim and said nothing against it:
-/// - an empty body, or a JSON object without a string `"userId"`: the claim stands
-///   (the check's body carried it);
-/// - a JSON object with a string `"userId"`: that id, whatever the claim;
+/// - an empty body, or a JSON object without `"userId"` (or with `null`): the claim
+///   stands (the check's body carried it);
+/// - a JSON object with a `"userId"` string of 1–128 characters: that id, whatever the
+///   claim; any other `"userId"` (a number, `true`, an object, an empty or too long
+///   string) is unavailable: the backend named someone, and the hub cannot tell whom;
 /// - anything else (not JSON, not an object, unreadable): unavailable. An origin that
 ///   answers every request with an HTML page admits nobody.
 ///
@@ -129,8 +132,8 @@ pub fn judge(status: u16, body: Body<'_>, claimed_user_id: Option<&str>) -> Auth
     }
 }
 
-/// The string `userId` (if any) and `expiresAt` of a JSON object; `None` for anything
-/// that is not a JSON object or has an unusable `expiresAt`. Other fields are kept
+/// The `userId` (if any) and `expiresAt` of a JSON object; `None` for anything that is
+/// not a JSON object or has an unusable `userId` or `expiresAt`. Other fields are kept
 /// raw, so no value the hub does not read can make the body unreadable.
 fn verdict(text: &str) -> Option<(Option<String>, Option<u64>)> {
     let raw: &RawValue = serde_json::from_str(text).ok()?;
@@ -138,9 +141,16 @@ fn verdict(text: &str) -> Option<(Option<String>, Option<u64>)> {
         return None;
     }
     let fields: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).ok()?;
-    let user_id = fields
-        .get("userId")
-        .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+    let user_id = match fields.get("userId") {
+        None => None,
+        Some(v) => {
+            let id = serde_json::from_str::<Option<String>>(v.get()).ok()?;
+            match id {
+                Some(id) if id.is_empty() || id.chars().count() > MAX_USER_ID_CHARS => return None,
+                id => id,
+            }
+        }
+    };
     let expires_at = match fields.get("expiresAt") {
         None => None,
         Some(v) => serde_json::from_str::<Option<u64>>(v.get()).ok()?,
@@ -210,7 +220,20 @@ mod tests {
         assert_eq!(text(r#"{"userId":"srv"}"#), ok(Some("srv")));
         assert_eq!(text(r#" {"userId":"srv","n":8E88888} "#), ok(Some("srv")));
         // The backend saw the claim and named nobody else.
-        assert_eq!(text(r#"{"userId":42}"#), ok(Some("claim")));
+        // A present userId that is not a usable id fails closed.
+        for bad in [
+            r#"{"userId":42}"#,
+            r#"{"userId":true}"#,
+            r#"{"userId":{"id":"srv"}}"#,
+            r#"{"userId":["srv"]}"#,
+            r#"{"userId":""}"#,
+        ] {
+            assert_eq!(text(bad), AuthOutcome::Unavailable, "{bad}");
+        }
+        let long = format!(r#"{{"userId":"{}"}}"#, "é".repeat(129));
+        assert_eq!(text(&long), AuthOutcome::Unavailable);
+        let longest = format!(r#"{{"userId":"{}"}}"#, "é".repeat(128));
+        assert!(matches!(text(&longest), AuthOutcome::Verified { .. }));
         assert_eq!(text(r#"{"userId":null}"#), ok(Some("claim")));
         assert_eq!(text("{}"), ok(Some("claim")));
         assert_eq!(text(""), ok(Some("claim")));

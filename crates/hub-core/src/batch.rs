@@ -20,8 +20,9 @@ struct Body<'a> {
 }
 
 /// The entries of a batch body, in order. Only a body that is not a JSON object with
-/// a `broadcasts` array of 1-100 entries is refused as a whole.
-pub fn parse(body: &str) -> Result<Vec<Entry<'_>>, BodyError> {
+/// a `broadcasts` array of 1-100 entries is refused as a whole. An entry whose raw
+/// JSON is longer than `max_entry_bytes` (a single broadcast's limit) fails alone.
+pub fn parse(body: &str, max_entry_bytes: usize) -> Result<Vec<Entry<'_>>, BodyError> {
     let body: Body = json_object(body)?;
     let entries: Vec<&RawValue> = body
         .broadcasts
@@ -32,7 +33,12 @@ pub fn parse(body: &str) -> Result<Vec<Entry<'_>>, BodyError> {
     }
     Ok(entries
         .into_iter()
-        .map(|e| broadcast::parse(e.get()).map_err(|err| (room_of(e), err)))
+        .map(|e| {
+            if e.get().len() > max_entry_bytes {
+                return Err((room_of(e), BodyError::TooLarge(max_entry_bytes)));
+            }
+            broadcast::parse(e.get()).map_err(|err| (room_of(e), err))
+        })
         .collect())
 }
 
@@ -116,6 +122,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_entry_over_a_single_broadcasts_limit_fails_alone() {
+        let big = "x".repeat(200);
+        let body = format!(
+            r#"{{"broadcasts":[{{"roomId":"a","message":{{"type":"x","t":"{big}"}}}},{{"roomId":"b","message":{{"type":"x"}}}}]}}"#
+        );
+        let entries = parse(&body, 100).unwrap();
+        let (room, err) = entries[0].as_ref().unwrap_err();
+        assert_eq!(
+            (room.as_deref(), err.code()),
+            (Some("a"), "payload_too_large")
+        );
+        assert!(entries[1].is_ok());
+        // Exactly at the limit is fine.
+        let exact = r#"{"roomId":"b","message":{"type":"x"}}"#;
+        let body = format!(r#"{{"broadcasts":[{exact}]}}"#);
+        assert!(parse(&body, exact.len()).unwrap()[0].is_ok());
+    }
+
+    #[test]
     fn entries_fail_alone() {
         let body = r#"{"broadcasts":[
             {"roomId":"a","message":{"type":"x"}},
@@ -124,7 +149,7 @@ mod tests {
             {"roomId":7},
             {"roomId":"e","message":{"type":"x"},"idempotencyKey":"k","userIds":["u"]}
         ]}"#;
-        let entries = parse(body).unwrap();
+        let entries = parse(body, 65_536).unwrap();
         assert_eq!(entries.len(), 5);
         assert_eq!(entries[0].as_ref().unwrap().room_id.as_str(), "a");
         let err = |i: usize| entries[i].as_ref().unwrap_err();
@@ -143,10 +168,10 @@ mod tests {
 
     #[test]
     fn only_the_envelope_fails_the_whole_batch() {
-        assert_eq!(parse("nope").err(), Some(BodyError::InvalidJson));
+        assert_eq!(parse("nope", 65_536).err(), Some(BodyError::InvalidJson));
         for bad in ["[]", "{}", r#"{"broadcasts":{}}"#, r#"{"broadcasts":[]}"#] {
             assert!(
-                matches!(parse(bad), Err(BodyError::InvalidBody(_))),
+                matches!(parse(bad, 65_536), Err(BodyError::InvalidBody(_))),
                 "{bad}"
             );
         }
@@ -155,7 +180,7 @@ mod tests {
             .collect();
         let body = format!(r#"{{"broadcasts":[{}]}}"#, many.join(","));
         assert!(
-            matches!(parse(&body), Err(BodyError::InvalidBody(m)) if m.starts_with("broadcasts"))
+            matches!(parse(&body, 65_536), Err(BodyError::InvalidBody(m)) if m.starts_with("broadcasts"))
         );
     }
 

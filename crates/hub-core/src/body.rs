@@ -14,6 +14,8 @@ pub enum BodyError {
     InvalidBody(String),
     /// `message.type` is one of the hub's own frame types.
     ReservedType(String),
+    /// One entry of a batch is larger than a single broadcast may be (its limit).
+    TooLarge(usize),
 }
 
 impl BodyError {
@@ -22,6 +24,7 @@ impl BodyError {
             BodyError::InvalidJson => "invalid_json",
             BodyError::InvalidBody(_) => "invalid_body",
             BodyError::ReservedType(_) => "reserved_type",
+            BodyError::TooLarge(_) => "payload_too_large",
         }
     }
 
@@ -33,6 +36,9 @@ impl BodyError {
                 "message.type: {t:?} is one of the hub's own frame types ({})",
                 SERVER_FRAME_TYPES.join(", ")
             ),
+            BodyError::TooLarge(limit) => {
+                format!("a broadcast is limited to {limit} bytes, in a batch too")
+            }
         }
     }
 }

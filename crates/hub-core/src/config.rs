@@ -2,6 +2,11 @@
 //! with defaults. Pure: it reads through a lookup function, not `worker::Env`.
 
 use crate::rate_limit::RateLimit;
+
+/// The upper bound of `RESUME_TTL_MS`: no resume ticket lives longer, whatever the
+/// configuration was when it was issued, so a disconnect remembered this long outlives
+/// every ticket of its user.
+pub const MAX_RESUME_TTL_MS: u64 = 86_400_000;
 use crate::resume::Secret;
 
 /// Every tunable, its variable name, and its default. The README's configuration
@@ -136,7 +141,12 @@ impl Config {
             0,
             32_000,
         );
-        r.u64("RESUME_TTL_MS", &mut c.resume_ttl_ms, 1_000, 86_400_000);
+        r.u64(
+            "RESUME_TTL_MS",
+            &mut c.resume_ttl_ms,
+            1_000,
+            MAX_RESUME_TTL_MS,
+        );
         r.u64("PENDING_GRACE_MS", &mut c.pending_grace_ms, 0, 60_000);
         r.u64("BATCH_WINDOW_MS", &mut c.batch_window_ms, 0, 1_000);
         c.resume_secret = get("RESUME_SECRET").and_then(|s| Secret::new(&s));

@@ -58,16 +58,20 @@ pub trait Storage {
     fn remove_ghost_rows(&mut self, live: &HashSet<String>);
     /// The `delivered` count stored with `key` at or after `since`, if any.
     fn find_key(&mut self, key: &str, since: u64) -> Option<usize>;
-    /// Stores `key` with its count at `at` (now, in the same commit as the delivery),
-    /// deleting keys older than `prune_before` and all but the newest
-    /// `MAX_IDEMPOTENCY_KEYS`.
-    fn store_key(&mut self, key: &str, delivered: usize, at: u64, prune_before: u64);
+    /// How many idempotency keys are stored; `None` when that cannot be read.
+    fn key_count(&mut self) -> Option<usize>;
+    /// Deletes the keys stored before `before` (an indexed range delete); how many
+    /// went (`None`: unknown).
+    fn prune_keys(&mut self, before: u64) -> Option<usize>;
+    /// Stores `key` with its count at `at` (now, in the same commit as the delivery)
+    /// and, with `keep`, deletes all but the newest `keep` (a scan of every key).
+    fn store_key(&mut self, key: &str, delivered: usize, at: u64, keep: Option<usize>);
     /// Records that `users` were disconnected at `at`, to be remembered until `until`
     /// (when every resume ticket they could hold has expired), in the same commit as
-    /// pruning the records that have run out.
+    /// pruning the records that have run out; creates the room's tables if need be.
     fn revoke(&mut self, users: &[String], at: u64, until: u64);
-    /// Every disconnect record still remembered at `now`: (user, at, until). `None`
-    /// when they cannot be read.
+    /// Every disconnect record still remembered at `now`: (user, at, until); none, and
+    /// no tables created, in a room without tables. `None` when they cannot be read.
     fn revocations(&mut self, now: u64) -> Option<Vec<(String, u64, u64)>>;
 }
 

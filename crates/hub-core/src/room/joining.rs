@@ -117,7 +117,8 @@ impl<S: Clone> Room<S> {
 
     /// The claims of a resume ticket that lets this socket in without a check: valid
     /// (see `tickets`) and issued after the last time the backend disconnected its
-    /// user. Anything else is `None`, and the check runs as if there were no ticket.
+    /// user, checked every time (see `revocation`). Anything else is `None`, and the
+    /// check runs as if there were no ticket.
     fn resume_claims(
         &mut self,
         session: &Session,
@@ -126,11 +127,6 @@ impl<S: Clone> Room<S> {
         io: &mut impl Io<S>,
     ) -> Option<crate::resume::Claims> {
         let claims = tickets::verify(&self.config, session, ticket, now)?;
-        // Tickets exist only where someone authenticated, and so do disconnect records:
-        // a room without tables has neither.
-        if !self.rows.has_storage() {
-            return Some(claims);
-        }
         self.revocation
             .ticket_stands(&claims, now, io)
             .then_some(claims)

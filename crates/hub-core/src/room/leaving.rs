@@ -3,6 +3,7 @@
 
 use super::{send_error, Io, Room};
 use crate::audit::{self, Event};
+use crate::config::MAX_RESUME_TTL_MS;
 use crate::control::Disconnect;
 use crate::protocol::{echo_close_code, ClientError, CloseCode, ErrorCode, Presence};
 use crate::session::is_expired;
@@ -92,13 +93,12 @@ impl<S: Clone> Room<S> {
         let horizon = now.saturating_sub(self.config.auth_check_timeout_ms);
         self.revocation
             .disconnected(&d.user_ids, d.reason, now, horizon);
-        // Resume tickets the users hold are refused from now on, until the last of
-        // them would have expired anyway. (A room without tables issued none.)
-        if self.rows.has_storage()
-            && !d.user_ids.is_empty()
-            && !self.config.resume_secrets().is_empty()
-        {
-            let until = now.saturating_add(self.config.resume_ttl_ms);
+        // Resume tickets the users hold are refused from now on, whatever the room's
+        // storage and secrets are now: a ticket may have been issued under another
+        // configuration, or by an instance that died before its first write. Kept as
+        // long as any ticket can live.
+        if !d.user_ids.is_empty() {
+            let until = now.saturating_add(MAX_RESUME_TTL_MS);
             self.revocation.record(&d.user_ids, now, until, io);
         }
         let users: HashSet<&str> = d.user_ids.iter().map(String::as_str).collect();

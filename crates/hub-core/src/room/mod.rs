@@ -236,6 +236,8 @@ impl<S: Clone> Room<S> {
             io.close(socket, LOST_STATE, "lost state");
             return None;
         };
+        // Expired members leave first (the sender too, if its token has expired).
+        self.expire(now, io);
         let id = &session.connection_id;
         // Frames already in flight when the room closed this socket (a flood, a room
         // mismatch, a timeout) still arrive: they must not count as a new connection.
@@ -302,9 +304,10 @@ impl<S: Clone> Room<S> {
         self.timer.arm(io);
     }
 
-    /// Writes every pending row change now (the scheduled write-behind, or before
+    /// Writes every pending row change at `now` (the scheduled write-behind, or before
     /// anything reads the table).
-    pub fn flush(&mut self, io: &mut impl Io<S>) {
+    pub fn flush(&mut self, now: u64, io: &mut impl Io<S>) {
+        self.tick(now);
         self.rows.flush(self.clock, io);
     }
 
@@ -334,7 +337,7 @@ impl<S: Clone> Room<S> {
     pub fn settle(&mut self, now: u64, io: &mut impl Io<S>) {
         self.tick(now);
         self.expire(now, io);
-        self.flush(io);
+        self.flush(now, io);
     }
 
     fn tick(&mut self, now: u64) {

@@ -13,6 +13,9 @@ pub const MAX_IDEMPOTENCY_KEYS: usize = 10_000;
 pub struct Order {
     /// Keys this instance has seen: (delivered, at).
     keys: HashMap<String, (usize, u64)>,
+    /// Keys in storage, at most (read once per instance, then kept in step): the
+    /// count-prune scans every key, so it runs only once this passes the cap.
+    stored: Option<usize>,
 }
 
 impl Order {
@@ -54,7 +57,25 @@ impl Order {
         }
         self.keys.insert(key.to_owned(), (delivered, now));
         if stored {
-            io.store_key(key, delivered, now, since);
+            self.store(key, delivered, (now, since), io);
         }
+    }
+
+    /// Writes the key after the age prune, pruning by count only when the stored
+    /// keys would pass the cap (or their number is unknown). No await in between: one
+    /// commit with the delivery.
+    fn store(
+        &mut self,
+        key: &str,
+        delivered: usize,
+        (now, since): (u64, u64),
+        io: &mut impl Storage,
+    ) {
+        let before = self.stored.or_else(|| io.key_count());
+        let aged = io.prune_keys(since);
+        let after = before.zip(aged).map(|(n, aged)| n.saturating_sub(aged) + 1);
+        let over = after.is_none_or(|n| n > MAX_IDEMPOTENCY_KEYS);
+        io.store_key(key, delivered, now, over.then_some(MAX_IDEMPOTENCY_KEYS));
+        self.stored = after.map(|n| n.min(MAX_IDEMPOTENCY_KEYS));
     }
 }

@@ -22,9 +22,10 @@ pub fn issue(config: &Config, verified: &Session, now: u64) -> Option<String> {
     ))
 }
 
-/// The claims of `ticket` when a configured secret signed it for this session's room
-/// and it has not expired. Anything else is `None`: the check runs as if there were
-/// no ticket.
+/// The claims of `ticket` when a configured secret signed it for this session's room,
+/// it has not expired, and its lifetime is within today's `resume_ttl_ms` (so lowering
+/// the TTL, like rotating the secret, only ever shortens what an outstanding ticket is
+/// worth). Anything else is `None`: the check runs as if there were no ticket.
 pub fn verify(
     config: &Config,
     session: &Session,
@@ -35,5 +36,7 @@ pub fn verify(
     if secrets.is_empty() {
         return None;
     }
-    resume::verify(&secrets, ticket?, session.room_id.as_str(), now).ok()
+    let claims = resume::verify(&secrets, ticket?, session.room_id.as_str(), now).ok()?;
+    let lifetime = claims.expires_at.saturating_sub(claims.issued_at);
+    (lifetime <= config.resume_ttl_ms).then_some(claims)
 }

@@ -157,7 +157,7 @@ fn a_real_check_issues_a_ticket_that_readmits_without_one() {
     assert_eq!(ok["resume"], ticket.as_str());
     assert_eq!(w.room.authenticated(), 2);
     // The audit tells a resume from a check.
-    w.room.flush(&mut w.io);
+    w.room.flush(T0 + 100, &mut w.io);
     let events: Vec<&str> = w.io.audit_written.iter().map(|e| e.event).collect();
     assert!(events.contains(&"resumed"), "{events:?}");
 }
@@ -229,7 +229,8 @@ fn a_disconnect_revokes_the_tickets_issued_before_it() {
         reason: Reason::Reauth,
     };
     w.room.on_disconnect(&d, T0 + 10, &mut w.io);
-    assert_eq!(w.io.revocations["u1"], (T0 + 10, T0 + 10 + 600_000));
+    // Remembered as long as any ticket can live, whatever today's TTL.
+    assert_eq!(w.io.revocations["u1"], (T0 + 10, T0 + 10 + 86_400_000));
     assert!(!resumes(&mut w, 2, &before, T0 + 20));
     // A new instance reads the records once, then keeps them in step.
     let mut woken = World::with(resuming("k"));
@@ -242,11 +243,65 @@ fn a_disconnect_revokes_the_tickets_issued_before_it() {
     w.check_done(2, World::verified("u1"), T0 + 30);
     let after = last_auth_ok(&w, 2)["resume"].as_str().unwrap().to_owned();
     assert!(resumes(&mut w, 3, &after, T0 + 40));
-    // Without a secret, disconnects record nothing.
-    let mut off = World::roomy();
-    off.member(1, T0);
-    off.room.on_disconnect(&d, T0, &mut off.io);
-    assert!(off.io.revocations.is_empty());
+}
+
+/// The scenarios of a removal that must hold whatever the room's storage state and
+/// configuration are when the disconnect comes.
+#[test]
+fn a_disconnect_is_recorded_whatever_the_room_state_or_secrets() {
+    let d = disconnect(&["u1"], &[], Reason::Removed);
+    // A: the instance that issued the ticket died before its first write; the new one
+    // has no tables. The disconnect records the user anyway, and the ticket fails.
+    let mut w = World::with(resuming("k"));
+    w.member(1, T0);
+    let ticket = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
+    let mut fresh = World::with(resuming("k"));
+    fresh.room.on_wake(Vec::new(), false, T0 + 5, &mut fresh.io);
+    assert!(!fresh.room.has_storage());
+    fresh.room.on_disconnect(&d, T0 + 10, &mut fresh.io);
+    assert!(fresh.io.revocations.contains_key("u1"));
+    assert!(!resumes(&mut fresh, 2, &ticket, T0 + 20));
+    // B: the secret is unset during the disconnect; restored later, the old ticket
+    // is still refused.
+    let mut unset = World::roomy();
+    unset.room.on_disconnect(&d, T0 + 10, &mut unset.io);
+    let mut restored = World::with(resuming("k"));
+    restored.io.revocations = unset.io.revocations.clone();
+    assert!(!resumes(&mut restored, 2, &ticket, T0 + 20));
+    // Without records (and without tables) a ticket stands: nothing was revoked.
+    let mut clean = World::with(resuming("k"));
+    assert!(resumes(&mut clean, 2, &ticket, T0 + 20));
+}
+
+#[test]
+fn a_ticket_longer_than_todays_ttl_is_ignored() {
+    // C: tickets issued under a TTL of a day; the TTL is lowered to 1 s.
+    let day = Config {
+        resume_ttl_ms: 86_400_000,
+        ..resuming("k")
+    };
+    let mut w = World::with(day.clone());
+    w.member(1, T0);
+    let ticket = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
+    assert!(resumes(&mut World::with(day), 2, &ticket, T0 + 1_500));
+    let second = Config {
+        resume_ttl_ms: 1_000,
+        ..resuming("k")
+    };
+    let mut lowered = World::with(second);
+    assert!(!resumes(&mut lowered, 2, &ticket, T0 + 1_500));
+    // The check decides instead.
+    assert!(lowered.io.take().contains(&Ev::StartCheck(2)));
+}
+
+#[test]
+fn unreadable_disconnect_records_leave_the_check_to_decide() {
+    let mut w = World::with(resuming("k"));
+    w.member(1, T0);
+    let ticket = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
+    let mut broken = World::with(resuming("k"));
+    broken.io.unreadable_revocations = true;
+    assert!(!resumes(&mut broken, 2, &ticket, T0 + 20));
 }
 
 #[test]

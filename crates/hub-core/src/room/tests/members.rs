@@ -182,3 +182,56 @@ fn an_expired_member_is_closed_by_its_own_frame_and_an_expired_token_admits_nobo
     assert_eq!(w.io.closes(), [(3, 4401, "token_expired".into())]);
     assert_eq!(w.room.authenticated(), 1);
 }
+
+/// An expired member that never sends is closed by whatever the room does next that
+/// changes who is in it, and is not counted in the meantime.
+#[test]
+fn an_expired_member_is_closed_before_any_room_event_and_before_it_is_counted() {
+    let mut w = World::roomy();
+    w.member_until(1, "ann", T0 + 10, T0);
+    w.member_as(2, "bob", T0);
+    w.member_as(3, "cid", T0);
+    w.io.take();
+    // Bob's close is a leave: ann is closed before it goes out, and gets nothing.
+    w.room
+        .on_close(&2, Some(&cid(2)), Some(1000), T0 + 20, &mut w.io);
+    assert!(w.io.closes().contains(&(1, 4401, "token_expired".into())));
+    let presence = w.presence();
+    assert_eq!(
+        presence,
+        [(leave("ann"), vec![2, 3]), (leave("bob"), vec![3])]
+    );
+    // Counted only once gone: the counts come after the expiry step.
+    let mut w = World::roomy();
+    w.member_until(1, "ann", T0 + 10, T0);
+    w.member_as(2, "bob", T0);
+    w.room.settle(T0 + 20, &mut w.io);
+    assert_eq!((w.room.authenticated(), w.room.connections()), (1, 1));
+    assert!(w.io.closes().contains(&(1, 4401, "token_expired".into())));
+}
+
+#[test]
+fn two_members_expiring_during_a_burst_are_closed_once_each() {
+    let mut w = batching_room();
+    w.batching_member(1, T0);
+    w.member_until(7, "gus", T0 + 10, T0);
+    w.member_until(8, "hal", T0 + 10, T0);
+    w.io.take();
+    // A burst is queued; then both tokens expire at once.
+    w.broadcast_at(T0 + 1);
+    w.broadcast_at(T0 + 2);
+    assert!(
+        w.io.take().contains(&Ev::ScheduleBurst(5)),
+        "a burst is queued"
+    );
+    w.room.on_burst_timer(T0 + 50, &mut w.io);
+    let closes = w.io.closes();
+    for s in [7, 8] {
+        let n = closes.iter().filter(|(to, ..)| *to == s).count();
+        assert_eq!(n, 1, "{closes:?}");
+    }
+    let refused = w.room.audit_events(100, T0 + 60, &mut w.io);
+    let written = w.io.audit_written.iter().chain(refused.iter().flatten());
+    let expired = written.filter(|e| e.detail.as_deref() == Some("token_expired"));
+    assert_eq!(expired.count(), 2);
+}

@@ -289,3 +289,32 @@ fn presence_goes_after_the_queued_events_and_a_full_queue_goes_at_once() {
     let got = w.received();
     assert_eq!(got[&1].len(), burst::MAX_QUEUED_EVENTS);
 }
+
+#[test]
+fn stored_keys_are_counted_once_and_pruned_by_count_only_over_the_cap() {
+    let mut w = World::new();
+    w.member(1, T0);
+    for i in 0..50 {
+        let key = format!("k{i}");
+        w.room
+            .on_broadcast(&delivery(&[], None, Some(&key)), T0 + i, &mut w.io);
+    }
+    assert_eq!((w.io.key_counts, w.io.count_prunes), (1, 0));
+    // A new instance reads the count once; past the cap, one prune per new key.
+    let mut woken = World::new();
+    let many = (0..MAX_IDEMPOTENCY_KEYS).map(|i| (format!("s{i}"), (1, T0)));
+    woken.io.stored_keys = many.collect();
+    woken.room.on_wake(Vec::new(), true, T0, &mut woken.io);
+    for i in 0..3 {
+        let key = format!("n{i}");
+        let d = delivery(&[], None, Some(&key));
+        woken.room.on_broadcast(&d, T0 + 1 + i, &mut woken.io);
+    }
+    assert_eq!((woken.io.key_counts, woken.io.count_prunes), (1, 3));
+    assert_eq!(woken.io.stored_keys.len(), MAX_IDEMPOTENCY_KEYS);
+    // Keys aged out of the window make room again: no count-prune then.
+    let later = T0 + 400_000;
+    let d = delivery(&[], None, Some("late"));
+    woken.room.on_broadcast(&d, later, &mut woken.io);
+    assert_eq!(woken.io.count_prunes, 3);
+}

@@ -50,9 +50,16 @@ pub struct Fake {
     pub prune: Option<audit::Prune>,
     /// The stored idempotency keys: key -> (delivered, at).
     pub stored_keys: HashMap<String, (usize, u64)>,
+    /// How often the stored keys were counted, and pruned by count.
+    pub key_counts: usize,
+    pub count_prunes: usize,
+    /// The last age prune asked for.
+    pub pruned_before: Option<u64>,
     /// Stored disconnect records: user -> (at, until), and how often they were read.
     pub revocations: HashMap<String, (u64, u64)>,
     pub revocation_reads: usize,
+    /// The disconnect records cannot be read.
+    pub unreadable_revocations: bool,
 }
 
 impl Fake {
@@ -156,11 +163,33 @@ impl Storage for Fake {
             .filter(|(_, at)| *at >= since)
             .map(|(d, _)| *d)
     }
-    fn store_key(&mut self, key: &str, delivered: usize, at: u64, prune_before: u64) {
-        self.stored_keys.retain(|_, (_, at)| *at >= prune_before);
+    fn key_count(&mut self) -> Option<usize> {
+        self.key_counts += 1;
+        Some(self.stored_keys.len())
+    }
+    fn prune_keys(&mut self, before: u64) -> Option<usize> {
+        let n = self.stored_keys.len();
+        self.stored_keys.retain(|_, (_, at)| *at >= before);
+        self.pruned_before = Some(before);
+        Some(n - self.stored_keys.len())
+    }
+    fn store_key(&mut self, key: &str, delivered: usize, at: u64, keep: Option<usize>) {
         self.stored_keys.insert(key.to_owned(), (delivered, at));
+        if let Some(keep) = keep {
+            self.count_prunes += 1;
+            let mut by_age: Vec<(u64, String)> = self
+                .stored_keys
+                .iter()
+                .map(|(k, (_, at))| (*at, k.clone()))
+                .collect();
+            by_age.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, k) in by_age.into_iter().skip(keep) {
+                self.stored_keys.remove(&k);
+            }
+        }
+        let before = self.pruned_before.unwrap_or(0);
         self.log
-            .push(Ev::StoreKey(key.to_owned(), delivered, at, prune_before));
+            .push(Ev::StoreKey(key.to_owned(), delivered, at, before));
     }
     fn revoke(&mut self, users: &[String], at: u64, until: u64) {
         self.revocations.retain(|_, (_, u)| *u > at);
@@ -170,6 +199,9 @@ impl Storage for Fake {
     }
     fn revocations(&mut self, now: u64) -> Option<Vec<(String, u64, u64)>> {
         self.revocation_reads += 1;
+        if self.unreadable_revocations {
+            return None;
+        }
         let live = self
             .revocations
             .iter()

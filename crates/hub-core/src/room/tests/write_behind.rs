@@ -17,7 +17,7 @@ fn rows_are_written_behind_in_one_batch() {
         .filter(|e| matches!(e, Ev::ScheduleFlush(_) | Ev::WriteRows(_)))
         .collect();
     assert_eq!(flushes, [&Ev::ScheduleFlush(WRITE_BEHIND_MS)]);
-    w.room.flush(&mut w.io);
+    w.room.flush(T0 + 100, &mut w.io);
     // Socket 1's accept and auth are one upsert; socket 2 came and went unwritten.
     let Some(Ev::WriteRows(writes)) = w.io.take().pop() else {
         panic!("no write");
@@ -25,7 +25,7 @@ fn rows_are_written_behind_in_one_batch() {
     assert_eq!(writes.len(), 1);
     assert!(matches!(&writes[0], Write::Upsert(r) if r.state == AuthState::Authenticated));
     // Nothing pending: nothing written, and the next change schedules again.
-    w.room.flush(&mut w.io);
+    w.room.flush(T0 + 100, &mut w.io);
     assert!(w.io.take().is_empty());
     w.room
         .on_close(&1, Some(&cid(1)), Some(1000), T0, &mut w.io);
@@ -40,7 +40,7 @@ fn a_full_batch_is_written_at_once() {
         ..config()
     });
     w.member(0, T0);
-    w.room.flush(&mut w.io);
+    w.room.flush(T0 + 100, &mut w.io);
     w.io.take();
     w.io.audit_written.clear();
     // Each connection adds one row and one audit event to the batch.
@@ -59,7 +59,7 @@ fn a_full_batch_is_written_at_once() {
     assert_eq!(w.io.audit_written.len(), MAX_PENDING_WRITES / per_connect);
     w.io.take();
     // The scheduled flush that follows finds nothing left to write.
-    w.room.flush(&mut w.io);
+    w.room.flush(T0 + 100, &mut w.io);
     assert!(w.io.take().is_empty());
 }
 
@@ -72,7 +72,7 @@ fn nothing_is_stored_until_a_socket_authenticates() {
             .on_close(&s, Some(&cid(s)), Some(1000), T0, &mut w.io);
     }
     w.connect(4, T0);
-    w.room.flush(&mut w.io);
+    w.room.flush(T0 + 100, &mut w.io);
     let evs = w.io.take();
     assert!(
         !evs.iter()
@@ -89,7 +89,7 @@ fn nothing_is_stored_until_a_socket_authenticates() {
     // The first member turns storage on; the waiting socket's row goes with it.
     w.member(5, T0 + 1);
     assert!(w.io.take().contains(&Ev::ScheduleFlush(WRITE_BEHIND_MS)));
-    w.room.flush(&mut w.io);
+    w.room.flush(T0 + 100, &mut w.io);
     let evs = w.io.take();
     let written = writes(&evs);
     assert_eq!(written.len(), 1);
@@ -151,26 +151,49 @@ fn the_audit_records_each_connection_event_with_the_rows() {
     for _ in 0..5 {
         w.connect(9, T0 + 6);
     }
-    w.room.flush(&mut w.io);
-    let trail = audit_trail(&w);
-    let c = |s: Sock| cid(s);
+    w.room.flush(T0 + 6, &mut w.io);
+    // Each connection's story, in order, by connection.
+    let story = |s: Sock| -> Vec<(&'static str, Option<String>)> {
+        let trail = audit_trail(&w);
+        let id = cid(s);
+        trail
+            .into_iter()
+            .filter(|(_, c, _)| *c == id)
+            .map(|(e, _, d)| (e, d))
+            .collect()
+    };
+    let detail = |d: &str| Some(d.to_string());
     assert_eq!(
-        trail[..9],
+        story(1),
         [
-            ("connected", c(1), None),
-            ("authenticated", c(1), None),
-            ("connected", c(2), None),
-            ("refused", c(2), Some("unauthorized".to_string())),
-            ("connected", c(3), None),
-            ("authenticated", c(3), None),
-            ("disconnected", c(3), Some("reauth".to_string())),
-            ("closed", c(1), Some("1001".to_string())),
-            ("connected", c(9), None),
+            ("connected", None),
+            ("authenticated", None),
+            ("closed", detail("1001"))
         ]
     );
+    assert_eq!(
+        story(2),
+        [("connected", None), ("refused", detail("unauthorized"))]
+    );
+    assert_eq!(
+        story(3),
+        [
+            ("connected", None),
+            ("authenticated", None),
+            ("disconnected", detail("reauth"))
+        ]
+    );
+    assert_eq!(story(9), vec![("connected", None); 5]);
     // Identities come from the backend's answer.
-    assert_eq!(w.io.audit_written[1].user_id.as_deref(), Some("u1"));
-    assert_eq!(w.io.audit_written[6].user_id.as_deref(), Some("u3"));
+    let user_of = |event: &str, s: Sock| {
+        let id = cid(s);
+        let e = w.io.audit_written.iter();
+        e.clone()
+            .find(|e| e.event == event && e.connection_id == id)
+            .and_then(|e| e.user_id.clone())
+    };
+    assert_eq!(user_of("authenticated", 1).as_deref(), Some("u1"));
+    assert_eq!(user_of("disconnected", 3).as_deref(), Some("u3"));
     let week = 7 * 24 * 3_600_000;
     assert_eq!(
         w.io.prune,
@@ -192,7 +215,7 @@ fn a_room_nobody_joined_keeps_a_bounded_audit_in_memory_only() {
         w.connect(s, T0 + s as u64);
         w.room.on_close(&s, Some(&cid(s)), None, T0 + 10, &mut w.io);
     }
-    w.room.flush(&mut w.io);
+    w.room.flush(T0 + 100, &mut w.io);
     assert!(w.io.audit_written.is_empty());
     let newest = w
         .room
