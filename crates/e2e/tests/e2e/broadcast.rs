@@ -20,6 +20,7 @@ pub fn tests() -> Vec<Test> {
         the_hubs_own_frame_types_cannot_be_broadcast,
         a_batch_reaches_many_rooms_and_each_entry_fails_alone,
         a_batch_envelope_is_validated_as_a_whole,
+        a_batch_entry_over_a_single_broadcasts_limit_fails_alone,
     ]
 }
 
@@ -426,4 +427,26 @@ async fn a_batch_envelope_is_validated_as_a_whole(h: Hubs) {
         (413, json!("payload_too_large"))
     );
     assert_gated(&h.main, "/api/broadcast/batch", reqwest::Method::POST).await;
+}
+
+/// One entry may not carry more than `/api/broadcast` would take (64 KiB by default),
+/// even though the whole batch may be 16 times that: it fails alone.
+async fn a_batch_entry_over_a_single_broadcasts_limit_fails_alone(h: Hubs) {
+    let r = room("batch-entry");
+    let mut a = joined(&h.main, &r, "alice").await;
+    let body = json!({"broadcasts": [
+        {"roomId": r, "message": {"type": "big", "p": "x".repeat(70 * 1024)}},
+        {"roomId": r, "message": {"type": "small"}},
+    ]});
+    let (status, v) = post_batch(&h.main, body.to_string()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["results"][0]["error"]["code"], "payload_too_large", "{v}");
+    assert_eq!(v["results"][0]["roomId"], r.as_str());
+    assert_eq!(
+        v["results"][1],
+        json!({"roomId": r, "success": true, "delivered": 1})
+    );
+    assert_eq!(a.recv().await["type"], "small");
+    a.expect_silence(std::time::Duration::from_millis(300))
+        .await;
 }

@@ -15,6 +15,8 @@ pub fn tests() -> Vec<Test> {
         a_ticket_readmits_without_calling_the_backend,
         tickets_the_hub_cannot_trust_fall_back_to_the_check,
         a_disconnect_revokes_the_tickets_issued_before_it,
+        a_disconnect_in_a_room_without_tables_still_revokes,
+        a_ticket_longer_than_the_ttl_falls_back_to_the_check,
         the_previous_secret_still_verifies_after_a_rotation,
         tight_hub_without_a_secret_issues_and_reads_no_tickets,
     ]
@@ -141,6 +143,58 @@ async fn a_disconnect_revokes_the_tickets_issued_before_it(h: Hubs) {
     // bob was not disconnected: his ticket still works.
     let bobs = ticket_of(&h.main, &r, "dev:bob").await;
     let (_, checks) = auth_with_ticket(&h.main, &r, "dev:bob", &bobs).await;
+    assert_eq!(checks, 0);
+}
+
+/// The instance that issued a ticket may be gone before it wrote anything: the room
+/// then has no tables. A disconnect still records the user, and the ticket no longer
+/// readmits them.
+async fn a_disconnect_in_a_room_without_tables_still_revokes(h: Hubs) {
+    let r = room("resume-no-tables");
+    let now = now_ms();
+    let ticket = issue(&secret(RESUME_SECRET), &r, "ann", now - 1_000, now + 60_000);
+    let path = format!("/api/rooms/{r}/disconnect");
+    let body = json!({"userIds": ["ann"]}).to_string();
+    let (status, v) = backend_post(&h.main, &path, body, "http/disconnect-response.json").await;
+    assert_eq!((status, v["disconnected"].as_u64()), (200, Some(0)), "{v}");
+    let (ok, checks) = auth_with_ticket(&h.main, &r, "dev:ann", &ticket).await;
+    assert_eq!(checks, 1, "a revoked ticket was taken: {ok}");
+    // In a room that has never been disconnected from, such a ticket stands (nothing
+    // was revoked, and reading the records created no tables).
+    let other = room("resume-no-tables-clean");
+    let ticket = issue(
+        &secret(RESUME_SECRET),
+        &other,
+        "ann",
+        now - 1_000,
+        now + 60_000,
+    );
+    let (_, checks) = auth_with_ticket(&h.main, &other, "dev:ann", &ticket).await;
+    assert_eq!(checks, 0);
+}
+
+/// A ticket issued for longer than today's RESUME_TTL_MS (10 min on this hub), under an
+/// earlier configuration, is worth no more than today's TTL allows: the check decides.
+async fn a_ticket_longer_than_the_ttl_falls_back_to_the_check(h: Hubs) {
+    let r = room("resume-long");
+    let now = now_ms();
+    let day = issue(
+        &secret(RESUME_SECRET),
+        &r,
+        "ann",
+        now - 1_000,
+        now + 86_400_000,
+    );
+    let (_, checks) = auth_with_ticket(&h.main, &r, "dev:ann", &day).await;
+    assert_eq!(checks, 1);
+    let within = issue(
+        &secret(RESUME_SECRET),
+        &r,
+        "ann",
+        now - 1_000,
+        now + 500_000,
+    );
+    let (_, checks) = auth_with_ticket(&h.main, &r, "dev:ann", &within).await;
     assert_eq!(checks, 0);
 }
 
