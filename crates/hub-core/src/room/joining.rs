@@ -38,15 +38,28 @@ impl<S: Clone> Room<S> {
         if !io.save(socket, &checking) {
             return None;
         }
-        let id = checking.connection_id.clone();
-        self.gate.checking(&id);
+        self.gate.checking(&checking.connection_id);
+        Some(self.check(socket, checking, request, now, io))
+    }
+
+    /// A participants check to run now, under its own deadline (`auth_check_timeout_ms`):
+    /// the socket's auth deadline, if it had one, no longer applies.
+    fn check(
+        &mut self,
+        socket: &S,
+        session: Session,
+        request: AuthRequest,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) -> Check<S> {
         let at = now.saturating_add(self.config.auth_check_timeout_ms);
+        let id = session.connection_id.clone();
         self.timer.watch(id, at, Watch::Check(now), io);
-        Some(Check {
+        Check {
             socket: socket.clone(),
-            session: checking,
+            session,
             request,
-        })
+        }
     }
 
     /// `auth:refresh`: the participants check again, for the same room, connection
@@ -59,13 +72,10 @@ impl<S: Clone> Room<S> {
         now: u64,
         io: &mut impl Io<S>,
     ) -> Option<Check<S>> {
-        let id = session.connection_id.clone();
-        if self.timer.check_started(&id).is_some() {
+        if self.timer.check_started(&session.connection_id).is_some() {
             send_error(io, socket, &ErrorCode::AuthInProgress.into());
             return None;
         }
-        let at = now.saturating_add(self.config.auth_check_timeout_ms);
-        self.timer.watch(id, at, Watch::Check(now), io);
         let request = AuthRequest {
             token,
             room_id: session.room_id.as_str().to_owned(),
@@ -73,11 +83,7 @@ impl<S: Clone> Room<S> {
             resume: None,
             batch: false,
         };
-        Some(Check {
-            socket: socket.clone(),
-            session,
-            request,
-        })
+        Some(self.check(socket, session, request, now, io))
     }
 
     /// The participants check of `checking` answered (or was aborted).
