@@ -5,12 +5,7 @@
 use hub_core::protocol::{CloseCode, ErrorCode};
 use std::collections::BTreeSet;
 
-const CLOSE_CODES: [CloseCode; 4] = [
-    CloseCode::Unauthorized,
-    CloseCode::Forbidden,
-    CloseCode::RateLimited,
-    CloseCode::RoomFull,
-];
+const CLOSE_CODES: [CloseCode; 4] = CloseCode::ALL;
 
 /// HTTP error codes of the API (the `error.code` of `/api/*` and room errors).
 const HTTP_CODES: [&str; 12] = [
@@ -59,6 +54,51 @@ fn table_codes(doc: &str, heading: &str) -> BTreeSet<String> {
                 .map(str::to_owned)
         })
         .collect()
+}
+
+/// The close cells of the English error table, per code (a code may have two rows).
+fn close_cells(doc: &str) -> Vec<(String, String)> {
+    let start = doc.find("### Errors").expect("an Errors section");
+    doc[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let code = cells.get(1)?.strip_prefix('`')?.split('`').next()?;
+            Some((code.to_owned(), cells.get(3)?.to_string()))
+        })
+        .collect()
+}
+
+/// The README's close column says what the one table of error codes (`errors.rs`)
+/// says: an error that never closes says "no"; one that closes names its close code.
+#[test]
+fn the_error_table_closes_as_the_code_does() {
+    let cells = close_cells(&read("README.md"));
+    assert!(cells.len() >= ErrorCode::ALL.len(), "{cells:?}");
+    for code in ErrorCode::ALL {
+        let rows: Vec<&String> = cells
+            .iter()
+            .filter(|(c, _)| c == code.as_str())
+            .map(|(_, close)| close)
+            .collect();
+        assert!(!rows.is_empty(), "{} has no row", code.as_str());
+        match code.close_code() {
+            None => assert!(
+                rows.iter().all(|r| r.as_str() == "no"),
+                "{}: never closes, README says {rows:?}",
+                code.as_str()
+            ),
+            Some(close) => assert!(
+                rows.iter().any(|r| r.starts_with(&close.code().to_string())),
+                "{}: closes with {}, README says {rows:?}",
+                code.as_str(),
+                close.code()
+            ),
+        }
+    }
 }
 
 #[test]
