@@ -100,6 +100,8 @@ impl<S: Clone> Room<S> {
         if !d.user_ids.is_empty() {
             let until = now.saturating_add(MAX_RESUME_TTL_MS);
             self.revocation.record(&d.user_ids, now, until, io);
+            // The record created the room's tables: its rows and audit go there now.
+            self.rows.set_storage(true);
         }
         let users: HashSet<&str> = d.user_ids.iter().map(String::as_str).collect();
         let conns: HashSet<&str> = d.connection_ids.iter().map(String::as_str).collect();
