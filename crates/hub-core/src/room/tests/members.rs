@@ -235,3 +235,21 @@ fn two_members_expiring_during_a_burst_are_closed_once_each() {
     let expired = written.filter(|e| e.detail.as_deref() == Some("token_expired"));
     assert_eq!(expired.count(), 2);
 }
+
+/// Every entry point advances the room's clock: an expiry found by a broadcast is
+/// recorded at the broadcast's time, not at the last frame's.
+#[test]
+fn what_a_broadcast_finds_is_recorded_at_its_time() {
+    let mut w = World::roomy();
+    w.member_until(1, "ann", T0 + 10, T0);
+    w.member_as(2, "bob", T0);
+    w.broadcast_at(T0 + 5_000);
+    w.room.flush(T0 + 5_000, &mut w.io);
+    let expired = w
+        .io
+        .audit_written
+        .iter()
+        .find(|e| e.detail.as_deref() == Some("token_expired"))
+        .expect("an expiry in the audit");
+    assert_eq!(expired.at, T0 + 5_000);
+}
