@@ -92,7 +92,8 @@ fn the_error_table_closes_as_the_code_does() {
                 code.as_str()
             ),
             Some(close) => assert!(
-                rows.iter().any(|r| r.starts_with(&close.code().to_string())),
+                rows.iter()
+                    .any(|r| r.starts_with(&close.code().to_string())),
                 "{}: closes with {}, README says {rows:?}",
                 code.as_str(),
                 close.code()

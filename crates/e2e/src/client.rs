@@ -4,7 +4,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -214,5 +214,59 @@ impl Client {
 
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.ws.close(None)).await;
+    }
+
+    /// Starts the closing handshake as a client does: a close frame with `code` (an
+    /// empty one if `None`), then reads (bounded by `wait`) until the hub's close frame.
+    /// Returns how the connection ended (`None`: still open after `wait`) and the time
+    /// from our close frame to its end.
+    pub async fn close_with(
+        &mut self,
+        code: Option<u16>,
+        wait: Duration,
+    ) -> (Option<Closed>, Duration) {
+        let sent = self.send_close(code).await;
+        self.await_close(sent, wait).await
+    }
+
+    /// The first half of [`Client::close_with`]: sends the close frame; returns when.
+    pub async fn send_close(&mut self, code: Option<u16>) -> Instant {
+        let frame = code.map(|code| CloseFrame {
+            code: code.into(),
+            reason: "".into(),
+        });
+        let sent = Instant::now();
+        if let Err(e) = self.ws.close(frame).await {
+            panic!("sending the close frame: {e}");
+        }
+        sent
+    }
+
+    /// The second half: reads until the connection ends, at most until `sent + wait`.
+    /// Text frames still in flight are checked against the schemas and dropped.
+    pub async fn await_close(
+        &mut self,
+        sent: Instant,
+        wait: Duration,
+    ) -> (Option<Closed>, Duration) {
+        let deadline = sent + wait;
+        loop {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return (None, sent.elapsed());
+            };
+            let closed = match tokio::time::timeout(left, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(f))))) => {
+                    Closed::Code(f.code.into(), f.reason.to_string())
+                }
+                Ok(Some(Ok(Message::Close(None)))) | Ok(None) | Ok(Some(Err(_))) => Closed::Dropped,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    check_frame(&t);
+                    continue;
+                }
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => return (None, sent.elapsed()),
+            };
+            return (Some(closed), sent.elapsed());
+        }
     }
 }

@@ -245,11 +245,10 @@ fn what_a_broadcast_finds_is_recorded_at_its_time() {
     w.member_as(2, "bob", T0);
     w.broadcast_at(T0 + 5_000);
     w.room.flush(T0 + 5_000, &mut w.io);
-    let expired = w
-        .io
-        .audit_written
-        .iter()
-        .find(|e| e.detail.as_deref() == Some("token_expired"))
-        .expect("an expiry in the audit");
+    let expired =
+        w.io.audit_written
+            .iter()
+            .find(|e| e.detail.as_deref() == Some("token_expired"))
+            .expect("an expiry in the audit");
     assert_eq!(expired.at, T0 + 5_000);
 }
