@@ -30,10 +30,12 @@ fn config() -> WebSocketConfig {
 /// How long ending one socket may take.
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
-/// Ends sockets as a client should, with a close frame each (concurrently, bounded in
-/// time), outside any measured window. A connection dropped without one can hold the
-/// server's descriptors for a while: workerd 2026-11-17 kept enough of them across
-/// scenarios to reach this machine's limit of 20,000 open files.
+/// Ends sockets as a client (a browser) does, with a close frame each, concurrently and
+/// bounded in time, outside any measured window. Kept although the hub now answers
+/// closes at once: it is what real clients do, so every server is measured closing the
+/// same way; a connection dropped without a close frame holds the server's descriptors
+/// until the runtime notices, and across scenarios that once reached this machine's
+/// limit of 20,000 open files.
 pub async fn close_all(writers: Vec<Writer>) {
     futures_util::future::join_all(writers.into_iter().map(|mut w| async move {
         let _ = tokio::time::timeout(CLOSE_WITHIN, w.send(Message::Close(None))).await;
