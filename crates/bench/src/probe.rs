@@ -78,10 +78,12 @@ pub fn process_rss_kib(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// CPU use over one measured interval, in cores (1.0 = one core busy all along).
 /// Waits (at most 30 s, outside every measured window) until the server holds at most
-/// `allowed` open files. workerd 2026-11-17 keeps a WebSocket whose client has gone
-/// in CLOSE-WAIT, two descriptors each, until its object goes idle (~10 s); without
+/// `allowed` open files. workerd 2026-11-17 keeps a WebSocket whose client has gone in
+/// CLOSE-WAIT, two descriptors each, until the server answers its close, or, if it never
+/// does, until its object goes idle (~10 s). This hub answers: after a 4,000-socket
+/// fan-out it waits here about 1 s; the floor, the baseline (whose echo of a close
+/// without a code fails) and the hub before it answered closes wait 10–30 s. Without
 /// this pause the sockets of consecutive scenarios piled up past this machine's limit
 /// of 20,000 open files and the server refused connections.
 pub async fn settle(pid: u32, allowed: usize) {
@@ -95,6 +97,7 @@ pub async fn settle(pid: u32, allowed: usize) {
     }
 }
 
+/// CPU use over one measured interval, in cores (1.0 = one core busy all along).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuShare {
     pub loadgen: f64,

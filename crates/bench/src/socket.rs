@@ -31,11 +31,14 @@ fn config() -> WebSocketConfig {
 const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
 /// Ends sockets as a client (a browser) does, with a close frame each, concurrently and
-/// bounded in time, outside any measured window. Kept although the hub now answers
-/// closes at once: it is what real clients do, so every server is measured closing the
-/// same way; a connection dropped without a close frame holds the server's descriptors
-/// until the runtime notices, and across scenarios that once reached this machine's
-/// limit of 20,000 open files.
+/// bounded in time (not waiting for the answer), outside any measured window: every
+/// server sees the same closes. How soon a server lets go of its descriptors depends
+/// mostly on the server: this hub answers every close (and closes a socket whose client
+/// left without one), and workerd 2026-11-17 then frees most of them within a second
+/// (two if the client sent no close frame), all within ~6 s; a server that never answers
+/// (the floor; the baseline for a close without a code, which it cannot echo) keeps each
+/// socket in CLOSE-WAIT until its object goes idle, ~10 s, close frame or not.
+/// `probe::settle` waits for that between scenarios.
 pub async fn close_all(writers: Vec<Writer>) {
     futures_util::future::join_all(writers.into_iter().map(|mut w| async move {
         let _ = tokio::time::timeout(CLOSE_WITHIN, w.send(Message::Close(None))).await;
