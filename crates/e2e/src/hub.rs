@@ -261,6 +261,14 @@ impl Hub {
         self.room_get(room, "stats").await
     }
 
+    /// When the room's current in-memory instance started (`/stats`): a later value means
+    /// it hibernated (or restarted) in between.
+    pub async fn instance_started_at(&self, room: &str) -> u64 {
+        self.stats(room).await["instanceStartedAt"]
+            .as_u64()
+            .expect("instanceStartedAt")
+    }
+
     /// `GET /api/rooms/:room/connections`.
     pub async fn connections(&self, room: &str) -> serde_json::Value {
         self.room_get(room, "connections").await

@@ -326,18 +326,14 @@ async fn a_repeated_idempotency_key_delivers_nothing_even_after_hibernation(h: H
     assert_eq!(h.main.broadcast(&other_body).await.1["delivered"], 1);
     assert_eq!(c.recv().await["type"], "once");
     // After hibernation the key is still known (it is in the room's storage).
-    let started = h.main.stats(&r).await["instanceStartedAt"]
-        .as_u64()
-        .unwrap();
+    let started = h.main.instance_started_at(&r).await;
     tokio::time::sleep(Duration::from_secs(25)).await;
     let (_, after) = h.main.broadcast(&body).await;
     assert_eq!(
         after,
         json!({"success": true, "delivered": 2, "duplicate": true})
     );
-    let woke = h.main.stats(&r).await["instanceStartedAt"]
-        .as_u64()
-        .unwrap();
+    let woke = h.main.instance_started_at(&r).await;
     assert!(woke > started, "the room never hibernated");
     a.expect_silence(Duration::from_millis(300)).await;
     b.expect_silence(Duration::from_millis(100)).await;

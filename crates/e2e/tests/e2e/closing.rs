@@ -117,17 +117,13 @@ async fn closing_after_hibernation_is_answered_with_the_clients_code(h: Hubs) {
     let r = room("close-hibernated");
     let mut a = joined(&h.main, &r, "alice").await;
     let mut b = joined(&h.main, &r, "bob").await;
-    let started = h.main.stats(&r).await["instanceStartedAt"]
-        .as_u64()
-        .expect("instanceStartedAt");
+    let started = h.main.instance_started_at(&r).await;
     // No timer is left (both authenticated): the runtime hibernates ~10 s after the
     // last event.
     tokio::time::sleep(Duration::from_secs(25)).await;
     let since = Instant::now();
     close_answered(&mut a, Some(CODE), CODE, "after hibernation").await;
-    let woke = h.main.stats(&r).await["instanceStartedAt"]
-        .as_u64()
-        .expect("instanceStartedAt");
+    let woke = h.main.instance_started_at(&r).await;
     assert!(woke > started, "the room never hibernated");
     no_half_closed_sockets(&h.main, &r, since, 1, "after hibernation").await;
     // Bob, who slept through it, is still in the room.

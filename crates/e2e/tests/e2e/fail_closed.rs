@@ -147,9 +147,7 @@ async fn a_flooder_stays_closed_after_hibernation(h: Hubs) {
             break;
         }
     }
-    let started = h.main.stats(&r).await["instanceStartedAt"]
-        .as_u64()
-        .expect("instanceStartedAt");
+    let started = h.main.instance_started_at(&r).await;
     // No timer is left (both authenticated): the runtime hibernates ~10 s after the
     // last event.
     tokio::time::sleep(Duration::from_secs(25)).await;
@@ -159,9 +157,7 @@ async fn a_flooder_stays_closed_after_hibernation(h: Hubs) {
         .await;
     assert_eq!((status, v["delivered"].clone()), (200, json!(1)), "{v}");
     assert_eq!(b.recv().await["type"], "after-wake");
-    let woke = h.main.stats(&r).await["instanceStartedAt"]
-        .as_u64()
-        .expect("instanceStartedAt");
+    let woke = h.main.instance_started_at(&r).await;
     assert!(woke > started, "the room never hibernated");
     flooder
         .try_send_text(r#"{"type":"ping","t":"again"}"#)

@@ -253,9 +253,7 @@ async fn presence_and_expiry_survive_hibernation(h: Hubs) {
     let mut bob2 = joined(&h.main, &r, "bob").await;
     assert_eq!(carol.recv().await, presence("join", "ann"));
     assert_eq!(carol.recv().await, presence("join", "bob"));
-    let before = h.main.stats(&r).await["instanceStartedAt"]
-        .as_u64()
-        .expect("instanceStartedAt");
+    let before = h.main.instance_started_at(&r).await;
     // The runtime hibernates ~10 s after the last event; ann's token expires meanwhile,
     // and nothing fires when it does (no timer).
     tokio::time::sleep(Duration::from_secs(25)).await;
@@ -271,9 +269,7 @@ async fn presence_and_expiry_survive_hibernation(h: Hubs) {
     assert_eq!((status, v["delivered"].clone()), (200, json!(2)), "{v}");
     assert_eq!(carol.recv().await["type"], "woke");
     assert_eq!(bob2.recv().await["type"], "woke");
-    let after = h.main.stats(&r).await["instanceStartedAt"]
-        .as_u64()
-        .expect("instanceStartedAt");
+    let after = h.main.instance_started_at(&r).await;
     assert!(after > before, "the room never hibernated");
     bob2.close().await;
     assert_eq!(carol.recv().await, presence("leave", "bob"));
