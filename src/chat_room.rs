@@ -196,25 +196,36 @@ impl Shell {
         self.with_core(|core, io| core.on_close(ws, id, code, now_ms(), io));
     }
 
+    /// Runs a participants check and hands its outcome to the core; then, while the
+    /// core has queued checks for the slot this one freed, runs those in turn (one
+    /// task per slot, so at most `AUTH_CHECK_CONCURRENCY` are in flight).
     async fn run_check(
         self: Rc<Self>,
-        check: Check<WebSocket>,
-        cancel: Rc<Cancel>,
+        mut check: Check<WebSocket>,
+        mut cancel: Rc<Cancel>,
     ) -> std::result::Result<JsValue, JsValue> {
-        let Check {
-            socket,
-            session,
-            request,
-        } = check;
-        let input = CheckInput {
-            room: &session.room_id,
-            token: &request.token,
-            claimed_user_id: request.user_id.as_deref(),
-            connection_id: &session.connection_id,
-        };
-        let outcome = backend::participants_check(&self.config, input, &cancel).await;
-        self.checks.borrow_mut().remove(&session.connection_id);
-        self.with_core(|core, io| core.on_check_done(&socket, &session, outcome, now_ms(), io));
-        Ok(JsValue::UNDEFINED)
+        loop {
+            let Check {
+                socket,
+                session,
+                request,
+            } = check;
+            let input = CheckInput {
+                room: &session.room_id,
+                token: &request.token,
+                claimed_user_id: request.user_id.as_deref(),
+                connection_id: &session.connection_id,
+            };
+            let outcome = backend::participants_check(&self.config, input, &cancel).await;
+            self.checks.borrow_mut().remove(&session.connection_id);
+            let next = self.with_core(|core, io| {
+                let next = core.on_check_done(&socket, &session, outcome, now_ms(), io)?;
+                Some((io.register_check(&next), next))
+            });
+            let Some((next_cancel, next)) = next else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            (check, cancel) = (next, next_cancel);
+        }
     }
 }

@@ -69,16 +69,21 @@ impl Shell {
 
     fn counts(self: &Rc<Self>, now: u64) -> Counts {
         // Counted after expired members left and pending rows were written: exact.
-        let (connections, authenticated) = self.with_core(|core, io| {
+        let (connections, authenticated, checks, send_cost_ns) = self.with_core(|core, io| {
             core.settle(now, io);
-            (core.connections(), core.authenticated())
+            let (n, auth) = (core.connections(), core.authenticated());
+            (n, auth, core.checks(), core.send_cost_ns())
         });
+        let (checks_in_flight, checks_queued) = checks;
         Counts {
             connections,
             // Every socket the runtime still holds, half-closed ones included: above
             // `connections` only while closes are waiting for the client's answer.
             runtime_sockets: self.state.get_websockets().len(),
             authenticated,
+            checks_in_flight,
+            checks_queued,
+            send_cost_ns,
             stored_connections: self.store.count().unwrap_or(0),
             instance_started_at: self.started_at,
             wasm_memory_bytes: wasm_memory_bytes(),

@@ -35,6 +35,8 @@ pub struct HubOptions {
     pub persist_to: PathBuf,
     /// false: BACKEND_ORIGIN points at a port where nothing listens (connection refused).
     pub backend_reachable: bool,
+    /// What the dev backend's `bench:<userId>` checks cost, and how many it serves at once.
+    pub bench: dev_backend::BenchMode,
 }
 
 /// Builds the Worker once (release) so every `wrangler dev` started afterwards serves
@@ -131,7 +133,7 @@ impl Hub {
             dev_backend::Options {
                 hub_origin: origin.clone(),
                 webhook_token: options.webhook_token.clone().unwrap_or_default(),
-                bench: dev_backend::BenchMode::default(),
+                bench: options.bench,
             },
         )
         .await

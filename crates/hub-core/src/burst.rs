@@ -12,10 +12,11 @@ use std::collections::HashSet;
 pub const MAX_QUEUED_EVENTS: usize = 100;
 /// Bytes of event frames one burst queues at most; past it the queue is flushed at once.
 pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
-/// What one `send` costs the runtime, in µs (the floor's rate on the benchmark machine,
-/// rounded up; the figure is in docs/benchmarks.md). The runtime's clock stands still while an event runs,
-/// so a fan-out's end is estimated as its start plus this per frame: an event that
-/// arrives within `BATCH_WINDOW_MS` of that end finds the room busy.
+/// What one `send` costs, in µs, until a room has measured its own runtime (the floor's
+/// rate on the reference machine, rounded up; the figure is in docs/benchmarks.md). A
+/// fan-out's end is estimated as its start plus the cost per frame (learned, see
+/// `room::send_cost`): an event that arrives within `BATCH_WINDOW_MS` of that end finds
+/// the room busy.
 pub const SEND_COST_US: u64 = 40;
 /// Largest batch frame: the events of a flush that would not fit go in the next frame.
 pub const MAX_BATCH_FRAME_BYTES: usize = 128 * 1024;

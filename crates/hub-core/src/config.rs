@@ -19,6 +19,9 @@ pub struct Config {
     pub auth_timeout_ms: u64,
     /// `AUTH_CHECK_TIMEOUT_MS`: how long the participants check may take.
     pub auth_check_timeout_ms: u64,
+    /// `AUTH_CHECK_CONCURRENCY`: participants checks one object has in flight toward
+    /// the backend at once; the rest queue in arrival order (see `room::checks`).
+    pub auth_check_concurrency: usize,
     /// `MAX_FRAME_BYTES`: largest client text frame.
     pub max_frame_bytes: usize,
     /// `MAX_BROADCAST_BYTES`: largest `/api/broadcast` body.
@@ -61,6 +64,7 @@ impl Default for Config {
             backend_origin: None,
             auth_timeout_ms: 10_000,
             auth_check_timeout_ms: 5_000,
+            auth_check_concurrency: 32,
             max_frame_bytes: 16 * 1024,
             max_broadcast_bytes: 64 * 1024,
             max_connections: 10_000,
@@ -107,6 +111,12 @@ impl Config {
             &mut c.auth_check_timeout_ms,
             100,
             60_000,
+        );
+        r.usize(
+            "AUTH_CHECK_CONCURRENCY",
+            &mut c.auth_check_concurrency,
+            1,
+            1_000,
         );
         r.usize("MAX_FRAME_BYTES", &mut c.max_frame_bytes, 256, 1024 * 1024);
         r.usize(
@@ -254,6 +264,7 @@ mod tests {
             (d.auth_timeout_ms, d.auth_check_timeout_ms),
             (10_000, 5_000)
         );
+        assert_eq!(d.auth_check_concurrency, 32);
         assert_eq!((d.max_frame_bytes, d.max_broadcast_bytes), (16_384, 65_536));
         assert_eq!((d.max_connections, d.max_pending), (10_000, 1_000));
         assert_eq!(d.idempotency_window_ms, 300_000);
@@ -283,6 +294,7 @@ mod tests {
         let (c, bad) = read(&[
             ("AUTH_TIMEOUT_MS", "1500"),
             ("AUTH_CHECK_TIMEOUT_MS", " 800 "),
+            ("AUTH_CHECK_CONCURRENCY", "4"),
             ("MAX_FRAME_BYTES", "4096"),
             ("MAX_BROADCAST_BYTES", "2048"),
             ("BACKEND_ORIGIN", "https://api.nativor.com/"),
@@ -323,6 +335,7 @@ mod tests {
         assert!(bad.is_empty());
         assert_eq!(c.auth_timeout_ms, 1500);
         assert_eq!(c.auth_check_timeout_ms, 800);
+        assert_eq!(c.auth_check_concurrency, 4);
         assert_eq!(c.max_frame_bytes, 4096);
         assert_eq!(c.max_broadcast_bytes, 2048);
         assert_eq!(c.backend_origin.as_deref(), Some("https://api.nativor.com"));

@@ -50,6 +50,13 @@ pub const TIGHT_VARS: &[(&str, &str)] = &[
     ("PRESENCE_MAX_MEMBERS", "2"),
 ];
 
+/// Every hub's backend serves `bench:<userId>` checks one at a time, 50 ms each
+/// (20 checks/s): a backend saturated by a reconnect storm. Other tokens answer as before.
+pub const STORM_BACKEND: dev_backend::BenchMode = dev_backend::BenchMode {
+    cost_ms: 50,
+    concurrency: 1,
+};
+
 fn all_tests() -> Vec<runner::Test> {
     let mut t = Vec::new();
     t.extend(connect::tests());
@@ -131,6 +138,7 @@ fn main() {
                     .collect(),
                 persist_to: run_dir.join(name),
                 backend_reachable: reachable,
+                bench: STORM_BACKEND,
             };
         let (main, unconfigured, tight) = tokio::join!(
             Hub::start(

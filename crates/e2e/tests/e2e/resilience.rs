@@ -20,8 +20,63 @@ pub fn tests() -> Vec<Test> {
     t.extend(exclusive_tests![
         tight_slow_check_times_out_while_the_room_keeps_flowing,
         tight_restart_leaves_no_ghosts_and_clients_rejoin,
+        a_check_storm_against_a_slow_backend_queues_and_refuses_nobody,
     ]);
     t
+}
+
+/// A reconnect storm against a saturated backend (`STORM_BACKEND`: one check at a
+/// time, 50 ms each). Sent all at once, 150 checks would take 7.5 s at the backend,
+/// and the last third would pass the 5 s check timeout (`auth_unavailable`). The room
+/// sends 32 at a time (`AUTH_CHECK_CONCURRENCY`) and queues the rest in order: each
+/// check then waits at most 1.6 s at the backend, and nobody is refused.
+async fn a_check_storm_against_a_slow_backend_queues_and_refuses_nobody(h: Hubs) {
+    const SOCKETS: usize = 150;
+    let r = room("storm");
+    let clients = join_all((0..SOCKETS).map(|i| {
+        let hub = h.main.clone();
+        let r = r.clone();
+        async move {
+            let mut c = Client::connect(&hub.room_url(&r)).await;
+            c.send_json(&json!({"type":"auth","token":format!("bench:u{i}"),"roomId":r}))
+                .await;
+            c
+        }
+    }))
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = h.main.stats(&r).await;
+    assert_eq!(during["checksInFlight"], 32, "{during}");
+    assert!(during["checksQueued"].as_u64() > Some(0), "{during}");
+    let started = Instant::now();
+    let oks = join_all(
+        clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut c)| async move {
+                let ok = c.recv_within(Duration::from_secs(20)).await;
+                assert_eq!(
+                    (ok["type"].as_str(), ok["userId"].as_str()),
+                    (Some("auth:ok"), Some(format!("u{i}").as_str())),
+                    "{ok}"
+                );
+                c
+            }),
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "the backend's pace"
+    );
+    let after = h.main.stats(&r).await;
+    assert_eq!(after["authenticated"], SOCKETS, "{after}");
+    assert_eq!(
+        (&after["checksInFlight"], &after["checksQueued"]),
+        (&json!(0), &json!(0))
+    );
+    // One check per socket: nothing was refused and retried.
+    assert_eq!(h.main.checks_for(&r).len(), SOCKETS);
+    drop(oks);
 }
 
 async fn tight_slow_check_times_out_while_the_room_keeps_flowing(h: Hubs) {

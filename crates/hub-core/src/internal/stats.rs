@@ -16,6 +16,14 @@ pub struct Counts {
     /// Every socket the runtime still holds, half-closed ones included.
     pub runtime_sockets: usize,
     pub authenticated: usize,
+    /// Participants checks sent to the backend and not answered yet (at most
+    /// `AUTH_CHECK_CONCURRENCY`).
+    pub checks_in_flight: usize,
+    /// Participants checks waiting for one of those slots.
+    pub checks_queued: usize,
+    /// What one `send` is estimated to cost on this runtime, in ns: behind batching's
+    /// busy estimate (learned between events; see `room::send_cost`).
+    pub send_cost_ns: u64,
     /// Rows in the room's connections table.
     pub stored_connections: u64,
     /// When the room's current in-memory instance started (Unix ms).

@@ -4,6 +4,7 @@
 
 use super::io::{Sockets, Timers};
 use super::roster::{Member, Roster};
+use super::send_cost::SendCost;
 use crate::burst::{self, Audience, Burst, Queued};
 use crate::session::is_expired;
 
@@ -13,8 +14,8 @@ pub struct Delivery {
     burst: Burst,
     /// Whether the flush is scheduled.
     scheduled: bool,
-    /// When the room's last fan-out is estimated to have ended.
-    fanout_end: Option<u64>,
+    /// The runtime's cost of a send, behind when the last fan-out is estimated to end.
+    send_cost: SendCost,
     /// Counts joins: a member gets a queued event only if it joined before the event.
     joins: u64,
 }
@@ -34,6 +35,16 @@ impl Delivery {
         self.joins
     }
 
+    /// An event started at `now`: it bounds the last fan-out's cost (see `send_cost`).
+    pub fn observe(&mut self, now: u64) {
+        self.send_cost.observe(now);
+    }
+
+    /// The estimated cost of one send, in ns.
+    pub fn send_cost_ns(&self) -> u64 {
+        self.send_cost.ns()
+    }
+
     pub fn has_burst(&self) -> bool {
         !self.burst.is_empty()
     }
@@ -51,7 +62,8 @@ impl Delivery {
         io: &mut (impl Sockets<S> + Timers),
     ) -> Emit {
         let recent = self
-            .fanout_end
+            .send_cost
+            .busy_until()
             .is_some_and(|end| now < end.saturating_add(window));
         let queue = window > 0 && (self.has_burst() || (recent && roster.batching() > 0));
         let members = roster
@@ -59,7 +71,7 @@ impl Delivery {
             .filter(|m| to.includes(&m.connection_id, m.user_id.as_deref()));
         if !queue {
             let sent = io.fan_out(frame, members.map(|m| &m.socket));
-            self.fanned_out(now, sent);
+            self.send_cost.fanned_out(now, sent);
             return Emit::Sent(sent);
         }
         let count = members.count();
@@ -121,14 +133,6 @@ impl Delivery {
                 sent += io.fan_out(&frame, sockets.iter().copied());
             }
         }
-        self.fanned_out(now, sent);
-    }
-
-    /// Notes a fan-out of `sends` frames that started at `now`. The runtime's clock
-    /// stands still while an event runs, so the next event's `now` already includes this
-    /// fan-out's own time: its end is estimated from the cost of a `send`.
-    fn fanned_out(&mut self, now: u64, sends: usize) {
-        let took = (sends as u64 * burst::SEND_COST_US).div_ceil(1_000);
-        self.fanout_end = Some(now.saturating_add(took));
+        self.send_cost.fanned_out(now, sent);
     }
 }

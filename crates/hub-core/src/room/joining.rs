@@ -39,26 +39,64 @@ impl<S: Clone> Room<S> {
             return None;
         }
         self.gate.checking(&checking.connection_id);
-        Some(self.check(socket, checking, request, now, io))
+        self.ask_check(socket, checking, request, now, io)
     }
 
-    /// A participants check to run now, under its own deadline (`auth_check_timeout_ms`):
-    /// the socket's auth deadline, if it had one, no longer applies.
-    fn check(
+    /// A participants check for `session`: sent now when one of the object's
+    /// `AUTH_CHECK_CONCURRENCY` slots is free, under its own deadline
+    /// (`auth_check_timeout_ms`); otherwise queued in arrival order for at most
+    /// `auth_timeout_ms` (see `checks`). Either way the socket's auth deadline, if it
+    /// had one, no longer applies, and the socket counts as mid-check.
+    fn ask_check(
         &mut self,
         socket: &S,
         session: Session,
         request: AuthRequest,
         now: u64,
         io: &mut impl Io<S>,
-    ) -> Check<S> {
-        let at = now.saturating_add(self.config.auth_check_timeout_ms);
-        let id = session.connection_id.clone();
-        self.timer.watch(id, at, Watch::Check(now), io);
-        Check {
+    ) -> Option<Check<S>> {
+        let check = Check {
             socket: socket.clone(),
             session,
             request,
+        };
+        let id = check.session.connection_id.clone();
+        if self.checks.try_start(&id) {
+            return Some(self.send_check(check, now, now, io));
+        }
+        let at = now.saturating_add(self.config.auth_timeout_ms);
+        self.timer.watch(id, at, Watch::Queued(now), io);
+        self.checks.enqueue(check, now);
+        None
+    }
+
+    /// A check that holds a slot goes out at `now`; `asked_at`: when its frame arrived
+    /// (a disconnect after that still refuses it).
+    fn send_check(
+        &mut self,
+        check: Check<S>,
+        asked_at: u64,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) -> Check<S> {
+        let at = now.saturating_add(self.config.auth_check_timeout_ms);
+        let id = check.session.connection_id.clone();
+        self.timer.watch(id, at, Watch::Check(asked_at), io);
+        check
+    }
+
+    /// The oldest queued check, sent now if a slot is free.
+    pub(super) fn next_check(&mut self, now: u64, io: &mut impl Io<S>) -> Option<Check<S>> {
+        let (check, asked_at) = self.checks.next()?;
+        Some(self.send_check(check, asked_at, now, io))
+    }
+
+    /// A queued check waited `auth_timeout_ms` without a slot: it fails as a check
+    /// the backend did not answer would (`auth_unavailable`).
+    pub(super) fn queue_timed_out(&mut self, connection_id: &str, now: u64, io: &mut impl Io<S>) {
+        if let Some(check) = self.checks.dequeue(connection_id) {
+            let outcome = AuthOutcome::Unavailable;
+            self.check_answered(&check.socket, &check.session, outcome, now, io);
         }
     }
 
@@ -83,10 +121,11 @@ impl<S: Clone> Room<S> {
             resume: None,
             batch: false,
         };
-        Some(self.check(socket, session, request, now, io))
+        self.ask_check(socket, session, request, now, io)
     }
 
-    /// The participants check of `checking` answered (or was aborted).
+    /// The participants check of `checking` answered (or was aborted): its slot is
+    /// free, and the next queued check, if any, is returned for the shell to send.
     pub fn on_check_done(
         &mut self,
         socket: &S,
@@ -94,8 +133,21 @@ impl<S: Clone> Room<S> {
         outcome: AuthOutcome,
         now: u64,
         io: &mut impl Io<S>,
-    ) {
+    ) -> Option<Check<S>> {
         self.tick(now);
+        self.checks.finished(&checking.connection_id);
+        self.check_answered(socket, checking, outcome, now, io);
+        self.next_check(now, io)
+    }
+
+    fn check_answered(
+        &mut self,
+        socket: &S,
+        checking: &Session,
+        outcome: AuthOutcome,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) {
         if checking.state == AuthState::Authenticated {
             return self.on_refresh_done(socket, checking, outcome, now, io);
         }

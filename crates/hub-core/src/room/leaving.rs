@@ -46,6 +46,7 @@ impl<S: Clone> Room<S> {
     /// announced.
     pub(super) fn forget(&mut self, connection_id: &str, io: &mut impl Io<S>) {
         self.timer.unwatch(connection_id, io);
+        self.checks.dequeue(connection_id);
         self.gate.gone(connection_id);
         self.limits.forget(connection_id);
         let now = self.clock;
@@ -90,7 +91,9 @@ impl<S: Clone> Room<S> {
     pub fn on_disconnect(&mut self, d: &Disconnect, now: u64, io: &mut impl Io<S>) -> usize {
         self.tick(now);
         self.expire(now, io);
-        let horizon = now.saturating_sub(self.config.auth_check_timeout_ms);
+        // A check asked for this long ago may still be queued or in flight.
+        let oldest_check = self.config.auth_timeout_ms + self.config.auth_check_timeout_ms;
+        let horizon = now.saturating_sub(oldest_check);
         self.revocation
             .disconnected(&d.user_ids, d.reason, now, horizon);
         // Resume tickets the users hold are refused from now on, whatever the room's

@@ -6,9 +6,10 @@
 //! This file holds the entry points and the wiring; each concern is a module that owns
 //! its state, cut along the line a room spread over several objects needs:
 //! - per socket group: [`admission`] (capacity, waiting sockets), [`roster`] (members,
-//!   for fan-out), [`delivery`] (fan-out and the burst queue), [`timer`] (auth and
-//!   check deadlines behind one timer), [`expiry`], [`limits`] (rates, typing),
-//!   [`tickets`] (resume tickets on admission);
+//!   for fan-out), [`delivery`] (fan-out and the burst queue, with [`send_cost`], the
+//!   runtime's cost of a send), [`checks`] (participants checks in flight and
+//!   queued), [`timer`] (auth, queue and check deadlines behind one timer), [`expiry`],
+//!   [`limits`] (rates, typing), [`tickets`] (resume tickets on admission);
 //! - room-wide: [`order`] (idempotency keys), [`revocation`] (who was taken away),
 //!   [`members`] (the users behind presence), [`write_behind`] (rows and the audit).
 //!
@@ -17,6 +18,7 @@
 //! use plain values.
 
 mod admission;
+mod checks;
 mod deadlines;
 mod delivery;
 mod expiry;
@@ -29,6 +31,7 @@ mod order;
 mod publishing;
 mod revocation;
 mod roster;
+mod send_cost;
 mod tickets;
 mod timer;
 mod write_behind;
@@ -49,6 +52,7 @@ use crate::rate_limit::Verdict;
 use crate::room_id::RoomId;
 use crate::session::{self, Action, Session};
 use admission::Gate;
+use checks::Checks;
 use delivery::Delivery;
 use expiry::Expiry;
 use limits::Limits;
@@ -91,6 +95,7 @@ pub struct Room<S> {
     roster: Roster<S>,
     delivery: Delivery,
     timer: Timer<S>,
+    checks: Checks<S>,
     expiry: Expiry,
     limits: Limits,
     order: Order,
@@ -103,6 +108,7 @@ impl<S: Clone> Room<S> {
     pub fn new(config: Config) -> Self {
         Room {
             members: Members::new(config.presence_max_members),
+            checks: Checks::new(config.auth_check_concurrency),
             rows: WriteBehind::new(config.audit_max_events, config.audit_retention_ms),
             config,
             clock: 0,
@@ -125,6 +131,16 @@ impl<S: Clone> Room<S> {
     /// Open sockets the room counts toward its capacity.
     pub fn connections(&self) -> usize {
         self.gate.connections()
+    }
+
+    /// What one send is estimated to cost on this runtime, in ns (see `send_cost`).
+    pub fn send_cost_ns(&self) -> u64 {
+        self.delivery.send_cost_ns()
+    }
+
+    /// Participants checks in flight, and queued.
+    pub fn checks(&self) -> (usize, usize) {
+        (self.checks.in_flight(), self.checks.queued())
     }
 
     /// Open sockets not authenticated yet.
@@ -288,8 +304,9 @@ impl<S: Clone> Room<S> {
     }
 
     /// The timer asked for with [`Timers::arm_timer`] fired: sockets past their auth
-    /// deadline are closed, checks past theirs are aborted (their auth then fails as
-    /// `auth_unavailable`), and the timer is armed for the next deadline.
+    /// deadline are closed, checks past theirs are aborted and queued checks past
+    /// theirs dropped (their auth then fails as `auth_unavailable`), and the timer is
+    /// armed for the next deadline.
     pub fn on_timer(&mut self, now: u64, io: &mut impl Io<S>) {
         self.tick(now);
         for (connection_id, watch) in self.timer.fired(now) {
@@ -299,6 +316,7 @@ impl<S: Clone> Room<S> {
                     self.close_with(&socket, &connection_id, &e, code, io);
                 }
                 Watch::Check(_) => io.cancel_check(&connection_id),
+                Watch::Queued(_) => self.queue_timed_out(&connection_id, now, io),
             }
         }
         self.timer.arm(io);
@@ -340,8 +358,11 @@ impl<S: Clone> Room<S> {
         self.flush(now, io);
     }
 
+    /// Every entry point starts here: the room's clock, and the first clock reading
+    /// after a fan-out, which bounds what its sends cost (see `send_cost`).
     fn tick(&mut self, now: u64) {
         self.clock = self.clock.max(now);
+        self.delivery.observe(now);
     }
 
     /// Records an audit event; it is written with the next batch of rows.

@@ -1,7 +1,7 @@
 //! Who the backend took away, and until when. Room-wide: a disconnect holds for every
 //! socket of the room, and against every resume ticket issued before it.
-//! - In memory, for one check timeout: a participants check in flight when its user
-//!   was disconnected does not admit them afterwards.
+//! - In memory, for as long as a check can be queued and in flight: a participants
+//!   check asked for before its user was disconnected does not admit them afterwards.
 //! - In storage, until every ticket they could hold has expired: a ticket issued
 //!   before the disconnect never readmits them.
 
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 #[derive(Default)]
 pub struct Revocation {
-    /// User -> (when, why), kept for one check timeout.
+    /// User -> (when, why), kept while a check asked for before it may still answer.
     recent: HashMap<String, (u64, Reason)>,
     /// The stored records (user -> (at, until)), read once per instance on the first
     /// resume ticket and kept in step with each disconnect, so a storm of resumes

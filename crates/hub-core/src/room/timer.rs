@@ -1,5 +1,6 @@
-//! The room's one deadline timer: sockets that must authenticate in time and
-//! participants checks that must answer in time, earliest first (see `deadlines`).
+//! The room's one deadline timer: sockets that must authenticate in time, checks that
+//! must leave the queue in time and participants checks that must answer in time,
+//! earliest first (see `deadlines`).
 //! Per socket group. The timer exists only while something waits, so a room of
 //! authenticated idle sockets has none and hibernates.
 
@@ -10,8 +11,11 @@ use super::io::Timers;
 pub enum Watch<S> {
     /// A socket that must authenticate in time.
     Auth(S),
-    /// A participants check that must answer in time, started at this Unix ms.
+    /// A participants check that must answer in time, asked for at this Unix ms.
     Check(u64),
+    /// A participants check queued at this Unix ms (see `checks`), which must be sent
+    /// in time.
+    Queued(u64),
 }
 
 pub struct Timer<S> {
@@ -46,10 +50,11 @@ impl<S> Timer<S> {
         }
     }
 
-    /// When the connection's participants check started, if one is in flight.
+    /// When the connection's participants check was asked for, if one is queued or in
+    /// flight.
     pub fn check_started(&self, connection_id: &str) -> Option<u64> {
         match self.deadlines.get(connection_id) {
-            Some(Watch::Check(started)) => Some(*started),
+            Some(Watch::Check(started) | Watch::Queued(started)) => Some(*started),
             _ => None,
         }
     }

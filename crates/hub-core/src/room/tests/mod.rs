@@ -2,6 +2,7 @@
 //! concern. Sockets are numbers.
 
 mod admission;
+mod checks;
 mod joining;
 mod leaving;
 mod limits;

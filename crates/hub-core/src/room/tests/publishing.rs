@@ -169,6 +169,44 @@ fn an_idle_room_sends_at_once_and_a_busy_one_batches_for_those_who_ask() {
     assert_eq!(w.io.take(), [Ev::FanOut(m(4), vec![1, 2])]);
 }
 
+/// The room learns what a send costs from when events start, under a clock that
+/// stands still within an event (as deployed): a runtime at 27 µs per send here.
+#[test]
+fn the_busy_estimate_follows_the_runtime_it_runs_on() {
+    let mut w = World::with(Config {
+        max_connections: 1_000,
+        max_pending: 1_000,
+        batch_window_ms: 5,
+        ..config()
+    });
+    for s in 0..1_000 {
+        w.batching_member(s, T0);
+    }
+    w.io.take();
+    assert_eq!(
+        w.room.send_cost_ns(),
+        40_000,
+        "the reference figure, until measured"
+    );
+    // A fan-out of 1,000 frames; a ping that waited behind it starts 27 ms later.
+    assert_eq!(w.publish(1, &[], None, T0 + 1_000), 1_000);
+    w.frame(7, r#"{"type":"ping"}"#, T0 + 1_027);
+    assert_eq!(w.room.send_cost_ns(), 27_000);
+    w.io.take();
+    // The room is quiet again: at once. An event 6 ms after the fan-out's end (past
+    // the 5 ms window) finds the room idle: sent at once. With the reference figure,
+    // the room would still have counted itself busy until T0 + 2_045.
+    let t = T0 + 2_000;
+    w.publish(2, &[], None, t);
+    w.publish(3, &[], None, t + 27 + 6);
+    let log = w.io.take();
+    assert_eq!(log.len(), 2, "both at once: {:?}", log.len());
+    assert!(log.iter().all(|e| matches!(e, Ev::FanOut(..))));
+    // 4 ms after it, within the window: busy, queued for the window.
+    w.publish(4, &[], None, t + 33 + 27 + 4);
+    assert_eq!(w.io.take(), [Ev::ScheduleBurst(5)]);
+}
+
 #[test]
 fn nothing_waits_in_a_room_where_nobody_asks_for_batches() {
     let mut w = batching_room();

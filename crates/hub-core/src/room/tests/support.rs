@@ -284,9 +284,7 @@ impl World {
         let check = self
             .room
             .on_frame(&s, session, text(json), now, &mut self.io);
-        if let Some(check) = check {
-            self.io.log.push(Ev::StartCheck(check.socket));
-        }
+        self.started(check);
     }
 
     /// Broadcasts `{"type":"x"}` excluding `exclude`; how many sockets it reached.
@@ -334,8 +332,17 @@ impl World {
     pub fn check_done(&mut self, s: Sock, outcome: AuthOutcome, now: u64) {
         let session = self.io.session(s).expect("a session");
         assert_eq!(session.state, AuthState::Authenticating);
-        self.room
+        let next = self
+            .room
             .on_check_done(&s, &session, outcome, now, &mut self.io);
+        self.started(next);
+    }
+
+    /// Records the queued check the room sent next, if any.
+    fn started(&mut self, next: Option<Check<Sock>>) {
+        if let Some(check) = next {
+            self.io.log.push(Ev::StartCheck(check.socket));
+        }
     }
 
     pub fn verified(user: &str) -> AuthOutcome {
@@ -360,8 +367,10 @@ impl World {
     pub fn refresh_done(&mut self, s: Sock, outcome: AuthOutcome, now: u64) {
         let session = self.io.session(s).expect("a session");
         assert_eq!(session.state, AuthState::Authenticated);
-        self.room
+        let next = self
+            .room
             .on_check_done(&s, &session, outcome, now, &mut self.io);
+        self.started(next);
     }
 
     /// Presence frames fanned out since the log was last taken, with their targets.
