@@ -79,6 +79,11 @@ PIDS+=($!)
 STORAGE="${BENCH_STORAGE_DIR:-$RUN}"
 # The same compatibility date as the deployed Worker.
 COMPAT_DATE="$(sed -n 's/^compatibility_date = "\(.*\)"/\1/p' wrangler.toml)"
+# BENCH_WS_COMPRESSION=off runs every server with the runtime's switch
+# `no_web_socket_compression` (no permessage-deflate for any socket); by default they
+# negotiate it with every client that offers it, as deployed.
+COMPAT_FLAGS=""
+if [ "${BENCH_WS_COMPRESSION:-on}" = "off" ]; then COMPAT_FLAGS='"no_web_socket_compression"'; fi
 config() { # name port modules-block [extra bindings]
   mkdir -p "$STORAGE/$1-storage"
   cat >"$RUN/$1.capnp" <<CAPNP
@@ -95,6 +100,7 @@ const config :Workerd.Config = (
 const server :Workerd.Worker = (
   modules = [ $3 ],
   compatibilityDate = "$COMPAT_DATE",
+  compatibilityFlags = [ $COMPAT_FLAGS ],
   bindings = [
     (name = "BACKEND_ORIGIN", text = "http://127.0.0.1:$BACKEND_PORT"),
     (name = "WEBHOOK_TOKEN", text = "$TOKEN"),

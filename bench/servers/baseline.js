@@ -23,7 +23,10 @@ export default {
       if (!ROOM_ID.test(roomId) || roomId === "." || roomId === "..") return fail(400, "invalid_room_id", "bad room");
       if (request.headers.get("Upgrade") !== "websocket") return fail(426, "upgrade_required", "websocket only");
       const stub = env.Chat.get(env.Chat.idFromName(roomId));
-      return stub.fetch(new Request(`https://room/connect?room=${encodeURIComponent(roomId)}`, request));
+      // `?compression=off|none`: the load generator's check of the per-socket switch (see the room).
+      const mode = url.searchParams.get("compression");
+      const extra = mode ? `&compression=${encodeURIComponent(mode)}` : "";
+      return stub.fetch(new Request(`https://room/connect?room=${encodeURIComponent(roomId)}${extra}`, request));
     }
     if (url.pathname === "/api/broadcast") {
       if (request.method !== "POST") return fail(405, "method_not_allowed", "POST");
@@ -50,7 +53,12 @@ export class ChatRoom extends DurableObject {
       const connectionId = crypto.randomUUID();
       this.ctx.acceptWebSocket(pair[1], [connectionId]);
       pair[1].serializeAttachment({ connectionId, room: url.searchParams.get("room"), userId: null, authed: false });
-      return new Response(null, { status: 101, webSocket: pair[0] });
+      // The runtime's per-socket switch, set in the room's answer (the floor sets it in
+      // the Worker's): `off` answers an empty Sec-WebSocket-Extensions (documented to
+      // turn permessage-deflate off for the socket), `none` the value "none".
+      const value = { off: "", none: "none" }[url.searchParams.get("compression")];
+      const headers = value === undefined ? {} : { "Sec-WebSocket-Extensions": value };
+      return new Response(null, { status: 101, webSocket: pair[0], headers });
     }
     if (url.pathname === "/broadcast") {
       const { message, excludeConnectionIds = [] } = await request.json();

@@ -6,13 +6,28 @@ import { DurableObject } from "cloudflare:workers";
 const AUTH_OK = '{"type":"auth:ok","connectionId":"floor-connection-id-000","userId":null}';
 const TYPING = '{"type":"typing","userId":null,"isTyping":true}';
 
+// The load generator's check of the runtime's per-socket switch, on the upgrade answer
+// the Worker itself returns (the baseline sets it in the room's answer instead):
+// `?compression=off` answers with an empty Sec-WebSocket-Extensions (documented to turn
+// permessage-deflate off for the socket), `?compression=none` with the value "none"
+// (no extension the runtime can agree to).
+const EXTENSIONS_ANSWER = { off: "", none: "none" };
+async function answerExtensions(room, request, value) {
+  const answer = await room.fetch(new Request("https://room/connect", request));
+  if (!answer.webSocket) return answer;
+  return new Response(null, { status: 101, webSocket: answer.webSocket, headers: { "Sec-WebSocket-Extensions": value } });
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     if (url.pathname === "/healthz") return new Response('{"ok":true}');
     const roomId = url.pathname.startsWith("/rooms/") ? url.pathname.slice(7) : url.searchParams.get("room");
     if (url.pathname.startsWith("/rooms")) {
-      return env.Chat.get(env.Chat.idFromName(roomId)).fetch(new Request("https://room/connect", request));
+      const room = env.Chat.get(env.Chat.idFromName(roomId));
+      const value = EXTENSIONS_ANSWER[url.searchParams.get("compression")];
+      if (value !== undefined) return answerExtensions(room, request, value);
+      return room.fetch(new Request("https://room/connect", request));
     }
     if (url.pathname === "/api/broadcast") {
       const body = await request.json();

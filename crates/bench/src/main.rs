@@ -8,6 +8,7 @@
 //! Servers are interleaved within every round. Prints a table; writes JSON; exits 1 if
 //! any run lost or duplicated a delivery (or otherwise failed).
 
+mod deflate;
 mod probe;
 mod restart;
 mod scenarios;
@@ -99,6 +100,39 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("restart_200x10", "s to 99% back", false),
     ("idle_memory", "KiB/socket", false),
     ("room_memory_100x10", "KiB/socket", false),
+    // The same loads with clients that negotiate permessage-deflate as browsers do
+    // (`--deflate`; on in quick runs): see `DEFLATE_PAIRS`.
+    ("fanout_1000_sequential_deflate", "deliveries/s", false),
+    (
+        "fanout_1000_sequential_batch_deflate",
+        "deliveries/s",
+        false,
+    ),
+    ("fanout_1000_inflight_deflate", "deliveries/s", false),
+    ("fanout_4000_inflight_deflate", "deliveries/s", false),
+    ("burst_1000_deflate", "deliveries/s", false),
+    ("burst_1000_batch_deflate", "deliveries/s", false),
+    ("idle_memory_deflate", "KiB/socket", false),
+];
+
+/// Each compressing scenario and its uncompressed twin; the fan-out ones (for the
+/// compressed fan-out ratios against the baseline and the floor) are marked.
+const DEFLATE_PAIRS: &[(&str, &str, bool)] = &[
+    (
+        "fanout_1000_sequential_deflate",
+        "fanout_1000_sequential",
+        true,
+    ),
+    (
+        "fanout_1000_sequential_batch_deflate",
+        "fanout_1000_sequential_batch",
+        false,
+    ),
+    ("fanout_1000_inflight_deflate", "fanout_1000_inflight", true),
+    ("fanout_4000_inflight_deflate", "fanout_4000_inflight", true),
+    ("burst_1000_deflate", "burst_1000", false),
+    ("burst_1000_batch_deflate", "burst_1000_batch", false),
+    ("idle_memory_deflate", "idle_memory", false),
 ];
 
 struct Args {
@@ -117,6 +151,10 @@ struct Args {
     restart_only: Vec<String>,
     /// The dev backend (its check count).
     backend: Option<String>,
+    /// Run the compressing variants (`_deflate`) of the scenarios run. Off by default
+    /// in a full run: their idle sockets with the others' would pass this machine's
+    /// 20,000 open files in the load generator.
+    deflate: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -132,6 +170,7 @@ fn parse_args() -> Result<Args, String> {
         restarts: BTreeMap::new(),
         restart_only: Vec::new(),
         backend: None,
+        deflate: false,
     };
     let mut workerd = String::new();
     let mut restart_configs = Vec::new();
@@ -149,9 +188,11 @@ fn parse_args() -> Result<Args, String> {
                     pid: pid.parse().map_err(|_| "bad pid")?,
                     token: "dev:".into(),
                     batch: false,
+                    deflate: false,
                 });
             }
             "--quick" => a.quick = true,
+            "--deflate" => a.deflate = true,
             "--rounds" => a.rounds = Some(value()?.parse().map_err(|_| "bad --rounds")?),
             "--out" => a.out = Some(value()?),
             "--wasm-raw" => a.wasm_raw = value()?.parse().ok(),
@@ -172,6 +213,8 @@ fn parse_args() -> Result<Args, String> {
     if a.servers.is_empty() {
         return Err("give at least one --server".into());
     }
+    // Quick runs prove the compressing clients work; naming one runs it.
+    a.deflate |= a.quick || a.only.iter().any(|o| o.contains("deflate"));
     for (name, config) in restart_configs {
         let log = config
             .strip_suffix(".capnp")
@@ -189,11 +232,13 @@ fn parse_args() -> Result<Args, String> {
 
 type Results = BTreeMap<&'static str, BTreeMap<String, Vec<Run>>>;
 
+#[allow(clippy::too_many_arguments)]
 async fn round(
     s: &Server,
     sizes: &Sizes,
     r: usize,
     only: &[String],
+    deflate: bool,
     http: &reqwest::Client,
     idle: &mut Vec<socket::Joined>,
     out: &mut Results,
@@ -213,10 +258,21 @@ async fn round(
             .or_default()
             .push(run);
     };
+    // Compressing clients (permessage-deflate negotiated as a browser does).
+    let deflating = Server {
+        deflate: true,
+        ..s.clone()
+    };
     if wanted("idle_memory") {
         add(
             "idle_memory",
             scenarios::memory(s, &tag, sizes.idle, 1, idle).await,
+        );
+    }
+    if deflate && wanted("idle_memory_deflate") {
+        add(
+            "idle_memory_deflate",
+            scenarios::memory(&deflating, &format!("{tag}-z"), sizes.idle, 1, idle).await,
         );
     }
     // Opt-in (--only room_memory): its idle sockets would push the default run past
@@ -244,16 +300,23 @@ async fn round(
             continue;
         }
         settle(idle.len()).await;
-        let (seq, inflight) = scenarios::fanout(
-            s,
-            http,
-            &tag,
-            sizes.fanout[i],
-            sizes.broadcasts[i],
-            sizes.inflight,
-            2 * idle.len() + 4_000,
-        )
-        .await;
+        // One phase when only one is wanted (`--only fanout_4000_inflight`).
+        let (n, k) = (sizes.fanout[i], sizes.broadcasts[i]);
+        if !wanted(seq_name) || !wanted(inflight_name) {
+            let (name, inflight) = if wanted(seq_name) {
+                (seq_name, 1)
+            } else {
+                (inflight_name, sizes.inflight)
+            };
+            let room = format!("{tag}-fanout-{n}-{name}");
+            add(
+                name,
+                scenarios::fanout_phase(s, http, &room, n, k, inflight).await,
+            );
+            continue;
+        }
+        let (seq, inflight) =
+            scenarios::fanout(s, http, &tag, n, k, sizes.inflight, 2 * idle.len() + 4_000).await;
         add(seq_name, seq);
         add(inflight_name, inflight);
     }
@@ -263,6 +326,16 @@ async fn round(
         batch: true,
         ..s.clone()
     };
+    let batching_deflating = Server {
+        batch: true,
+        ..deflating.clone()
+    };
+    let (n1, k1, n4, k4) = (
+        sizes.fanout[0],
+        sizes.broadcasts[0],
+        sizes.fanout[1],
+        sizes.broadcasts[1],
+    );
     let loads = [
         (
             "fanout_1000_sequential_batch",
@@ -276,9 +349,27 @@ async fn round(
         ),
         ("burst_1000", s, sizes.burst),
         ("burst_1000_batch", &batching, sizes.burst),
+        ("fanout_1000_sequential_deflate", &deflating, [n1, k1, 1]),
+        (
+            "fanout_1000_sequential_batch_deflate",
+            &batching_deflating,
+            [n1, k1, 1],
+        ),
+        (
+            "fanout_1000_inflight_deflate",
+            &deflating,
+            [n1, k1, sizes.inflight],
+        ),
+        (
+            "fanout_4000_inflight_deflate",
+            &deflating,
+            [n4, k4, sizes.inflight],
+        ),
+        ("burst_1000_deflate", &deflating, sizes.burst),
+        ("burst_1000_batch_deflate", &batching_deflating, sizes.burst),
     ];
     for (name, server, [n, k, inflight]) in loads {
-        if !wanted(name) || (server.batch && s.name != "hub") {
+        if !wanted(name) || (server.batch && s.name != "hub") || (server.deflate && !deflate) {
             continue;
         }
         settle(idle.len()).await;
@@ -408,6 +499,20 @@ async fn main() {
         .expect("HTTP client");
     let mut results: Results = BTreeMap::new();
     let mut idle: BTreeMap<String, Vec<socket::Joined>> = BTreeMap::new();
+    // The compression switches as the clients see them, once per server.
+    let mut extensions = Map::new();
+    if args.deflate {
+        for s in args
+            .servers
+            .iter()
+            .filter(|s| !args.restart_only.contains(&s.name))
+        {
+            let tag = format!("x-{}", std::process::id());
+            let seen = scenarios::extensions(s, &tag).await;
+            println!("extensions {}: {seen}", s.name);
+            extensions.insert(s.name.clone(), seen);
+        }
+    }
     for r in 0..rounds {
         // Interleave: each round starts with a different server.
         for i in 0..args.servers.len() {
@@ -417,7 +522,17 @@ async fn main() {
             }
             println!("round {}/{rounds}: {}", r + 1, s.name);
             let keep = idle.entry(s.name.clone()).or_default();
-            round(s, sizes, r, &args.only, &http, keep, &mut results).await;
+            round(
+                s,
+                sizes,
+                r,
+                &args.only,
+                args.deflate,
+                &http,
+                keep,
+                &mut results,
+            )
+            .await;
         }
     }
     drop(idle);
@@ -612,6 +727,99 @@ async fn main() {
     if !batch_vs_floor.is_empty() {
         println!("batch_vs_floor_min = {}", fmt(batch_vs_floor_min));
     }
+    // Compression: each compressing scenario against its plain twin, per server, in
+    // the same run (same servers, same rounds). Server CPU per delivery is the
+    // median server CPU (cores) over the median rate.
+    let med_of = |scenario: &str, server: &str, f: &dyn Fn(&Run) -> f64| {
+        results
+            .get(scenario)
+            .and_then(|m| m.get(server))
+            .map(|r| median(&values(r, f)))
+            .unwrap_or(f64::NAN)
+    };
+    let extra_of = |scenario: &str, server: &str, key: &str| {
+        results
+            .get(scenario)
+            .and_then(|m| m.get(server))
+            .map(|runs| {
+                median(
+                    &runs
+                        .iter()
+                        .filter(|r| r.error.is_none())
+                        .filter_map(|r| r.extra[key].as_f64())
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .unwrap_or(f64::NAN)
+    };
+    let mut compression = Map::new();
+    let (mut deflate_vs_js, mut deflate_vs_floor) = (Vec::new(), Vec::new());
+    if DEFLATE_PAIRS
+        .iter()
+        .any(|(z, _, _)| results.contains_key(z))
+    {
+        println!();
+        println!("| compression | server | plain | deflate | deflate/plain | server CPU cores plain / deflate | server µs per delivery plain / deflate | loadgen CPU deflate | p99 ms plain / deflate | wire / inflated bytes per frame |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+    }
+    for (zipped, plain, is_fanout) in DEFLATE_PAIRS {
+        let Some(per_server) = results.get(zipped) else {
+            continue;
+        };
+        if *is_fanout {
+            deflate_vs_js.push(ratio(med(zipped, "hub"), med(zipped, "baseline")));
+            deflate_vs_floor.push(ratio(med(zipped, "hub"), med(zipped, "floor")));
+        }
+        let mut servers = Map::new();
+        for name in names.iter().filter(|n| per_server.contains_key(*n)) {
+            let cpu = |sc: &str| med_of(sc, name, &|r| r.cpu.server);
+            let us = |sc: &str| 1e6 * ratio(cpu(sc), med(sc, name));
+            let row = json!({
+                "plain": med(plain, name),
+                "deflate": med(zipped, name),
+                "deflate_vs_plain": ratio(med(zipped, name), med(plain, name)),
+                "server_cpu_cores_plain": cpu(plain),
+                "server_cpu_cores_deflate": cpu(zipped),
+                "server_cpu_us_per_delivery_plain": us(plain),
+                "server_cpu_us_per_delivery_deflate": us(zipped),
+                "loadgen_cpu_cores_plain": med_of(plain, name, &|r| r.cpu.loadgen),
+                "loadgen_cpu_cores_deflate": med_of(zipped, name, &|r| r.cpu.loadgen),
+                "p99_ms_plain": p99(plain, name),
+                "p99_ms_deflate": p99(zipped, name),
+                "wire_bytes_per_frame": extra_of(zipped, name, "wire_bytes_per_frame"),
+                "inflated_bytes_per_frame": extra_of(zipped, name, "inflated_bytes_per_frame"),
+                "negotiated": per_server[name].iter().find_map(|r| r.extra.get("negotiated").cloned()),
+            });
+            let f = |k: &str| fmt(row[k].as_f64().unwrap_or(f64::NAN));
+            println!(
+                "| {zipped} | {name} | {} | {} | {} | {} / {} | {} / {} | {} | {} / {} | {} / {} |",
+                f("plain"),
+                f("deflate"),
+                f("deflate_vs_plain"),
+                f("server_cpu_cores_plain"),
+                f("server_cpu_cores_deflate"),
+                f("server_cpu_us_per_delivery_plain"),
+                f("server_cpu_us_per_delivery_deflate"),
+                f("loadgen_cpu_cores_deflate"),
+                f("p99_ms_plain"),
+                f("p99_ms_deflate"),
+                f("wire_bytes_per_frame"),
+                f("inflated_bytes_per_frame"),
+            );
+            servers.insert(name.clone(), row);
+        }
+        compression.insert(
+            zipped.to_string(),
+            json!({"plain_scenario": plain, "servers": servers}),
+        );
+    }
+    if !deflate_vs_js.is_empty() {
+        println!(
+            "fanout_deflate_vs_js_min = {}, fanout_deflate_vs_floor_min = {}",
+            fmt(min(&deflate_vs_js)),
+            fmt(min(&deflate_vs_floor))
+        );
+    }
     // The restart scenarios in full: times to 50/99/100% back, the participants checks
     // the backend received while the clients came back, refused authentications.
     let mut restart_json = Map::new();
@@ -694,6 +902,10 @@ async fn main() {
         "fanout_vs_floor_min": min(&vs_floor),
         "batch_vs_floor_min": batch_vs_floor_min,
         "batching": batching,
+        "fanout_deflate_vs_js_min": min(&deflate_vs_js),
+        "fanout_deflate_vs_floor_min": min(&deflate_vs_floor),
+        "compression": compression,
+        "extensions": extensions,
         "ratios": ratios,
         "scenarios": scen_json,
         "restart": restart_json,

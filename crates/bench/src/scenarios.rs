@@ -20,6 +20,8 @@ pub struct Server {
     pub token: String,
     /// Its clients ask for `batch` frames (`"batch": true` in their auth).
     pub batch: bool,
+    /// Its clients offer permessage-deflate, as browsers do (`crate::deflate`).
+    pub deflate: bool,
 }
 
 impl Server {
@@ -76,8 +78,8 @@ pub async fn join_many(
             } else {
                 s.token.clone()
             };
-            let (origin, batch) = (s.origin.clone(), s.batch);
-            async move { join_with(&origin, &room, &token, batch).await }
+            let (origin, batch, deflate) = (s.origin.clone(), s.batch, s.deflate);
+            async move { join_with(&origin, &room, &token, batch, deflate).await }
         })
         .buffered(CONNECT_CONCURRENCY)
         .collect()
@@ -94,7 +96,7 @@ pub async fn join_storm(s: &Server, tag: &str, n: usize) -> Run {
     let started = Instant::now();
     let joins = (0..n).map(|i| {
         let (origin, room, token) = (s.origin.clone(), room.clone(), format!("{}u{i}", s.token));
-        async move { join_with(&origin, &room, &token, false).await }
+        async move { join_with(&origin, &room, &token, false, false).await }
     });
     let joined: Result<Vec<Joined>, String> = futures_util::future::join_all(joins)
         .await
@@ -423,11 +425,14 @@ pub async fn fanout_phase(
         Ok(j) => j,
         Err(e) => return Run::failed(e),
     };
+    let negotiated = negotiated(&joined);
     let (writers, readers) = listen(joined, "\"seq\":", k);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let jobs: Vec<(String, usize)> = (0..k).map(|i| (room.to_owned(), i)).collect();
+    let bytes = WireBytes::start();
     let (sent, (deliveries, frames), cpu) =
         post_and_gather(s, http, jobs, inflight, n, readers).await;
+    let (wire, inflated) = bytes.stop();
     close_all(writers).await;
     let sent = match sent {
         Ok(sent) => sent,
@@ -435,9 +440,100 @@ pub async fn fanout_phase(
     };
     let expected: Vec<u64> = (0..k as u64).collect();
     match verify(&deliveries, &expected, inflight == 1) {
-        Ok(()) => summarize(&deliveries, frames, &sent, cpu),
+        Ok(()) => {
+            let mut run = summarize(&deliveries, frames, &sent, cpu);
+            if s.deflate {
+                run.extra["negotiated"] = negotiated;
+                // Received data-frame payload: as sent, and inflated (the layer
+                // counts it only on sockets that negotiated compression).
+                run.extra["wire_bytes_per_frame"] = (wire as f64 / frames as f64).into();
+                run.extra["inflated_bytes_per_frame"] = (inflated as f64 / frames as f64).into();
+            }
+            run
+        }
         Err(e) => Run::failed(e),
     }
+}
+
+/// How many sockets negotiated permessage-deflate, and the first socket's answer.
+fn negotiated(joined: &[Joined]) -> serde_json::Value {
+    let deflating = joined
+        .iter()
+        .filter(|j| {
+            j.extensions
+                .as_deref()
+                .is_some_and(|e| e.contains("permessage-deflate"))
+        })
+        .count();
+    serde_json::json!({
+        "sockets": joined.len(),
+        "deflate_sockets": deflating,
+        "extensions": joined.first().and_then(|j| j.extensions.clone()),
+    })
+}
+
+/// The deflate layer's byte counters over one measured interval.
+struct WireBytes(u64, u64);
+
+impl WireBytes {
+    fn start() -> WireBytes {
+        WireBytes(
+            crate::deflate::WIRE_BYTES.load(Ordering::Relaxed),
+            crate::deflate::INFLATED_BYTES.load(Ordering::Relaxed),
+        )
+    }
+
+    fn stop(&self) -> (u64, u64) {
+        (
+            crate::deflate::WIRE_BYTES.load(Ordering::Relaxed) - self.0,
+            crate::deflate::INFLATED_BYTES.load(Ordering::Relaxed) - self.1,
+        )
+    }
+}
+
+/// The runtime's compression switches as a client sees them: the
+/// `Sec-WebSocket-Extensions` each upgrade got back without an offer, with the
+/// browser's offer, and with the offer on a socket the server was asked to answer
+/// uncompressed (`?compression=off`: the JS floor and baseline answer that upgrade with
+/// an empty `Sec-WebSocket-Extensions`, `?compression=none` with the value "none"; this
+/// hub ignores the query). A socket whose
+/// answer names no extension must then get uncompressed frames: `auth:ok` is read
+/// through tungstenite, which fails on a frame with RSV1 set.
+pub async fn extensions(s: &Server, tag: &str) -> serde_json::Value {
+    let room = format!("{tag}-extensions");
+    let mut out = serde_json::Map::new();
+    let cases = [
+        ("no_offer", "", false),
+        ("offer", "", true),
+        ("offer_socket_off", "?compression=off", true),
+        ("offer_socket_none", "?compression=none", true),
+    ];
+    for (case, query, deflate) in cases {
+        let url = format!("{}/rooms/{room}{query}", s.origin);
+        let auth = format!(
+            r#"{{"type":"auth","token":"{}u1","roomId":"{room}"}}"#,
+            s.token
+        );
+        let value = match crate::socket::upgrade(&url, deflate).await {
+            Ok((mut ws, header)) => {
+                let answer = match ws.send(Message::text(auth)).await {
+                    Ok(()) => tokio::time::timeout(Duration::from_secs(10), ws.next()).await,
+                    Err(e) => Ok(Some(Err(e))),
+                };
+                let auth_ok =
+                    matches!(&answer, Ok(Some(Ok(Message::Text(t)))) if t.contains("auth:ok"));
+                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                let mut v = serde_json::json!({ "extensions": header, "auth_ok": auth_ok });
+                if !auth_ok {
+                    v["answer"] = format!("{answer:?}").into();
+                }
+                v
+            }
+            Err(e) => serde_json::json!({ "error": e }),
+        };
+        out.insert(case.to_owned(), value);
+    }
+    out.into()
 }
 
 /// (c) typing fan-out in a room of `n`: every socket sends `events` typing events,
@@ -589,15 +685,24 @@ pub async fn many_rooms(
 pub async fn memory(s: &Server, tag: &str, n: usize, rooms: usize, keep: &mut Vec<Joined>) -> Run {
     let before = crate::probe::process_rss_kib(s.pid);
     let names: Vec<String> = (0..rooms).map(|r| format!("{tag}-idle-{r}")).collect();
-    match join_many(s, &names, n / rooms).await {
-        Ok(j) => keep.extend(j),
+    let negotiated = match join_many(s, &names, n / rooms).await {
+        Ok(j) => {
+            let negotiated = negotiated(&j);
+            keep.extend(j);
+            negotiated
+        }
         Err(e) => return Run::failed(e),
-    }
+    };
     // Idle means idle: past the runtime's ~10 s hibernation window, as in production.
     tokio::time::sleep(Duration::from_secs(if n >= 1000 { 12 } else { 2 })).await;
     let after = crate::probe::process_rss_kib(s.pid);
     Run {
         value: (after - before) / n as f64,
+        extra: if s.deflate {
+            serde_json::json!({ "negotiated": negotiated })
+        } else {
+            serde_json::Value::Null
+        },
         ..Run::default()
     }
 }

@@ -5,11 +5,13 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<crate::deflate::Stream>;
 pub type Reader = SplitStream<Ws>;
 pub type Writer = SplitSink<Ws, Message>;
 
@@ -19,6 +21,8 @@ pub struct Joined {
     pub handshake: Duration,
     /// The `auth:ok` frame's text.
     pub auth_ok: String,
+    /// The upgrade response's `Sec-WebSocket-Extensions` (None: no such header).
+    pub extensions: Option<String>,
 }
 
 fn config() -> WebSocketConfig {
@@ -56,13 +60,16 @@ pub async fn close_joined(joined: Vec<Joined>) {
 
 /// Connects to `room` and authenticates with `token` (asking for `batch` frames when
 /// `batch` is set); fails unless `auth:ok` arrives.
+/// With `deflate`, the upgrade offers permessage-deflate as a browser does (see
+/// `crate::deflate`).
 pub async fn join_with(
     origin: &str,
     room: &str,
     token: &str,
     batch: bool,
+    deflate: bool,
 ) -> Result<Joined, String> {
-    rejoin(origin, room, token, None, batch)
+    connect(origin, room, token, None, batch, deflate)
         .await
         .map_err(|e| match e {
             Refused::Connect(e) => format!("connect to {room}: {e}"),
@@ -88,15 +95,26 @@ pub async fn rejoin(
     resume: Option<&str>,
     batch: bool,
 ) -> Result<Joined, Refused> {
+    connect(origin, room, token, resume, batch, false).await
+}
+
+/// `rejoin`, offering permessage-deflate when `deflate` is set.
+pub async fn connect(
+    origin: &str,
+    room: &str,
+    token: &str,
+    resume: Option<&str>,
+    batch: bool,
+    deflate: bool,
+) -> Result<Joined, Refused> {
     let started = Instant::now();
-    let url = format!("{}/rooms/{room}", origin.replacen("http", "ws", 1));
-    let (mut ws, _) = tokio::time::timeout(
+    let (mut ws, extensions) = tokio::time::timeout(
         Duration::from_secs(30),
-        tokio_tungstenite::connect_async_with_config(&url, Some(config()), false),
+        upgrade(&format!("{origin}/rooms/{room}"), deflate),
     )
     .await
     .map_err(|_| Refused::Connect("timed out".into()))?
-    .map_err(|e| Refused::Connect(e.to_string()))?;
+    .map_err(Refused::Connect)?;
     let resume = resume
         .map(|ticket| format!(r#","resume":"{ticket}""#))
         .unwrap_or_default();
@@ -110,10 +128,44 @@ pub async fn rejoin(
             ws,
             handshake: started.elapsed(),
             auth_ok: t.to_string(),
+            extensions,
         }),
         Ok(Some(Ok(Message::Text(t)))) => Err(Refused::Auth(t.to_string())),
         other => Err(Refused::Auth(format!("{other:?}"))),
     }
+}
+
+/// The WebSocket upgrade of `url` (http://host:port/path), with the browser's
+/// permessage-deflate offer when `deflate` is set; the socket and the response's
+/// `Sec-WebSocket-Extensions`. Plain sockets go through the same layer, which then
+/// only forwards bytes (as tokio-tungstenite's own `connect_async` would, Nagle on).
+pub async fn upgrade(url: &str, deflate: bool) -> Result<(Ws, Option<String>), String> {
+    let ws_url = url.replacen("http", "ws", 1);
+    let mut request = ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    if deflate {
+        request.headers_mut().insert(
+            "Sec-WebSocket-Extensions",
+            HeaderValue::from_static(crate::deflate::OFFER),
+        );
+    }
+    let host = request.uri().host().unwrap_or("127.0.0.1").to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let stream = crate::deflate::Stream::new(tcp, deflate);
+    let (ws, response) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config()))
+            .await
+            .map_err(|e| e.to_string())?;
+    let extensions = response
+        .headers()
+        .get("Sec-WebSocket-Extensions")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    Ok((ws, extensions))
 }
 
 /// The unsigned number after `key` (e.g. `"seq":`) in `text`.
