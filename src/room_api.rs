@@ -69,12 +69,12 @@ impl Shell {
 
     fn counts(self: &Rc<Self>, now: u64) -> Counts {
         // Counted after expired members left and pending rows were written: exact.
-        let (connections, authenticated, checks, send_cost_ns) = self.with_core(|core, io| {
-            core.settle(now, io);
-            let (n, auth) = (core.connections(), core.authenticated());
-            (n, auth, core.checks(), core.send_cost_ns())
-        });
-        let (checks_in_flight, checks_queued) = checks;
+        let (connections, authenticated, (checks_in_flight, checks_queued), send_cost_ns) = self
+            .with_core(|core, io| {
+                core.settle(now, io);
+                let (n, a) = (core.connections(), core.authenticated());
+                (n, a, core.checks(), core.send_cost_ns())
+            });
         Counts {
             connections,
             // Every socket the runtime still holds, half-closed ones included: above

@@ -140,6 +140,8 @@ impl<S: Clone> Room<S> {
         self.next_check(now, io)
     }
 
+    /// What a check's outcome means for its socket: admitted, refused, or (a refresh)
+    /// renewed or kept. Whether it held a slot is the caller's business.
     fn check_answered(
         &mut self,
         socket: &S,
