@@ -23,6 +23,8 @@
 //!   [`bearer`] (the webhook token, compared in constant time), [`resume`] (resume
 //!   tickets: issued after a real check, verified without one), [`config`]
 //!   (environment variables into typed limits), [`room_id`], [`routes`].
+//! - [`shard`]: groundwork for rooms bigger than one object (naming, placement, the
+//!   room's one order across objects); not wired into the shells yet.
 
 pub mod audit;
 pub mod auth;
@@ -43,3 +45,4 @@ pub mod room;
 pub mod room_id;
 pub mod routes;
 pub mod session;
+pub mod shard;
