@@ -10,7 +10,9 @@
 //!   object's sockets against the room-wide cap.
 //! - [`sequence`]: a shard delivers the events the first object numbered in that
 //!   order, each once, whatever order the calls arrive in.
+//! - [`users`]: the room's users across its objects, for room-wide presence.
 
 pub mod naming;
 pub mod placement;
 pub mod sequence;
+pub mod users;
