@@ -693,16 +693,20 @@ pub async fn memory(s: &Server, tag: &str, n: usize, rooms: usize, keep: &mut Ve
         }
         Err(e) => return Run::failed(e),
     };
+    // The same sockets while their room is still awake (1 s after the joins): what a
+    // room costs between events, before the runtime hibernates it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let awake = crate::probe::process_rss_kib(s.pid);
     // Idle means idle: past the runtime's ~10 s hibernation window, as in production.
-    tokio::time::sleep(Duration::from_secs(if n >= 1000 { 12 } else { 2 })).await;
+    tokio::time::sleep(Duration::from_secs(if n >= 500 { 11 } else { 1 })).await;
     let after = crate::probe::process_rss_kib(s.pid);
+    let mut extra = serde_json::json!({ "awake_kib_per_socket": (awake - before) / n as f64 });
+    if s.deflate {
+        extra["negotiated"] = negotiated;
+    }
     Run {
         value: (after - before) / n as f64,
-        extra: if s.deflate {
-            serde_json::json!({ "negotiated": negotiated })
-        } else {
-            serde_json::Value::Null
-        },
+        extra,
         ..Run::default()
     }
 }
