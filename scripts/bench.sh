@@ -79,11 +79,15 @@ PIDS+=($!)
 STORAGE="${BENCH_STORAGE_DIR:-$RUN}"
 # The same compatibility date as the deployed Worker.
 COMPAT_DATE="$(sed -n 's/^compatibility_date = "\(.*\)"/\1/p' wrangler.toml)"
-# BENCH_WS_COMPRESSION=off runs every server with the runtime's switch
-# `no_web_socket_compression` (no permessage-deflate for any socket); by default they
-# negotiate it with every client that offers it, as deployed.
+# WebSocket compression as deployed: wrangler.toml's `no_web_socket_compression` flag
+# turns it off on every server (no permessage-deflate for any socket), as in production.
+# BENCH_WS_COMPRESSION=on|off overrides it for all three servers at once (the compression
+# comparison in docs/benchmarks.md runs with BENCH_WS_COMPRESSION=on).
+DEPLOYED_COMPRESSION=on
+if grep -q '^compatibility_flags = .*"no_web_socket_compression"' wrangler.toml; then DEPLOYED_COMPRESSION=off; fi
 COMPAT_FLAGS=""
-if [ "${BENCH_WS_COMPRESSION:-on}" = "off" ]; then COMPAT_FLAGS='"no_web_socket_compression"'; fi
+COMPRESSION="${BENCH_WS_COMPRESSION:-$DEPLOYED_COMPRESSION}"
+if [ "$COMPRESSION" = "off" ]; then COMPAT_FLAGS='"no_web_socket_compression"'; fi
 config() { # name port modules-block [extra bindings]
   mkdir -p "$STORAGE/$1-storage"
   cat >"$RUN/$1.capnp" <<CAPNP
@@ -162,5 +166,5 @@ RAW="$(stat -c %s build/index_bg.wasm)"
 GZ="$(gzip -9 -c build/index_bg.wasm | wc -c)"
 
 say "Running the load generator ${QUICK:-(full: 3 rounds, takes several minutes)}"
-BENCH_DATE="$DATE" target/release/loadgen "${SERVERS[@]}" "${RESTARTS[@]}" $QUICK --out "$OUT" \
+BENCH_DATE="$DATE" target/release/loadgen "${SERVERS[@]}" "${RESTARTS[@]}" $QUICK --out "$OUT" --expect-compression "$COMPRESSION" \
   --wasm-raw "$RAW" --wasm-gzip "$GZ" "$@" --runtime "workerd $("$WORKERD" --version | awk '{print $2}') (workerd serve, measured directly)"

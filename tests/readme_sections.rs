@@ -63,6 +63,10 @@ const SECTIONS: &[(&str, &str)] = &[
         "### 재개 티켓: 확인 요청 폭주 없는 배포",
     ),
     (
+        "### WebSocket compression (off by default)",
+        "### WebSocket 압축 (기본값은 꺼짐)",
+    ),
+    (
         "### After a deploy, and when something is wrong",
         "### 배포 후, 그리고 문제가 생겼을 때",
     ),

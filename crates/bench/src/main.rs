@@ -155,6 +155,11 @@ struct Args {
     /// in a full run: their idle sockets with the others' would pass this machine's
     /// 20,000 open files in the load generator.
     deflate: bool,
+    /// `--expect-compression on|off`: whether every server must negotiate
+    /// permessage-deflate with a browser's offer (scripts/bench.sh passes what the
+    /// servers were started with). Checked with the compressing clients; a server that
+    /// disagrees fails the run, since its figures would be for the wrong setting.
+    expect_compression: Option<bool>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -171,6 +176,7 @@ fn parse_args() -> Result<Args, String> {
         restart_only: Vec::new(),
         backend: None,
         deflate: false,
+        expect_compression: None,
     };
     let mut workerd = String::new();
     let mut restart_configs = Vec::new();
@@ -193,6 +199,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--quick" => a.quick = true,
             "--deflate" => a.deflate = true,
+            "--expect-compression" => {
+                a.expect_compression = match value()?.as_str() {
+                    "on" => Some(true),
+                    "off" => Some(false),
+                    _ => return Err("--expect-compression on|off".into()),
+                }
+            }
             "--rounds" => a.rounds = Some(value()?.parse().map_err(|_| "bad --rounds")?),
             "--out" => a.out = Some(value()?),
             "--wasm-raw" => a.wasm_raw = value()?.parse().ok(),
@@ -513,6 +526,17 @@ async fn main() {
             let tag = format!("x-{}", std::process::id());
             let seen = scenarios::extensions(s, &tag).await;
             println!("extensions {}: {seen}", s.name);
+            let negotiated = seen["offer"]["extensions"].is_string();
+            if let Some(expected) = args.expect_compression.filter(|e| *e != negotiated) {
+                let setting = |on: bool| if on { "on" } else { "off" };
+                eprintln!(
+                    "{} negotiated compression {}, but its setting is {}: its figures would be for the wrong setting",
+                    s.name,
+                    setting(negotiated),
+                    setting(expected)
+                );
+                std::process::exit(1);
+            }
             extensions.insert(s.name.clone(), seen);
         }
     }
