@@ -103,7 +103,7 @@ export const DEFAULTS = Object.freeze({
 
 /**
  * The `type` of every frame the hub itself sends; any other type is a backend broadcast.
- * Mirrors `SERVER_FRAME_TYPES` in crates/hub-core/src/protocol/server.rs (tests/frame_types.rs
+ * Mirrors `SERVER_FRAME_TYPES` in crates/hub-core/src/protocol.rs (tests/frame_types.rs
  * checks they match).
  */
 export const HUB_FRAME_TYPES = Object.freeze([
