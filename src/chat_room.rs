@@ -11,14 +11,18 @@ use crate::conn_id;
 use crate::effects::{now_ms, Effects};
 use crate::net::Cancel;
 use crate::respond::{error, respond, respond_later, websocket_response};
+use crate::shards::Role;
 use crate::store::Store;
 use crate::vars::config_from_env;
 use hub_core::config::Config;
-use hub_core::internal::Kind;
+use hub_core::internal::shards::Relayed;
+use hub_core::internal::{room_of_query, Kind};
 use hub_core::protocol::{self, Incoming};
 use hub_core::room::{Admission, Check, Room};
 use hub_core::room_id::RoomId;
 use hub_core::routes::{route_of, split_url, Route};
+use hub_core::shard::naming::parse_join_path;
+use hub_core::shard::placement::Place;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -26,8 +30,13 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use worker::js_sys::JsString;
 use worker::wasm_bindgen::JsCast;
+use worker::worker_sys::DurableObject;
 use worker::worker_sys::DurableObjectState;
 use worker::{console_error, web_sys, Env, Result, State, WebSocket, WebSocketPair};
+
+/// The first object's answer to the Worker for an upgrade it places on a further
+/// object: `<shard> <placement number>` (never seen by a client).
+pub const PLACE_HEADER: &str = "x-nativor-place";
 
 /// The Durable Object class the runtime instantiates, one per room.
 ///
@@ -57,6 +66,13 @@ pub struct Shell {
     /// When this in-memory instance was created (Unix ms): a new value after
     /// hibernation or a restart.
     pub(crate) started_at: u64,
+    pub env: Env,
+    /// The room this object belongs to, once an event has named it.
+    pub room: RefCell<Option<RoomId>>,
+    /// Its place in the room (see `shards`).
+    pub role: RefCell<Role>,
+    /// One long-lived stub per object of the room this object calls.
+    pub stubs: RefCell<HashMap<u16, DurableObject>>,
 }
 
 #[wasm_bindgen]
@@ -69,15 +85,20 @@ impl ChatRoom {
         }
         let state = State::from(state);
         let store = Store::new(state.storage().sql());
+        let started_at = now_ms();
         let shell = Shell {
             state,
             store,
             core: RefCell::new(Room::new(config.clone())),
+            role: RefCell::new(Role::first(&config, started_at)),
             config,
             timer: RefCell::new(None),
             checks: RefCell::new(HashMap::new()),
             awake: Cell::new(false),
-            started_at: now_ms(),
+            started_at,
+            env,
+            room: RefCell::new(None),
+            stubs: RefCell::new(HashMap::new()),
         };
         ChatRoom {
             shell: Rc::new(shell),
@@ -88,15 +109,31 @@ impl ChatRoom {
     /// internal request from the Worker (`hub_core::internal`).
     pub fn fetch(&self, req: web_sys::Request) -> JsValue {
         let shell = Rc::clone(&self.shell);
-        shell.wake();
         let url = req.url();
-        if let Some(kind) = Kind::of_path(split_url(&url).0) {
+        let (path, query) = split_url(&url);
+        if let Some(kind) = Kind::of_path(path) {
+            shell.learn_room(room_of_query(query));
+            shell.wake();
             return respond_later(shell.answer(kind, req));
         }
-        respond(match route_of(&url) {
-            Route::Room(Ok(id)) => shell.connect(id),
-            _ => error(404, "not_found", "no such room endpoint").map(Into::into),
-        })
+        // An upgrade the room's first object placed here (only the Worker can send it).
+        if let Some((room, shard, placement)) = parse_join_path(path) {
+            shell.learn_room(Some(room.clone()));
+            shell.become_further(shard);
+            shell.wake();
+            if let Role::Further(further) = &mut *shell.role.borrow_mut() {
+                further.placed(placement);
+            }
+            return respond(shell.accept(room));
+        }
+        match route_of(&url) {
+            Route::Room(Ok(id)) => {
+                shell.learn_room(Some(id.clone()));
+                shell.wake();
+                shell.connect(id)
+            }
+            _ => respond(error(404, "not_found", "no such room endpoint").map(Into::into)),
+        }
     }
 
     #[wasm_bindgen(js_name = webSocketMessage)]
@@ -155,7 +192,28 @@ impl Shell {
         f: impl FnOnce(&mut Room<WebSocket>, &mut Effects) -> R,
     ) -> R {
         let mut io = Effects::new(self);
-        f(&mut self.core.borrow_mut(), &mut io)
+        let r = f(&mut self.core.borrow_mut(), &mut io);
+        // A further object tells the first what changed (one report in flight).
+        self.pump();
+        r
+    }
+
+    fn learn_room(&self, room: Option<RoomId>) {
+        if let (None, Some(room)) = (self.room(), room) {
+            *self.room.borrow_mut() = Some(room);
+        }
+    }
+
+    /// This object is further object `shard` of its room, for good.
+    pub fn become_further(&self, shard: u16) {
+        if shard == 0 || matches!(&*self.role.borrow(), Role::Further(_)) {
+            return;
+        }
+        // A wake that found sockets lists them all in its first report.
+        let full = self.awake.get();
+        *self.role.borrow_mut() =
+            Role::Further(hub_core::shard::further::Further::new(shard, full));
+        self.core.borrow_mut().set_further(shard);
     }
 
     /// Once per in-memory instance, at its first event: the core takes over the
@@ -168,14 +226,94 @@ impl Shell {
             console_error!("reading the room's tables failed: {e}");
             false
         });
-        let sockets = self.state.get_websockets().into_iter().map(|ws| {
-            let session = attachment::read(&ws);
-            (ws, session)
-        });
+        let sockets: Vec<_> = self
+            .state
+            .get_websockets()
+            .into_iter()
+            .map(|ws| {
+                let session = attachment::read(&ws);
+                (ws, session)
+            })
+            .collect();
+        // Sockets a further object holds say so: it learns its place back from them.
+        let place = sockets
+            .iter()
+            .find_map(|(_, s)| s.as_ref().map(|s| (s.shard, s.room_id.clone())));
+        if let Some((shard, room)) = place {
+            self.learn_room(Some(room));
+            if shard > 0 {
+                *self.role.borrow_mut() =
+                    Role::Further(hub_core::shard::further::Further::new(shard, true));
+                self.core.borrow_mut().set_further(shard);
+            }
+        }
         self.with_core(|core, io| core.on_wake(sockets, has_storage, now_ms(), io));
+        if has_storage && matches!(&*self.role.borrow(), Role::First(_)) {
+            self.restore_shards();
+        }
     }
 
-    fn connect(self: &Rc<Self>, room: RoomId) -> Result<web_sys::Response> {
+    /// A new socket reaches the room's first object: it takes it while it has room,
+    /// else tells the Worker which further object to send the same upgrade to, else
+    /// refuses it (`room_full`).
+    fn connect(self: &Rc<Self>, room: RoomId) -> JsValue {
+        let own = self.core.borrow().connections();
+        let placed = match &mut *self.role.borrow_mut() {
+            Role::First(first) => first.place(own, now_ms()),
+            Role::Further(_) => (Place::Here, false),
+        };
+        match placed {
+            (Place::Here, _) => respond(self.accept(room)),
+            (Place::Full, _) => respond(self.refuse_full()),
+            (Place::Shard(shard, number), new) => {
+                respond_later(Rc::clone(self).place_on(shard, number, new))
+            }
+        }
+    }
+
+    /// Answers the Worker with the further object for an upgrade. A shard opened now
+    /// first adopts the room's disconnect records, so a revocation holds there before
+    /// its first socket can send a resume ticket.
+    async fn place_on(
+        self: Rc<Self>,
+        shard: u16,
+        number: u64,
+        new: bool,
+    ) -> Result<web_sys::Response> {
+        if new {
+            if let Err(e) = self.store.save_shard(shard, 0) {
+                console_error!("recording a new shard failed: {e}");
+            }
+            let records = self.store.revocations(now_ms()).unwrap_or_default();
+            let adopt = [Relayed::Revoked { records }];
+            let relay = match &mut *self.role.borrow_mut() {
+                Role::First(first) => Some(first.relay(shard, adopt.to_vec())),
+                Role::Further(_) => None,
+            };
+            if let Some(relay) = relay {
+                let promise = self.call(shard, &hub_core::internal::Internal::Relay(relay));
+                self.answer_of(shard, promise).await;
+            }
+        }
+        let headers = web_sys::Headers::new()?;
+        headers.set(PLACE_HEADER, &format!("{shard} {number}"))?;
+        let init = web_sys::ResponseInit::new();
+        init.set_status(200);
+        init.set_headers(&headers);
+        Ok(web_sys::Response::new_with_opt_str_and_init(None, &init)?)
+    }
+
+    fn refuse_full(self: &Rc<Self>) -> Result<web_sys::Response> {
+        let Some(connection_id) = conn_id::generate() else {
+            return error(500, "internal", "could not create a connection id").map(Into::into);
+        };
+        let pair = WebSocketPair::new()?;
+        self.with_core(|core, io| core.on_room_full(pair.server, &connection_id, now_ms(), io));
+        websocket_response(pair.client)
+    }
+
+    /// Takes a new socket into this object.
+    fn accept(self: &Rc<Self>, room: RoomId) -> Result<web_sys::Response> {
         let Some(connection_id) = conn_id::generate() else {
             console_error!("no randomness available for a connection id");
             return error(500, "internal", "could not create a connection id").map(Into::into);
@@ -216,7 +354,17 @@ impl Shell {
                 claimed_user_id: request.user_id.as_deref(),
                 connection_id: &session.connection_id,
             };
-            let outcome = backend::participants_check(&self.config, input, &cancel).await;
+            let further = matches!(&*self.role.borrow(), Role::Further(_));
+            let outcome = if further {
+                // The room-wide member list for its `auth:ok`, asked for meanwhile.
+                let check = backend::participants_check(&self.config, input, &cancel);
+                let (outcome, members) =
+                    futures_util::future::join(check, self.room_members()).await;
+                self.core.borrow_mut().set_view(members);
+                outcome
+            } else {
+                backend::participants_check(&self.config, input, &cancel).await
+            };
             self.checks.borrow_mut().remove(&session.connection_id);
             let next = self.with_core(|core, io| {
                 let next = core.on_check_done(&socket, &session, outcome, now_ms(), io)?;

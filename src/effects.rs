@@ -6,10 +6,12 @@ use crate::attachment;
 use crate::chat_room::Shell;
 use crate::fanout;
 use crate::net::{self, Cancel};
+use crate::shards::Role;
 use hub_core::audit;
+use hub_core::internal::shards::Relayed;
 use hub_core::journal::Write;
 use hub_core::protocol::{ClientError, CloseCode};
-use hub_core::room::{Check, Sockets, Storage, Timers};
+use hub_core::room::{Check, Sockets, Spread, Storage, Timers};
 use hub_core::session::Session;
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -128,6 +130,31 @@ impl Timers for Effects<'_> {
             worker::Delay::from(Duration::from_millis(after_ms)).await;
             shell.with_core(|core, io| core.on_burst_timer(now_ms(), io));
         });
+    }
+}
+
+impl Spread for Effects<'_> {
+    fn spread(&mut self, frame: &str, except: Option<&str>) {
+        let up = match &mut *self.shell.role.borrow_mut() {
+            Role::First(first) => !first.in_use().is_empty(),
+            Role::Further(further) => {
+                further.frame(frame, except);
+                false
+            }
+        };
+        if up {
+            let event = Relayed::Frame {
+                frame: frame.to_owned(),
+                except: except.map(str::to_owned),
+            };
+            self.shell.relay_and_forget(&[event], None);
+        }
+    }
+
+    fn report_user(&mut self, user: &str, present: bool, via: Option<&str>) {
+        if let Role::Further(further) = &mut *self.shell.role.borrow_mut() {
+            further.user(user, present, via);
+        }
     }
 }
 

@@ -3,45 +3,79 @@
 //! JSON errors. Validates the backend's bodies once (in `hub_core`) and hands each
 //! room one internal request; decides nothing about the protocol itself.
 
+use crate::chat_room::PLACE_HEADER;
 use crate::net::{read_bounded, ReadError};
 use crate::respond::{error, json_response, respond, respond_later};
+use crate::shards::stub;
 use crate::vars::config_from_env;
 use futures_util::future::join_all;
 use hub_core::batch;
 use hub_core::bearer;
 use hub_core::broadcast;
+use hub_core::internal::ORIGIN;
 use hub_core::internal::{broadcast::Sent, Internal, Kind, Method as RoomMethod};
 use hub_core::room_id::{RoomId, RoomIdError};
 use hub_core::routes::{route_of, split_url, Route};
+use hub_core::shard::naming::{join_path, object_name};
 use serde_json::json;
-use worker::js_sys::{Reflect, Uint8Array};
+use worker::js_sys::Uint8Array;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::worker_sys::{DurableObject, DurableObjectNamespace};
 use worker::{web_sys, Env, Request, Response, Result};
 
-/// The Durable Object namespace binding.
-pub const DO_BINDING: &str = "Chat";
-
 /// The Worker's entry (exported as `fetch` in `lib.rs`). A room upgrade is handed to
-/// the room's Durable Object and the runtime receives the room's own promise: nothing
-/// awaits in wasm. The hot paths (upgrades, broadcasts) stay on the runtime's request
-/// and response objects: converting to workers-rs types copies headers and reads
-/// `request.cf`, which a perf profile of the handshake showed costing as much as the
-/// routing itself.
+/// the room's first Durable Object. The hot paths (upgrades, broadcasts) stay on the
+/// runtime's request and response objects: converting to workers-rs types copies
+/// headers and reads `request.cf`, which a perf profile of the handshake showed costing
+/// as much as the routing itself.
 pub fn entry(raw: web_sys::Request, env: Env) -> JsValue {
     let route = route_of(&raw.url());
     if let Route::Room(Ok(room)) = &route {
         if is_upgrade(&raw) {
             // The request goes to the room as it came: the room reads its id from the
             // same URL, and nothing is copied on the way.
-            return match room_stub(&env, room).and_then(|stub| Ok(stub.fetch_with_request(&raw)?)) {
-                Ok(promise) => promise.into(),
+            let first =
+                stub(&env, room.as_str()).and_then(|stub| Ok(stub.fetch_with_request(&raw)?));
+            return match first {
+                Ok(promise) => {
+                    let room = room.clone();
+                    respond_later(async move { placed(promise, raw, room, env).await })
+                }
                 Err(e) => respond(Err(e)),
             };
         }
     }
     respond_later(async move { handle(route, raw, env).await })
+}
+
+/// The first object's answer to an upgrade: the socket (or its refusal), or, in a room
+/// past `ROOM_SHARD_SIZE`, the further object to send the same upgrade to
+/// (`hub_core::shard::placement`); a socket never moves once accepted.
+async fn placed(
+    promise: worker::js_sys::Promise,
+    raw: web_sys::Request,
+    room: RoomId,
+    env: Env,
+) -> Result<web_sys::Response> {
+    let answer: web_sys::Response = JsFuture::from(promise).await?.unchecked_into();
+    let place = answer.headers().get(PLACE_HEADER).ok().flatten();
+    let Some((shard, number)) = place.as_deref().and_then(parse_place) else {
+        return Ok(answer);
+    };
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&raw.headers());
+    let url = format!("{ORIGIN}{}", join_path(&room, shard, number));
+    let forward = web_sys::Request::new_with_str_and_init(&url, &init)?;
+    let further = stub(&env, &object_name(&room, shard))?;
+    Ok(JsFuture::from(further.fetch_with_request(&forward)?)
+        .await?
+        .unchecked_into())
+}
+
+fn parse_place(value: &str) -> Option<(u16, u64)> {
+    let (shard, number) = value.split_once(' ')?;
+    Some((shard.parse().ok()?, number.parse().ok()?))
 }
 
 async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys::Response> {
@@ -67,20 +101,9 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
     response.map(Into::into)
 }
 
-/// The room's Durable Object stub. The binding is read as is: workers-rs's typed
-/// lookup also reads the binding's constructor name on every request.
-fn room_stub(env: &Env, room: &RoomId) -> Result<DurableObject> {
-    let namespace = Reflect::get(env, &JsValue::from_str(DO_BINDING))?;
-    if namespace.is_undefined() {
-        return Err(format!("the {DO_BINDING} Durable Object binding is missing").into());
-    }
-    let namespace: DurableObjectNamespace = namespace.unchecked_into();
-    Ok(namespace.get_by_name(room.as_str())?)
-}
-
 /// Sends a request to the room's Durable Object and returns its response as is.
 async fn to_room(env: &Env, room: &RoomId, req: &web_sys::Request) -> Result<web_sys::Response> {
-    let stub = room_stub(env, room)?;
+    let stub = stub(env, room.as_str())?;
     let response = JsFuture::from(stub.fetch_with_request(req)?).await?;
     Ok(response.unchecked_into())
 }
@@ -90,7 +113,7 @@ async fn ask_room(env: &Env, room: &RoomId, request: Internal<'_>) -> Result<web
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(&request.body()));
-    let forward = web_sys::Request::new_with_str_and_init(&request.url(), &init)?;
+    let forward = web_sys::Request::new_with_str_and_init(&request.url_for(room), &init)?;
     to_room(env, room, &forward).await
 }
 

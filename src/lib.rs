@@ -6,7 +6,8 @@
 //! the internal requests). This crate holds the shells that carry out effects:
 //! - `http`: the Worker entry, the public HTTP surface; routes to the rooms.
 //! - `chat_room`: the Durable Object, a dispatcher from runtime events to the core;
-//!   `room_api`: its answers to the Worker's internal requests.
+//!   `room_api`: its answers to the Worker's internal requests; `shards`: the links
+//!   between the objects of a room spread over several.
 //! - `effects`: the core's effects (`hub_core::room::Io`) on the runtime.
 //! - `backend` (the participants check call), `store` (SQLite rows), `fanout`
 //!   (sending), `attachment` (a socket's session), `net` (timers, bounded reads),
@@ -22,6 +23,7 @@ mod http;
 mod net;
 mod respond;
 mod room_api;
+mod shards;
 mod store;
 mod vars;
 

@@ -5,12 +5,17 @@
 use crate::chat_room::Shell;
 use crate::effects::now_ms;
 use crate::respond::json_response;
+use crate::shards::Role;
+use hub_core::internal::shards::{MemberList, RelayDone, Relayed, Reported};
 use hub_core::internal::{
     answer_json, audit::Events, broadcast::Sent, connections::Listed, disconnect::Disconnected,
-    stats::Counts, Internal, Kind,
+    stats::Counts, Delivery, Internal, Kind,
 };
+use hub_core::shard::merge;
+use serde_json::Value;
 use std::rc::Rc;
 use wasm_bindgen_futures::JsFuture;
+use worker::console_error;
 use worker::{web_sys, Result};
 
 impl Shell {
@@ -31,14 +36,37 @@ impl Shell {
         let answer = match request {
             Internal::Broadcast(delivery) => {
                 let published = self.with_core(|core, io| core.on_broadcast(&delivery, now, io));
+                let mut delivered = published.delivered;
+                if !published.duplicate {
+                    // The same broadcast for every further object, sent before any
+                    // await, so each link carries the room's order.
+                    let event = Relayed::Broadcast {
+                        message: delivery.message.to_owned(),
+                        exclude: delivery.exclude.clone(),
+                        user_ids: delivery.user_ids.clone(),
+                    };
+                    let calls = self.relay(&[event], None);
+                    if !calls.is_empty() {
+                        delivered += self.delivered_by(calls).await;
+                        if let Some(key) = &delivery.idempotency_key {
+                            self.with_core(|core, io| {
+                                core.on_broadcast_total(key, delivered, now, io)
+                            });
+                        }
+                    }
+                }
                 answer_json(&Sent {
                     success: true,
-                    delivered: published.delivered,
+                    delivered,
                     duplicate: published.duplicate,
                 })
             }
             Internal::Disconnect(d) => {
-                let closed = self.with_core(|core, io| core.on_disconnect(&d, now, io));
+                let mut closed = self.with_core(|core, io| core.on_disconnect(&d, now, io));
+                for answer in self.ask_further(kind, &body).await {
+                    closed +=
+                        serde_json::from_str::<Disconnected>(&answer).map_or(0, |d| d.disconnected);
+                }
                 answer_json(&Disconnected {
                     success: true,
                     disconnected: closed,
@@ -50,21 +78,125 @@ impl Shell {
                     Some(in_memory) => in_memory,
                     None => self.store.audit(limit)?,
                 };
-                answer_json(&Events {
+                let own = answer_json(&Events {
                     success: true,
                     events,
-                })
+                });
+                self.merged(kind, &body, own, |all| merge::audit(all, limit))
+                    .await
             }
             Internal::Connections(_) => {
                 let rows = match self.with_core(|core, io| core.connection_rows(now, io)) {
                     Some(in_memory) => in_memory,
                     None => self.store.rows()?,
                 };
-                answer_json(&Listed::of(rows))
+                let own = answer_json(&Listed::of(rows));
+                self.merged(kind, &body, own, merge::connections).await
             }
-            Internal::Stats(_) => answer_json(&self.counts(now)),
+            Internal::Stats(_) => {
+                let own = self.counts(now);
+                let further: Vec<Counts> = self
+                    .ask_further(kind, &body)
+                    .await
+                    .iter()
+                    .filter_map(|a| serde_json::from_str(a).ok())
+                    .collect();
+                answer_json(&merge::stats(own, &further))
+            }
+            Internal::Relay(relay) => {
+                self.become_further(relay.shard);
+                let due = match &mut *self.role.borrow_mut() {
+                    Role::Further(further) => further.relay(relay),
+                    Role::First(_) => Vec::new(),
+                };
+                let delivered = self.deliver_relayed(due, now);
+                answer_json(&RelayDone { delivered })
+            }
+            Internal::Report(report) => {
+                let from = report.shard;
+                let sockets = report.sockets;
+                let news = match &mut *self.role.borrow_mut() {
+                    Role::First(first) => first.report(report),
+                    Role::Further(_) => Default::default(),
+                };
+                if let Err(e) = self.store.save_shard(from, sockets) {
+                    console_error!("recording a shard's sockets failed: {e}");
+                }
+                for (user, present, via) in news.users {
+                    self.with_core(|core, io| {
+                        core.on_remote_user(&user, present, via.as_deref(), now, io)
+                    });
+                }
+                for (frame, except) in news.frames {
+                    self.with_core(|core, io| {
+                        core.on_relayed_frame(&frame, except.as_deref(), now, io)
+                    });
+                    let event = Relayed::Frame { frame, except };
+                    self.relay_and_forget(&[event], Some(from));
+                }
+                answer_json(&Reported {
+                    epoch: self.epoch(),
+                })
+            }
+            Internal::Members(_) => {
+                let members = self.with_core(|core, io| core.member_list(now, io));
+                answer_json(&MemberList { members })
+            }
         };
         json_response(200, &answer)
+    }
+
+    /// A further object delivers what the first relayed, in order; returns the
+    /// sockets its broadcasts reached.
+    fn deliver_relayed(self: &Rc<Self>, due: Vec<Relayed>, now: u64) -> usize {
+        let mut delivered = 0;
+        for event in due {
+            match event {
+                Relayed::Broadcast {
+                    message,
+                    exclude,
+                    user_ids,
+                } => {
+                    let delivery = Delivery {
+                        message: &message,
+                        exclude,
+                        user_ids,
+                        idempotency_key: None,
+                    };
+                    let published =
+                        self.with_core(|core, io| core.on_broadcast(&delivery, now, io));
+                    delivered += published.delivered;
+                }
+                Relayed::Frame { frame, except } => {
+                    self.with_core(|core, io| {
+                        core.on_relayed_frame(&frame, except.as_deref(), now, io)
+                    });
+                }
+                Relayed::Revoked { records } => {
+                    self.with_core(|core, io| core.adopt_revocations(&records, io));
+                }
+            }
+        }
+        delivered
+    }
+
+    /// This object's answer (`own`, JSON) merged with every further object's.
+    async fn merged(
+        self: &Rc<Self>,
+        kind: Kind,
+        body: &str,
+        own: String,
+        merge: impl FnOnce(&[Value]) -> Value,
+    ) -> String {
+        let further = self.ask_further(kind, body).await;
+        if further.is_empty() {
+            return own;
+        }
+        let all: Vec<Value> = std::iter::once(&own)
+            .chain(further.iter())
+            .filter_map(|a| serde_json::from_str(a).ok())
+            .collect();
+        merge(&all).to_string()
     }
 
     fn counts(self: &Rc<Self>, now: u64) -> Counts {
@@ -87,6 +219,7 @@ impl Shell {
             stored_connections: self.store.count().unwrap_or(0),
             instance_started_at: self.started_at,
             wasm_memory_bytes: wasm_memory_bytes(),
+            shards: 1,
         }
     }
 }

@@ -362,6 +362,38 @@ impl Store {
         Ok(())
     }
 
+    /// The further objects this first object opened, with the sockets each last
+    /// reported; none (and no tables created) in a room without tables.
+    pub fn shards(&self) -> Result<Vec<(u16, usize)>> {
+        #[derive(Deserialize)]
+        struct Shard {
+            shard: u16,
+            sockets: u64,
+        }
+        if !self.ready.get() && !self.exists()? {
+            return Ok(Vec::new());
+        }
+        self.ensure()?;
+        let rows = self
+            .sql
+            .exec("SELECT shard, sockets FROM shards", None)?
+            .to_array::<Shard>()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.shard, r.sockets as usize))
+            .collect())
+    }
+
+    /// Records that shard `shard` holds `sockets`.
+    pub fn save_shard(&self, shard: u16, sockets: usize) -> Result<()> {
+        self.ensure()?;
+        self.sql.exec(
+            "INSERT OR REPLACE INTO shards (shard, sockets) VALUES (?, ?)",
+            vec![int(u64::from(shard)), int(sockets as u64)],
+        )?;
+        Ok(())
+    }
+
     /// Every disconnect record still remembered at `now`: (user, at, until); none in a
     /// room without tables.
     pub fn revocations(&self, now: u64) -> Result<Vec<(String, u64, u64)>> {

@@ -26,8 +26,14 @@ pub struct Config {
     pub max_frame_bytes: usize,
     /// `MAX_BROADCAST_BYTES`: largest `/api/broadcast` body.
     pub max_broadcast_bytes: usize,
-    /// `MAX_CONNECTIONS_PER_ROOM`: sockets one room accepts (the runtime allows 32,768).
+    /// `MAX_CONNECTIONS_PER_ROOM`: sockets one room accepts, across all its objects
+    /// (the runtime allows 32,768 per object).
     pub max_connections: usize,
+    /// `ROOM_SHARD_SIZE`: sockets one object of a room holds; past it, new sockets go
+    /// to further objects of the same room (see `shard`).
+    pub room_shard_size: usize,
+    /// `ROOM_MAX_SHARDS`: objects one room may span, its first included.
+    pub room_max_shards: u16,
     /// `MAX_PENDING_PER_ROOM`: sockets one room holds that have not authenticated yet;
     /// always below `max_connections`, so silent sockets cannot fill a room.
     pub max_pending: usize,
@@ -68,6 +74,8 @@ impl Default for Config {
             max_frame_bytes: 16 * 1024,
             max_broadcast_bytes: 64 * 1024,
             max_connections: 10_000,
+            room_shard_size: 5_000,
+            room_max_shards: 32,
             max_pending: 1_000,
             pending_grace_ms: 1_000,
             batch_window_ms: 5,
@@ -125,11 +133,15 @@ impl Config {
             1024,
             1024 * 1024,
         );
+        r.usize("ROOM_SHARD_SIZE", &mut c.room_shard_size, 1, 32_000);
+        let mut shards = u64::from(c.room_max_shards);
+        r.u64("ROOM_MAX_SHARDS", &mut shards, 1, 64);
+        c.room_max_shards = shards as u16;
         r.usize(
             "MAX_CONNECTIONS_PER_ROOM",
             &mut c.max_connections,
             1,
-            32_000,
+            shards * 32_000,
         );
         r.u64(
             "IDEMPOTENCY_WINDOW_MS",
@@ -257,6 +269,30 @@ mod tests {
     }
 
     #[test]
+    fn the_room_wide_cap_grows_with_the_shards() {
+        let (c, bad) = read(&[
+            ("ROOM_SHARD_SIZE", "2"),
+            ("ROOM_MAX_SHARDS", "3"),
+            ("MAX_CONNECTIONS_PER_ROOM", "96000"),
+        ]);
+        assert!(bad.is_empty());
+        assert_eq!(
+            (c.room_shard_size, c.room_max_shards, c.max_connections),
+            (2, 3, 96_000)
+        );
+        let (c, bad) = read(&[
+            ("ROOM_MAX_SHARDS", "2"),
+            ("MAX_CONNECTIONS_PER_ROOM", "64001"),
+        ]);
+        assert_eq!(
+            (bad, c.max_connections),
+            (vec!["MAX_CONNECTIONS_PER_ROOM"], 10_000)
+        );
+        let (_, bad) = read(&[("ROOM_MAX_SHARDS", "65"), ("ROOM_SHARD_SIZE", "0")]);
+        assert_eq!(bad, vec!["ROOM_SHARD_SIZE", "ROOM_MAX_SHARDS"]);
+    }
+
+    #[test]
     fn defaults_when_nothing_is_set() {
         assert_eq!(read(&[]), (Config::default(), vec![]));
         let d = Config::default();
@@ -267,6 +303,7 @@ mod tests {
         assert_eq!(d.auth_check_concurrency, 32);
         assert_eq!((d.max_frame_bytes, d.max_broadcast_bytes), (16_384, 65_536));
         assert_eq!((d.max_connections, d.max_pending), (10_000, 1_000));
+        assert_eq!((d.room_shard_size, d.room_max_shards), (5_000, 32));
         assert_eq!(d.idempotency_window_ms, 300_000);
         assert_eq!(d.presence_max_members, 200);
         assert_eq!((d.pending_grace_ms, d.batch_window_ms), (1_000, 5));

@@ -74,6 +74,14 @@ pub struct Session {
     /// answers the close), but the room never takes it back, even after a wake.
     #[serde(rename = "x", default, skip_serializing_if = "is_false")]
     pub closed: bool,
+    /// Which object of its room holds the socket (0: the room's first; see `shard`):
+    /// a further object learns its own number back from its sockets after a wake.
+    #[serde(rename = "k", default, skip_serializing_if = "is_zero")]
+    pub shard: u16,
+}
+
+fn is_zero(k: &u16) -> bool {
+    *k == 0
 }
 
 fn is_false(b: &bool) -> bool {
@@ -92,6 +100,7 @@ impl Session {
             expires_at: None,
             batch: false,
             closed: false,
+            shard: 0,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod broadcast;
 pub mod connections;
 pub mod disconnect;
+pub mod shards;
 pub mod stats;
 
 pub use broadcast::Delivery;
@@ -130,6 +131,9 @@ registry! { 'a;
     Connections(connections::Connections),
     Disconnect(crate::control::Disconnect),
     Audit(audit::Audit),
+    Relay(shards::Relay),
+    Report(shards::Report),
+    Members(shards::Members),
 }
 
 impl Kind {
@@ -152,6 +156,18 @@ impl Internal<'_> {
     pub fn url(&self) -> String {
         format!("{ORIGIN}/{}", self.kind().name())
     }
+
+    /// The request's URL on an object of `room`, which it names: an object learns
+    /// its room's id from it even when it holds no socket.
+    pub fn url_for(&self, room: &crate::room_id::RoomId) -> String {
+        format!("{ORIGIN}/{}?room={}", self.kind().name(), room.as_str())
+    }
+}
+
+/// The room an internal request's query names (`room=<id>`).
+pub fn room_of_query(query: Option<&str>) -> Option<crate::room_id::RoomId> {
+    let id = query?.split('&').find_map(|p| p.strip_prefix("room="))?;
+    crate::room_id::RoomId::parse(id).ok()
 }
 
 /// An answer as the room sends it.

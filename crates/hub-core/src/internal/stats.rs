@@ -30,6 +30,10 @@ pub struct Counts {
     pub instance_started_at: u64,
     /// The isolate's wasm memory (it never shrinks).
     pub wasm_memory_bytes: usize,
+    /// The room's objects holding sockets: 1 unless the room has spread past
+    /// `ROOM_SHARD_SIZE` (see `shard`). The counts above are the whole room's; the
+    /// instance, send cost and memory are its first object's.
+    pub shards: usize,
 }
 
 impl Endpoint<'_> for Stats {

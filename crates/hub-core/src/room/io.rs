@@ -75,7 +75,21 @@ pub trait Storage {
     fn revocations(&mut self, now: u64) -> Option<Vec<(String, u64, u64)>>;
 }
 
-/// Everything the room as a whole may ask for.
-pub trait Io<S>: Sockets<S> + Timers + Storage {}
+/// The room's other objects, when it spans several (see `shard`). For a room of one
+/// object both are no-ops, and cost nothing.
+pub trait Spread {
+    /// `frame` (typing, presence) is for the members the room's other objects hold too,
+    /// all but the socket `except`: from the first object it goes to every further
+    /// one, in the room's order; from a further object, up to the first, which sends
+    /// it on.
+    fn spread(&mut self, frame: &str, except: Option<&str>);
+    /// A further object tells the first that `user` now has sockets here (`present`,
+    /// `via` the socket that just joined) or no longer has any: the first object
+    /// decides what that means for the whole room (`Room::on_remote_user`).
+    fn report_user(&mut self, user: &str, present: bool, via: Option<&str>);
+}
 
-impl<S, T: Sockets<S> + Timers + Storage> Io<S> for T {}
+/// Everything the room as a whole may ask for.
+pub trait Io<S>: Sockets<S> + Timers + Storage + Spread {}
+
+impl<S, T: Sockets<S> + Timers + Storage + Spread> Io<S> for T {}

@@ -220,7 +220,19 @@ impl<S: Clone> Room<S> {
         let was_on = self.members.presence_on();
         let expires_at = done.expires_at;
         let first = self.join(done, socket.clone());
-        let members = self.members.presence_on().then(|| self.members.list());
+        // A further object lists the room-wide members the first object gave, with
+        // this user in it.
+        let mut view = self.view.take().filter(|_| self.further);
+        if let (Some(view), Some(u)) = (&mut view, user.as_deref()) {
+            if let Err(at) = view.binary_search_by(|v| v.as_str().cmp(u)) {
+                view.insert(at, u.to_owned());
+            }
+        }
+        let members: Option<Vec<&str>> = match &view {
+            Some(view) => Some(view.iter().map(String::as_str).collect()),
+            None if self.further => None,
+            None => self.members.presence_on().then(|| self.members.list()),
+        };
         let ok = ServerFrame::AuthOk {
             connection_id: id,
             user_id: user.as_deref(),
@@ -230,7 +242,7 @@ impl<S: Clone> Room<S> {
         };
         io.send(socket, &ok.encode());
         if let (true, Some(user)) = (first, user.as_deref()) {
-            self.announce(was_on, Presence::Join(user), Some(id), now, io);
+            self.user_changed(was_on, Presence::Join(user), Some(id), now, io);
         }
     }
 

@@ -59,7 +59,7 @@ impl<S: Clone> Room<S> {
         };
         let was_on = self.members.presence_on();
         if self.members.left(user) {
-            self.announce(was_on, Presence::Leave(user), None, now, io);
+            self.user_changed(was_on, Presence::Leave(user), None, now, io);
         }
     }
 

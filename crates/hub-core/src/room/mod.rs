@@ -37,7 +37,7 @@ mod timer;
 mod write_behind;
 
 pub use admission::RUNTIME_SOCKET_LIMIT;
-pub use io::{Io, Sockets, Storage, Timers};
+pub use io::{Io, Sockets, Spread, Storage, Timers};
 pub use limits::TYPING_REPEAT_MS;
 pub use order::MAX_IDEMPOTENCY_KEYS;
 pub use publishing::Published;
@@ -102,6 +102,15 @@ pub struct Room<S> {
     revocation: Revocation,
     members: Members,
     rows: WriteBehind,
+    /// This object is a further object of a room spread over several (see `shard`):
+    /// presence is decided by the room's first object, so here a user's first and
+    /// last socket are reported rather than announced.
+    further: bool,
+    /// This object's number in its room (0: the first), kept in each socket's session.
+    shard: u16,
+    /// A further object: the room's members as the first object listed them for the
+    /// next `auth:ok` (`None`: presence is off room-wide).
+    view: Option<Vec<String>>,
 }
 
 impl<S: Clone> Room<S> {
@@ -120,7 +129,42 @@ impl<S: Clone> Room<S> {
             limits: Limits::default(),
             order: Order::default(),
             revocation: Revocation::default(),
+            further: false,
+            shard: 0,
+            view: None,
         }
+    }
+
+    /// Makes this further object `shard` (≥ 1) of its room (see `shard`); for good:
+    /// an object's place in its room never changes.
+    pub fn set_further(&mut self, shard: u16) {
+        self.further = shard > 0;
+        self.shard = shard;
+    }
+
+    /// The disconnect records of the room's first object (user, at, until), adopted
+    /// by a further object it opens after them: a resume ticket issued before a
+    /// disconnect is refused on every object of the room.
+    pub fn adopt_revocations(&mut self, records: &[(String, u64, u64)], io: &mut impl Io<S>) {
+        for (user, at, until) in records {
+            self.revocation
+                .record(std::slice::from_ref(user), *at, *until, io);
+        }
+        if !records.is_empty() {
+            self.rows.set_storage(true);
+        }
+    }
+
+    /// A further object: the room-wide member list for the next `auth:ok`, as the
+    /// first object gave it (`None`: presence is off room-wide).
+    pub fn set_view(&mut self, members: Option<Vec<String>>) {
+        self.view = members;
+    }
+
+    /// The distinct users with sockets in this object, sorted: what a further object
+    /// reports to the first after a wake.
+    pub fn users(&self) -> Vec<String> {
+        self.members.list().into_iter().map(str::to_owned).collect()
     }
 
     /// Authenticated sockets.
@@ -216,13 +260,12 @@ impl<S: Clone> Room<S> {
             self.close_with(&oldest_socket, &oldest, &e, code, io);
         }
         if !self.gate.has_room(&self.config) {
-            let (e, code) = ErrorCode::RoomFull.closing();
-            io.refuse(&socket, &e, code);
-            let refused = Event::Refused(ErrorCode::RoomFull);
-            self.log(audit::Entry::new(now, refused, &connection_id, None), io);
-            return Admission::Refused;
+            return self.on_room_full(socket, &connection_id, now, io);
         }
-        let session = Session::new(connection_id, room_id, now, self.config.auth_timeout_ms);
+        let session = Session {
+            shard: self.shard,
+            ..Session::new(connection_id, room_id, now, self.config.auth_timeout_ms)
+        };
         if !io.accept(&socket, &session) {
             return Admission::Failed;
         }
@@ -234,6 +277,23 @@ impl<S: Clone> Room<S> {
         self.timer
             .watch(id, session.auth_deadline, Watch::Auth(socket), io);
         Admission::Admitted
+    }
+
+    /// A new socket the room has no place for, wherever it would land (the first
+    /// object of a room spread over several counts every object): `room_full`, 4503.
+    pub fn on_room_full(
+        &mut self,
+        socket: S,
+        connection_id: &str,
+        now: u64,
+        io: &mut impl Io<S>,
+    ) -> Admission {
+        self.tick(now);
+        let (e, code) = ErrorCode::RoomFull.closing();
+        io.refuse(&socket, &e, code);
+        let refused = Event::Refused(ErrorCode::RoomFull);
+        self.log(audit::Entry::new(now, refused, connection_id, None), io);
+        Admission::Refused
     }
 
     /// One client frame. `parse` reads and parses it, and is called only when the
@@ -301,6 +361,7 @@ impl<S: Clone> Room<S> {
         }
         .encode();
         self.emit(&frame, Audience::AllBut(id.clone()), now, io);
+        io.spread(&frame, Some(id));
     }
 
     /// The timer asked for with [`Timers::arm_timer`] fired: sockets past their auth

@@ -61,6 +61,24 @@ impl Order {
         }
     }
 
+    /// The count of `key`, stored at `at`, is now `delivered` (a room spread over
+    /// several objects learns its total after the fan-out).
+    pub fn settle(
+        &mut self,
+        key: &str,
+        delivered: usize,
+        at: u64,
+        stored: bool,
+        io: &mut impl Storage,
+    ) {
+        if let Some(entry) = self.keys.get_mut(key).filter(|(_, a)| *a == at) {
+            entry.0 = delivered;
+            if stored {
+                io.store_key(key, delivered, at, None);
+            }
+        }
+    }
+
     /// Writes the key after the age prune, pruning by count only when the stored
     /// keys would pass the cap (or their number is unknown). No await in between: one
     /// commit with the delivery.

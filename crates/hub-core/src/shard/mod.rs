@@ -12,6 +12,9 @@
 //!   order, each once, whatever order the calls arrive in.
 //! - [`users`]: the room's users across its objects, for room-wide presence.
 
+pub mod first;
+pub mod further;
+pub mod merge;
 pub mod naming;
 pub mod placement;
 pub mod sequence;

@@ -31,9 +31,42 @@ pub fn parse_object_name(name: &str) -> Option<(RoomId, u16)> {
     }
 }
 
+/// Where the Worker sends an upgrade the room's first object placed on shard `shard`
+/// with placement number `placement`: a path of the internal origin, which no client
+/// can reach (the Worker forwards only `/rooms/…` upgrades from outside).
+pub fn join_path(room: &RoomId, shard: u16, placement: u64) -> String {
+    format!("/join/{shard}/{placement}/{}", room.as_str())
+}
+
+/// The (room, shard, placement) a join path names.
+pub fn parse_join_path(path: &str) -> Option<(RoomId, u16, u64)> {
+    let mut parts = path.strip_prefix("/join/")?.splitn(3, '/');
+    let shard: u16 = parts.next()?.parse().ok().filter(|k| *k > 0)?;
+    let placement: u64 = parts.next()?.parse().ok()?;
+    let room = RoomId::parse(parts.next()?).ok()?;
+    Some((room, shard, placement))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn join_paths_round_trip_and_odd_ones_are_none() {
+        let room = RoomId::parse("team:42").unwrap();
+        let path = join_path(&room, 3, 17);
+        assert_eq!(path, "/join/3/17/team:42");
+        assert_eq!(parse_join_path(&path), Some((room, 3, 17)));
+        for odd in [
+            "/join/0/1/r",
+            "/join/x/1/r",
+            "/join/1/1/",
+            "/join/1/1/a#b",
+            "/rooms/r",
+        ] {
+            assert_eq!(parse_join_path(odd), None, "{odd}");
+        }
+    }
 
     #[test]
     fn shard_zero_is_the_room_itself_and_names_round_trip() {

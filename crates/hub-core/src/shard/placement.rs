@@ -106,20 +106,45 @@ impl Placement {
     }
 
     /// Shard `shard` holds `sockets` open sockets, and had received placements up to
-    /// number `seen`. Reports that arrive out of order are ignored (they are older).
+    /// number `seen`. A further object sends one report at a time, so they arrive in
+    /// order; one that restarted reports `seen` 0, and the placements still counted
+    /// then run out with their TTL (counted twice meanwhile: the cap errs toward
+    /// refusing).
     pub fn report(&mut self, shard: u16, sockets: usize, seen: u64) {
-        let Some(f) = usize::from(shard)
-            .checked_sub(1)
-            .and_then(|i| self.further.get_mut(i))
-        else {
+        let Some(f) = self.further_mut(shard) else {
             return;
         };
-        if seen < f.seen {
-            return;
-        }
         f.reported = sockets;
         f.seen = seen;
         f.sent.retain(|(number, _)| *number > seen);
+    }
+
+    /// A new instance of the first object takes back the shards the previous one
+    /// had opened, with their last reported sockets.
+    pub fn restore(&mut self, shards: &[(u16, usize)]) {
+        for &(shard, sockets) in shards {
+            if shard == 0 || shard >= self.limits.max_shards {
+                continue;
+            }
+            while self.further.len() < usize::from(shard) {
+                self.further.push(Further::default());
+            }
+            if let Some(f) = self.further_mut(shard) {
+                f.reported = sockets;
+            }
+        }
+    }
+
+    fn further_mut(&mut self, shard: u16) -> Option<&mut Further> {
+        usize::from(shard)
+            .checked_sub(1)
+            .and_then(|i| self.further.get_mut(i))
+    }
+
+    /// The further shards opened so far (1..=this): where a control-plane request
+    /// and a disconnect go.
+    pub fn opened(&self) -> u16 {
+        self.further.len() as u16
     }
 
     /// Sockets of the whole room, with the first object's `own`.
@@ -193,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn reports_count_what_they_saw_and_stale_ones_are_ignored() {
+    fn reports_count_what_they_saw() {
         let mut p = Placement::new(limits(2, 4, 100));
         assert_eq!(p.place(2, 0), Place::Shard(1, 1));
         assert_eq!(p.place(2, 0), Place::Shard(1, 2));
@@ -202,13 +227,30 @@ mod tests {
         assert_eq!(p.total(0), 2);
         p.report(1, 2, 2);
         assert_eq!(p.total(0), 2);
-        // An older report arriving late changes nothing.
-        p.report(1, 1, 1);
-        assert_eq!(p.total(0), 2);
+        // A shard that restarted has seen nothing: what it was sent counts until the
+        // placement's TTL, erring toward full.
+        assert_eq!(p.place(2, 0), Place::Shard(2, 3));
+        p.report(2, 1, 0);
+        assert_eq!(p.total(0), 4);
+        assert_eq!(p.opened(), 2);
         // Reports for shards that do not exist are ignored.
         p.report(0, 9, 9);
         p.report(7, 9, 9);
-        assert_eq!(p.total(0), 2);
+        assert_eq!(p.total(0), 4);
+    }
+
+    #[test]
+    fn a_new_instance_takes_back_the_shards_opened_before() {
+        let mut p = Placement::new(limits(2, 4, 100));
+        p.restore(&[(2, 2), (1, 1), (0, 9), (9, 9)]);
+        assert_eq!((p.opened(), p.total(2)), (2, 5));
+        assert_eq!(p.in_use(), [1, 2]);
+        assert_eq!(
+            p.place(2, 0),
+            Place::Shard(1, 1),
+            "shard 1 has a place left"
+        );
+        assert_eq!(p.place(2, 0), Place::Shard(3, 2));
     }
 
     #[test]

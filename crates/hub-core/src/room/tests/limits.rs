@@ -67,12 +67,14 @@ fn typing_reaches_every_other_member_but_not_its_sender_or_waiting_sockets() {
     assert_eq!(w.connect(3, T0), Admission::Admitted);
     w.io.take();
     w.frame(1, r#"{"type":"typing","isTyping":true}"#, T0);
+    let typing = r#"{"type":"typing","userId":"u1","isTyping":true}"#;
+    // The room's other objects, if any, get it too, for all but its sender.
     assert_eq!(
         w.io.take(),
-        [Ev::FanOut(
-            r#"{"type":"typing","userId":"u1","isTyping":true}"#.into(),
-            vec![2]
-        )]
+        [
+            Ev::FanOut(typing.into(), vec![2]),
+            Ev::Spread(typing.into(), Some(cid(1)))
+        ]
     );
     w.frame(3, r#"{"type":"typing","isTyping":true}"#, T0);
     let sent = w.io.sent_to(3);

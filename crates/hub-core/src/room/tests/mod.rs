@@ -8,5 +8,6 @@ mod leaving;
 mod limits;
 mod members;
 mod publishing;
+mod shards;
 mod support;
 mod write_behind;

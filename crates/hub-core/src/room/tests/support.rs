@@ -34,6 +34,8 @@ pub enum Ev {
     WriteRows(Vec<Write>),
     RemoveGhosts(Vec<String>),
     StoreKey(String, usize, u64, u64),
+    Spread(String, Option<String>),
+    ReportUser(String, bool, Option<String>),
 }
 
 /// Records every effect; keeps attachments as the runtime would.
@@ -146,6 +148,17 @@ impl Timers for Fake {
     }
     fn schedule_burst(&mut self, after_ms: u64) {
         self.log.push(Ev::ScheduleBurst(after_ms));
+    }
+}
+
+impl Spread for Fake {
+    fn spread(&mut self, frame: &str, except: Option<&str>) {
+        self.log
+            .push(Ev::Spread(frame.to_owned(), except.map(str::to_owned)));
+    }
+    fn report_user(&mut self, user: &str, present: bool, via: Option<&str>) {
+        let via = via.map(str::to_owned);
+        self.log.push(Ev::ReportUser(user.to_owned(), present, via));
     }
 }
 

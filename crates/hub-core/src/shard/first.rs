@@ -1,0 +1,183 @@
+//! The room's first object, in a room spread over several: where new sockets go
+//! (`placement`), who the further objects hold (`users`), and the numbered link to
+//! each further object. Pure; the shell sends what this decides.
+
+use super::placement::{Limits, Place, Placement};
+use super::users::RoomUsers;
+use crate::internal::shards::{Relay, Relayed, Report};
+
+pub struct First {
+    placement: Placement,
+    users: RoomUsers,
+    /// The next number on the link to each further object, by index − 1.
+    next_seq: Vec<u64>,
+    /// This instance (its start, Unix ms): a further object that sees a new one
+    /// starts its sequence over and lists its users again.
+    epoch: u64,
+}
+
+/// What a further object's report means for the room.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct News {
+    /// Users whose presence in that object changed: (user, present, via).
+    pub users: Vec<(String, bool, Option<String>)>,
+    /// Frames for the first object's members and every other further object.
+    pub frames: Vec<(String, Option<String>)>,
+}
+
+impl First {
+    pub fn new(limits: Limits, epoch: u64) -> Self {
+        First {
+            placement: Placement::new(limits),
+            users: RoomUsers::default(),
+            next_seq: Vec::new(),
+            epoch,
+        }
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Where a new socket goes, the first object holding `own`; and whether the shard
+    /// is new (first opened now: it must learn the room's disconnect records first).
+    pub fn place(&mut self, own: usize, now: u64) -> (Place, bool) {
+        let opened = self.placement.opened();
+        let place = self.placement.place(own, now);
+        let new = matches!(place, Place::Shard(k, _) if k > opened);
+        (place, new)
+    }
+
+    /// Takes back the shards a previous instance opened (shard, sockets).
+    pub fn restore(&mut self, shards: &[(u16, usize)]) {
+        self.placement.restore(shards);
+    }
+
+    /// The further shards opened so far, 1..=this.
+    pub fn opened(&self) -> u16 {
+        self.placement.opened()
+    }
+
+    /// The further shards holding sockets (or about to).
+    pub fn in_use(&self) -> Vec<u16> {
+        self.placement.in_use()
+    }
+
+    /// Sockets of the whole room, with the first object's `own`.
+    pub fn total(&self, own: usize) -> usize {
+        self.placement.total(own)
+    }
+
+    /// Numbers `events` for the link to `shard`.
+    pub fn relay(&mut self, shard: u16, events: Vec<Relayed>) -> Relay {
+        let i = usize::from(shard.saturating_sub(1));
+        if self.next_seq.len() <= i {
+            self.next_seq.resize(i + 1, 1);
+        }
+        let seq = self.next_seq[i];
+        self.next_seq[i] += events.len() as u64;
+        Relay {
+            shard,
+            epoch: self.epoch,
+            seq,
+            events,
+        }
+    }
+
+    /// A further object's report: its sockets for placement, its users for presence,
+    /// and its typing for the rest of the room.
+    pub fn report(&mut self, r: Report) -> News {
+        self.placement.report(r.shard, r.sockets, r.seen);
+        let mut users = Vec::new();
+        if r.full {
+            let listed: Vec<String> = r
+                .users
+                .iter()
+                .filter(|u| u.present)
+                .map(|u| u.user.clone())
+                .collect();
+            let changes = self.users.replace(r.shard, &listed);
+            users.extend(changes.into_iter().map(|(u, present)| (u, present, None)));
+        } else {
+            for change in r.users {
+                if self.users.report(r.shard, &change.user, change.present) {
+                    users.push((change.user, change.present, change.via));
+                }
+            }
+        }
+        News {
+            users,
+            frames: r.frames,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::internal::shards::UserChange;
+
+    fn first() -> First {
+        First::new(
+            Limits {
+                shard_size: 2,
+                max_shards: 4,
+                max_connections: 100,
+            },
+            77,
+        )
+    }
+
+    fn change(user: &str, present: bool) -> UserChange {
+        UserChange {
+            user: user.into(),
+            present,
+            via: present.then(|| format!("c-{user}")),
+        }
+    }
+
+    fn report(shard: u16, full: bool, users: Vec<UserChange>) -> Report {
+        Report {
+            shard,
+            sockets: users.len(),
+            seen: 0,
+            full,
+            users,
+            frames: vec![("t".into(), Some("c9".into()))],
+        }
+    }
+
+    #[test]
+    fn a_new_shard_is_told_so_and_links_are_numbered_per_shard() {
+        let mut f = first();
+        assert_eq!(f.place(1, 0), (Place::Here, false));
+        assert_eq!(f.place(2, 0), (Place::Shard(1, 1), true));
+        assert_eq!(f.place(2, 0), (Place::Shard(1, 2), false));
+        assert_eq!(f.place(2, 0), (Place::Shard(2, 3), true));
+        let frame = |n: &str| Relayed::Frame {
+            frame: n.into(),
+            except: None,
+        };
+        let a = f.relay(1, vec![frame("a"), frame("b")]);
+        assert_eq!((a.shard, a.epoch, a.seq), (1, 77, 1));
+        assert_eq!(f.relay(1, vec![frame("c")]).seq, 3);
+        assert_eq!(f.relay(2, vec![frame("x")]).seq, 1);
+    }
+
+    #[test]
+    fn reports_become_presence_changes_once() {
+        let mut f = first();
+        f.place(2, 0);
+        let news = f.report(report(1, false, vec![change("ann", true)]));
+        assert_eq!(news.users, [("ann".into(), true, Some("c-ann".into()))]);
+        assert_eq!(news.frames, [("t".into(), Some("c9".into()))]);
+        let again = f.report(report(1, false, vec![change("ann", true)]));
+        assert!(again.users.is_empty(), "a repeat changes nothing");
+        // A full list after a wake: bob is new, ann is gone.
+        let full = f.report(report(1, true, vec![change("bob", true)]));
+        assert_eq!(
+            full.users,
+            [("ann".into(), false, None), ("bob".into(), true, None)]
+        );
+    }
+}

@@ -1,0 +1,261 @@
+//! The links between the objects of a room spread over several (`hub_core::shard`):
+//! the first object relays events to each further object through one long-lived
+//! stub per shard, and a further object reports up to the first. The decisions are
+//! `hub_core::shard::{first, further}`; this module sends what they decide.
+//!
+//! Nothing here logs a room id or an object name (both can hold user ids).
+
+use crate::chat_room::Shell;
+use crate::net::{self, Cancel};
+use hub_core::internal::shards::{MemberList, RelayDone, Relayed, Reported};
+use hub_core::internal::{Internal, Kind};
+use hub_core::room_id::RoomId;
+use hub_core::shard::first::First;
+use hub_core::shard::further::Further;
+use hub_core::shard::naming::object_name;
+use hub_core::shard::placement::Limits;
+use std::rc::Rc;
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use worker::js_sys::{Promise, Reflect};
+use worker::wasm_bindgen::JsCast;
+use worker::worker_sys::{DurableObject, DurableObjectNamespace};
+use worker::{console_error, web_sys};
+
+/// The Durable Object namespace binding.
+pub const DO_BINDING: &str = "Chat";
+
+/// How long a further object waits before reporting again after a report failed.
+const REPORT_RETRY: Duration = Duration::from_secs(1);
+
+/// This object's place in its room.
+pub enum Role {
+    /// The room's first object (named by the room id): every room has one, and a room
+    /// below `ROOM_SHARD_SIZE` is only that.
+    First(First),
+    /// A further object, holding sockets the first object placed here.
+    Further(Further),
+}
+
+impl Role {
+    pub fn first(config: &hub_core::config::Config, epoch: u64) -> Role {
+        Role::First(First::new(
+            Limits {
+                shard_size: config.room_shard_size,
+                max_shards: config.room_max_shards,
+                max_connections: config.max_connections,
+            },
+            epoch,
+        ))
+    }
+}
+
+/// The stub of object `name` in the namespace `env` binds.
+pub fn stub(env: &worker::Env, name: &str) -> worker::Result<DurableObject> {
+    let namespace = Reflect::get(env, &JsValue::from_str(DO_BINDING))?;
+    if namespace.is_undefined() {
+        return Err(format!("the {DO_BINDING} Durable Object binding is missing").into());
+    }
+    let namespace: DurableObjectNamespace = namespace.unchecked_into();
+    Ok(namespace.get_by_name(name)?)
+}
+
+/// The response's text, if it is a 200.
+async fn ok_text(promise: Promise) -> Option<String> {
+    let response: web_sys::Response = JsFuture::from(promise).await.ok()?.unchecked_into();
+    if response.status() != 200 {
+        return None;
+    }
+    JsFuture::from(response.text().ok()?)
+        .await
+        .ok()?
+        .as_string()
+}
+
+impl Shell {
+    /// The room this object belongs to, once known.
+    pub fn room(&self) -> Option<RoomId> {
+        self.room.borrow().clone()
+    }
+
+    /// Sends `request` to shard `shard` of the room through that shard's one stub,
+    /// now (the call is issued before this returns, so calls on one link leave in the
+    /// order they were made). `None` when it could not be sent.
+    pub fn call(&self, shard: u16, request: &Internal<'_>) -> Option<Promise> {
+        let room = self.room()?;
+        let stub = {
+            let mut stubs = self.stubs.borrow_mut();
+            match stubs.get(&shard) {
+                Some(stub) => stub.clone(),
+                None => {
+                    let stub = stub(&self.env, &object_name(&room, shard)).ok()?;
+                    stubs.insert(shard, stub.clone());
+                    stub
+                }
+            }
+        };
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        init.set_body(&JsValue::from_str(&request.body()));
+        let req = web_sys::Request::new_with_str_and_init(&request.url_for(&room), &init).ok()?;
+        match stub.fetch_with_request(&req) {
+            Ok(promise) => Some(promise),
+            Err(_) => {
+                self.stubs.borrow_mut().remove(&shard);
+                None
+            }
+        }
+    }
+
+    /// Awaits a call; a failed one drops the shard's stub (after an exception, the
+    /// runtime fails every later call on it), so the next call makes a new one.
+    pub async fn answer_of(&self, shard: u16, promise: Option<Promise>) -> Option<String> {
+        let text = ok_text(promise?).await;
+        if text.is_none() {
+            self.stubs.borrow_mut().remove(&shard);
+        }
+        text
+    }
+
+    /// The first object sends `events` on to the further objects in use (all but
+    /// `skip`), numbered on each link; returns the calls, by shard.
+    pub fn relay(&self, events: &[Relayed], skip: Option<u16>) -> Vec<(u16, Option<Promise>)> {
+        let relays = {
+            let mut role = self.role.borrow_mut();
+            let Role::First(first) = &mut *role else {
+                return Vec::new();
+            };
+            let shards = first.in_use().into_iter().filter(|k| Some(*k) != skip);
+            shards
+                .map(|k| first.relay(k, events.to_vec()))
+                .collect::<Vec<_>>()
+        };
+        relays
+            .into_iter()
+            .map(|r| (r.shard, self.call(r.shard, &Internal::Relay(r))))
+            .collect()
+    }
+
+    /// The same, when nobody waits for the answers.
+    pub fn relay_and_forget(self: &Rc<Self>, events: &[Relayed], skip: Option<u16>) {
+        for (shard, promise) in self.relay(events, skip) {
+            let shell = Rc::clone(self);
+            self.state.wait_until(async move {
+                shell.answer_of(shard, promise).await;
+            });
+        }
+    }
+
+    /// The sockets the relays' broadcasts reached.
+    pub async fn delivered_by(&self, calls: Vec<(u16, Option<Promise>)>) -> usize {
+        let mut total = 0;
+        for (shard, promise) in calls {
+            let answer = self.answer_of(shard, promise).await;
+            let done = answer.and_then(|t| serde_json::from_str::<RelayDone>(&t).ok());
+            total += done.map_or(0, |d| d.delivered);
+        }
+        total
+    }
+
+    /// A further object sends its report when one is due and none is in flight; when
+    /// it is answered, the next one (what happened meanwhile) goes.
+    pub fn pump(self: &Rc<Self>) {
+        let report = {
+            let mut role = self.role.borrow_mut();
+            let Role::Further(further) = &mut *role else {
+                return;
+            };
+            let Ok(core) = self.core.try_borrow() else {
+                return;
+            };
+            further.take_report(core.connections(), || core.users())
+        };
+        let Some(report) = report else {
+            return;
+        };
+        let promise = self.call(0, &Internal::Report(report));
+        let shell = Rc::clone(self);
+        self.state.wait_until(async move {
+            let answer = shell.answer_of(0, promise).await;
+            let epoch = answer
+                .and_then(|t| serde_json::from_str::<Reported>(&t).ok())
+                .map(|r| r.epoch);
+            if epoch.is_none() {
+                console_error!("a shard's report to its room's first object failed");
+                net::sleep(REPORT_RETRY, &Cancel::default()).await;
+            }
+            if let Role::Further(further) = &mut *shell.role.borrow_mut() {
+                further.report_done(epoch);
+            }
+            shell.pump();
+        });
+    }
+
+    /// A further object asks the first for the room's members (for an `auth:ok`);
+    /// `None` when presence is off, or the first object did not answer.
+    pub async fn room_members(&self) -> Option<Vec<String>> {
+        let promise = self.call(0, &Internal::Members(hub_core::internal::shards::Members));
+        let answer = self.answer_of(0, promise).await?;
+        serde_json::from_str::<MemberList>(&answer).ok()?.members
+    }
+
+    /// The first object sends a control-plane request (`kind`'s body `body`) to every
+    /// further object it opened; their answers, in shard order.
+    pub async fn ask_further(&self, kind: Kind, body: &str) -> Vec<String> {
+        let opened = match &*self.role.borrow() {
+            Role::First(first) => first.opened(),
+            Role::Further(_) => 0,
+        };
+        let Ok(request) = Internal::decode(kind, body) else {
+            return Vec::new();
+        };
+        let calls: Vec<_> = (1..=opened).map(|k| (k, self.call(k, &request))).collect();
+        let mut answers = Vec::new();
+        for (shard, promise) in calls {
+            if let Some(text) = self.answer_of(shard, promise).await {
+                answers.push(text);
+            }
+        }
+        answers
+    }
+
+    /// A new instance of the first object takes back the shards the previous one
+    /// opened, and greets each: a further object that sees a new instance lists its
+    /// users again, for room-wide presence.
+    pub fn restore_shards(self: &Rc<Self>) {
+        let shards = match self.store.shards() {
+            Ok(shards) => shards,
+            Err(e) => {
+                console_error!("reading the room's shards failed: {e}");
+                return;
+            }
+        };
+        if shards.is_empty() {
+            return;
+        }
+        let greetings = {
+            let mut role = self.role.borrow_mut();
+            let Role::First(first) = &mut *role else {
+                return;
+            };
+            first.restore(&shards);
+            (1..=first.opened())
+                .map(|k| first.relay(k, Vec::new()))
+                .collect::<Vec<_>>()
+        };
+        for hello in greetings {
+            let shard = hello.shard;
+            let promise = self.call(shard, &Internal::Relay(hello));
+            let shell = Rc::clone(self);
+            self.state.wait_until(async move {
+                shell.answer_of(shard, promise).await;
+            });
+        }
+    }
+
+    /// When this instance started (Unix ms).
+    pub fn epoch(&self) -> u64 {
+        self.started_at
+    }
+}
