@@ -6,3 +6,10 @@ CREATE TABLE IF NOT EXISTS shards (
   shard INTEGER PRIMARY KEY,
   sockets INTEGER NOT NULL
 );
+-- The users each further object holds (for room-wide presence): a new instance of the
+-- first object announces only what changed since, never the users it merely forgot.
+CREATE TABLE IF NOT EXISTS shard_users (
+  shard INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  PRIMARY KEY (shard, user_id)
+);

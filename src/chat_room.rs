@@ -258,13 +258,22 @@ impl Shell {
     /// refuses it (`room_full`).
     fn connect(self: &Rc<Self>, room: RoomId) -> JsValue {
         let own = self.core.borrow().connections();
-        let placed = match &mut *self.role.borrow_mut() {
-            Role::First(first) => first.place(own, now_ms()),
-            Role::Further(_) => (Place::Here, false),
+        let max = self.config.max_connections;
+        let (placed, elsewhere) = match &mut *self.role.borrow_mut() {
+            Role::First(first) => match first.place(own, now_ms()) {
+                (Place::Full, new) => ((Place::Full, new), max.saturating_sub(own)),
+                placed => (placed, first.total(own) - own),
+            },
+            Role::Further(_) => ((Place::Here, false), 0),
         };
         match placed {
-            (Place::Here, _) => respond(self.accept(room)),
-            (Place::Full, _) => respond(self.refuse_full()),
+            // The room's cap counts every object. When it is full, the core still
+            // takes the socket only if it displaces a silent one here (so the room's
+            // count stays the same).
+            (Place::Here | Place::Full, _) => {
+                self.core.borrow_mut().set_elsewhere(elsewhere);
+                respond(self.accept(room))
+            }
             (Place::Shard(shard, number), new) => {
                 respond_later(Rc::clone(self).place_on(shard, number, new))
             }
@@ -301,15 +310,6 @@ impl Shell {
         init.set_status(200);
         init.set_headers(&headers);
         Ok(web_sys::Response::new_with_opt_str_and_init(None, &init)?)
-    }
-
-    fn refuse_full(self: &Rc<Self>) -> Result<web_sys::Response> {
-        let Some(connection_id) = conn_id::generate() else {
-            return error(500, "internal", "could not create a connection id").map(Into::into);
-        };
-        let pair = WebSocketPair::new()?;
-        self.with_core(|core, io| core.on_room_full(pair.server, &connection_id, now_ms(), io));
-        websocket_response(pair.client)
     }
 
     /// Takes a new socket into this object.

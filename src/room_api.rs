@@ -12,7 +12,6 @@ use hub_core::internal::{
     stats::Counts, Delivery, Internal, Kind,
 };
 use hub_core::shard::merge;
-use serde_json::Value;
 use std::rc::Rc;
 use wasm_bindgen_futures::JsFuture;
 use worker::console_error;
@@ -122,6 +121,11 @@ impl Shell {
                 if let Err(e) = self.store.save_shard(from, sockets) {
                     console_error!("recording a shard's sockets failed: {e}");
                 }
+                for (user, present, _) in &news.users {
+                    if let Err(e) = self.store.save_shard_user(from, user, *present) {
+                        console_error!("recording a shard's user failed: {e}");
+                    }
+                }
                 for (user, present, via) in news.users {
                     self.with_core(|core, io| {
                         core.on_remote_user(&user, present, via.as_deref(), now, io)
@@ -186,17 +190,16 @@ impl Shell {
         kind: Kind,
         body: &str,
         own: String,
-        merge: impl FnOnce(&[Value]) -> Value,
+        merge: impl FnOnce(&[&str]) -> String,
     ) -> String {
         let further = self.ask_further(kind, body).await;
         if further.is_empty() {
             return own;
         }
-        let all: Vec<Value> = std::iter::once(&own)
-            .chain(further.iter())
-            .filter_map(|a| serde_json::from_str(a).ok())
+        let all: Vec<&str> = std::iter::once(own.as_str())
+            .chain(further.iter().map(String::as_str))
             .collect();
-        merge(&all).to_string()
+        merge(&all)
     }
 
     fn counts(self: &Rc<Self>, now: u64) -> Counts {

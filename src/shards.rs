@@ -234,16 +234,22 @@ impl Shell {
         if shards.is_empty() {
             return;
         }
-        let greetings = {
+        let held = self.store.shard_users().unwrap_or_else(|e| {
+            console_error!("reading the room's shard users failed: {e}");
+            Vec::new()
+        });
+        let (greetings, users) = {
             let mut role = self.role.borrow_mut();
             let Role::First(first) = &mut *role else {
                 return;
             };
-            first.restore(&shards);
-            (1..=first.opened())
+            let users = first.restore(&shards, &held);
+            let greetings: Vec<_> = (1..=first.opened())
                 .map(|k| first.relay(k, Vec::new()))
-                .collect::<Vec<_>>()
+                .collect();
+            (greetings, users)
         };
+        self.core.borrow_mut().restore_remote_users(&users);
         for hello in greetings {
             let shard = hello.shard;
             let promise = self.call(shard, &Internal::Relay(hello));

@@ -384,6 +384,37 @@ impl Store {
             .collect())
     }
 
+    /// The users each further object held, as last reported: (shard, user).
+    pub fn shard_users(&self) -> Result<Vec<(u16, String)>> {
+        #[derive(Deserialize)]
+        struct Held {
+            shard: u16,
+            user_id: String,
+        }
+        if !self.ready.get() && !self.exists()? {
+            return Ok(Vec::new());
+        }
+        self.ensure()?;
+        let rows = self
+            .sql
+            .exec("SELECT shard, user_id FROM shard_users", None)?
+            .to_array::<Held>()?;
+        Ok(rows.into_iter().map(|r| (r.shard, r.user_id)).collect())
+    }
+
+    /// Records whether shard `shard` holds sockets of `user`.
+    pub fn save_shard_user(&self, shard: u16, user: &str, present: bool) -> Result<()> {
+        self.ensure()?;
+        let sql = if present {
+            "INSERT OR REPLACE INTO shard_users (shard, user_id) VALUES (?, ?)"
+        } else {
+            "DELETE FROM shard_users WHERE shard = ? AND user_id = ?"
+        };
+        self.sql
+            .exec(sql, vec![int(u64::from(shard)), text(user)])?;
+        Ok(())
+    }
+
     /// Records that shard `shard` holds `sockets`.
     pub fn save_shard(&self, shard: u16, sockets: usize) -> Result<()> {
         self.ensure()?;

@@ -16,6 +16,8 @@ pub struct Hubs {
     pub unconfigured: Option<Arc<Hub>>,
     /// Small limits (see `tests/e2e/main.rs`); also the hub the exclusive tests restart.
     pub tight: Option<Arc<Hub>>,
+    /// Rooms spread over several objects past 2 sockets (see `tests/e2e/main.rs`).
+    pub sharded: Option<Arc<Hub>>,
 }
 
 pub type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;

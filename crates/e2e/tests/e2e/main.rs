@@ -5,7 +5,8 @@
 //!
 //! Hubs: `main` has the default configuration; `unconfigured` has no WEBHOOK_TOKEN and a
 //! backend where nothing listens; `tight` has small limits (see `TIGHT_VARS`) and is the
-//! one the exclusive tests restart. A hub starts only if a selected test uses it.
+//! one the exclusive tests restart; `sharded` spreads a room over several objects past
+//! 2 sockets (see `SHARDED_VARS`). A hub starts only if a selected test uses it.
 
 mod abuse;
 mod batching;
@@ -20,6 +21,7 @@ mod handshake;
 mod membership;
 mod resilience;
 mod resume;
+mod sharding;
 mod ship;
 mod storage;
 mod support;
@@ -50,6 +52,15 @@ pub const TIGHT_VARS: &[(&str, &str)] = &[
     ("PRESENCE_MAX_MEMBERS", "2"),
 ];
 
+/// Objects of 2 sockets, 3 objects and 5 sockets per room: a handful of sockets spans
+/// every object of a room.
+pub const SHARDED_VARS: &[(&str, &str)] = &[
+    ("ROOM_SHARD_SIZE", "2"),
+    ("ROOM_MAX_SHARDS", "3"),
+    ("MAX_CONNECTIONS_PER_ROOM", "5"),
+    ("RESUME_SECRET", RESUME_SECRET),
+];
+
 /// Every hub's backend serves `bench:<userId>` checks one at a time, 50 ms each
 /// (20 checks/s): a backend saturated by a reconnect storm. Other tokens answer as before.
 pub const STORM_BACKEND: dev_backend::BenchMode = dev_backend::BenchMode {
@@ -73,6 +84,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(resilience::tests());
     t.extend(fail_closed::tests());
     t.extend(closing::tests());
+    t.extend(sharding::tests());
     t.extend(ship::tests());
     t
 }
@@ -140,7 +152,7 @@ fn main() {
                 backend_reachable: reachable,
                 bench: STORM_BACKEND,
             };
-        let (main, unconfigured, tight) = tokio::join!(
+        let (main, unconfigured, tight, sharded) = tokio::join!(
             Hub::start(
                 options(
                     "main",
@@ -158,24 +170,30 @@ fn main() {
                 options("unconfigured", false, false, &[])
             ),
             start_if(uses("tight"), options("tight", true, true, TIGHT_VARS)),
+            start_if(
+                uses("sharded"),
+                options("sharded", true, true, SHARDED_VARS)
+            ),
         );
         let started: Vec<Arc<Hub>> = [main.as_ref().ok().cloned()]
             .into_iter()
             .chain([
                 unconfigured.as_ref().ok().cloned().flatten(),
                 tight.as_ref().ok().cloned().flatten(),
+                sharded.as_ref().ok().cloned().flatten(),
             ])
             .flatten()
             .collect();
-        let (main, unconfigured, tight) = match (main, unconfigured, tight) {
-            (Ok(m), Ok(u), Ok(t)) => (m, u, t),
-            (m, u, t) => {
+        let (main, unconfigured, tight, sharded) = match (main, unconfigured, tight, sharded) {
+            (Ok(m), Ok(u), Ok(t), Ok(s)) => (m, u, t, s),
+            (m, u, t, s) => {
                 started.iter().for_each(|h| h.stop());
                 eprintln!(
-                    "could not start the hubs: {:?} {:?} {:?}",
+                    "could not start the hubs: {:?} {:?} {:?} {:?}",
                     m.err(),
                     u.err(),
-                    t.err()
+                    t.err(),
+                    s.err()
                 );
                 println!("0 passed, 1 failed");
                 return 1;
@@ -200,6 +218,7 @@ fn main() {
             main,
             unconfigured,
             tight,
+            sharded,
         };
         let (passed, failed) = runner::run(hubs, tests, TEST_LIMIT).await;
         started.iter().for_each(|h| h.stop());

@@ -205,6 +205,38 @@ mod tests {
             user_ids: Some(vec!["u\n1".into()]),
             idempotency_key: Some("k-1".into()),
         }));
+        round_trip(&Internal::Relay(shards::Relay {
+            shard: 2,
+            epoch: 9,
+            seq: 4,
+            events: vec![
+                shards::Relayed::Broadcast {
+                    message: "{\"type\":\"x\"}".into(),
+                    exclude: vec!["c1".into()],
+                    user_ids: Some(vec!["u\n1".into()]),
+                },
+                shards::Relayed::Frame {
+                    frame: "t".into(),
+                    except: None,
+                },
+                shards::Relayed::Revoked {
+                    records: vec![("u".into(), 1, 2)],
+                },
+            ],
+        }));
+        round_trip(&Internal::Report(shards::Report {
+            shard: 1,
+            sockets: 3,
+            seen: 7,
+            full: true,
+            users: vec![shards::UserChange {
+                user: "ann".into(),
+                present: true,
+                via: Some("c1".into()),
+            }],
+            frames: vec![("t".into(), Some("c1".into()))],
+        }));
+        round_trip(&Internal::Members(shards::Members));
         round_trip(&Internal::Broadcast(Delivery {
             message: "{\"type\":\"x\"}",
             exclude: vec![],
@@ -220,9 +252,29 @@ mod tests {
         assert_eq!(Kind::of_endpoint("disconnect"), Some(Kind::Disconnect));
         assert_eq!(Kind::of_endpoint("connections"), Some(Kind::Connections));
         assert_eq!(Kind::of_endpoint("broadcast"), None);
+        // The objects of a sharded room talk among themselves; the backend cannot.
+        for internal in ["relay", "report", "members"] {
+            assert_eq!(Kind::of_endpoint(internal), None, "{internal}");
+            assert!(
+                Kind::of_path(&format!("/{internal}")).is_some(),
+                "{internal}"
+            );
+        }
         assert_eq!(Kind::of_path("/broadcast"), Some(Kind::Broadcast));
         let names: std::collections::HashSet<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
         assert_eq!(names.len(), Kind::ALL.len(), "names are unique");
+    }
+
+    #[test]
+    fn an_internal_url_names_its_room() {
+        let room = crate::room_id::RoomId::parse("team:42").unwrap();
+        let url = Internal::Stats(stats::Stats).url_for(&room);
+        assert_eq!(url, format!("{ORIGIN}/stats?room=team:42"));
+        let (path, query) = crate::routes::split_url(&url);
+        assert_eq!(Kind::of_path(path), Some(Kind::Stats));
+        assert_eq!(room_of_query(query), Some(room));
+        assert_eq!(room_of_query(Some("x=1&room=a#b")), None);
+        assert_eq!(room_of_query(None), None);
     }
 
     #[test]

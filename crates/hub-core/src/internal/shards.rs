@@ -21,7 +21,7 @@ fn encode_json(value: &impl Serialize) -> String {
 
 /// One event the first object sends on to a further one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum Relayed {
     /// A broadcast, as the backend asked for it, without its idempotency key: the
     /// first object keeps the room's keys.

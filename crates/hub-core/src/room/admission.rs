@@ -67,10 +67,11 @@ impl<S: Clone> Gate<S> {
             .then(|| (id.to_owned(), socket.clone()))
     }
 
-    /// Whether one more socket fits: under the room's capacity, and under the
-    /// runtime's limit counting the sockets it still holds half-closed.
-    pub fn has_room(&self, config: &Config) -> bool {
-        self.live.len() < config.max_connections
+    /// Whether one more socket fits: under the room's capacity (with `elsewhere`, the
+    /// sockets the room's other objects hold), and under the runtime's limit counting
+    /// the sockets it still holds half-closed.
+    pub fn has_room(&self, config: &Config, elsewhere: usize) -> bool {
+        self.live.len() + elsewhere < config.max_connections
             && self.live.len() + self.closing.len() < RUNTIME_SOCKET_LIMIT
     }
 

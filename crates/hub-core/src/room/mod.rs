@@ -108,6 +108,9 @@ pub struct Room<S> {
     further: bool,
     /// This object's number in its room (0: the first), kept in each socket's session.
     shard: u16,
+    /// The first object of a room spread over several: the sockets its other objects
+    /// hold (or are about to), counted against `MAX_CONNECTIONS_PER_ROOM`.
+    elsewhere: usize,
     /// A further object: the room's members as the first object listed them for the
     /// next `auth:ok` (`None`: presence is off room-wide).
     view: Option<Vec<String>>,
@@ -131,6 +134,7 @@ impl<S: Clone> Room<S> {
             revocation: Revocation::default(),
             further: false,
             shard: 0,
+            elsewhere: 0,
             view: None,
         }
     }
@@ -140,6 +144,13 @@ impl<S: Clone> Room<S> {
     pub fn set_further(&mut self, shard: u16) {
         self.further = shard > 0;
         self.shard = shard;
+    }
+
+    /// The first object of a room spread over several: its other objects hold
+    /// `sockets` (as reported, with placements in flight), which the next admission
+    /// counts against the room-wide cap.
+    pub fn set_elsewhere(&mut self, sockets: usize) {
+        self.elsewhere = sockets;
     }
 
     /// The disconnect records of the room's first object (user, at, until), adopted
@@ -259,7 +270,7 @@ impl<S: Clone> Room<S> {
             let (e, code) = ErrorCode::AuthTimeout.closing();
             self.close_with(&oldest_socket, &oldest, &e, code, io);
         }
-        if !self.gate.has_room(&self.config) {
+        if !self.gate.has_room(&self.config, self.elsewhere) {
             return self.on_room_full(socket, &connection_id, now, io);
         }
         let session = Session {

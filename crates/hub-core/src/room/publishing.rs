@@ -168,6 +168,14 @@ impl<S: Clone> Room<S> {
         }
     }
 
+    /// A new instance of the first object counts the users its further objects held
+    /// (one per object holding them), silently: they were announced when they joined.
+    pub fn restore_remote_users(&mut self, users: &[String]) {
+        for user in users {
+            self.members.joined(user);
+        }
+    }
+
     /// A frame another object of the room sent on (typing, presence): for this
     /// object's members but `except`, in the room's order. Not spread again.
     pub fn on_relayed_frame(

@@ -48,9 +48,15 @@ impl First {
         (place, new)
     }
 
-    /// Takes back the shards a previous instance opened (shard, sockets).
-    pub fn restore(&mut self, shards: &[(u16, usize)]) {
+    /// Takes back the shards a previous instance opened (shard, sockets) and the users
+    /// they held (shard, user): returns those users, to count in the room's presence
+    /// without announcing them (they were announced when they joined).
+    pub fn restore(&mut self, shards: &[(u16, usize)], users: &[(u16, String)]) -> Vec<String> {
         self.placement.restore(shards);
+        let held = users
+            .iter()
+            .filter(|(shard, user)| self.users.report(*shard, user, true));
+        held.map(|(_, user)| user.clone()).collect()
     }
 
     /// The further shards opened so far, 1..=this.
@@ -162,6 +168,33 @@ mod tests {
         assert_eq!((a.shard, a.epoch, a.seq), (1, 77, 1));
         assert_eq!(f.relay(1, vec![frame("c")]).seq, 3);
         assert_eq!(f.relay(2, vec![frame("x")]).seq, 1);
+    }
+
+    #[test]
+    fn a_new_instance_announces_only_what_changed_since() {
+        let mut f = first();
+        let held = [
+            (1, "ann".to_string()),
+            (1, "bob".to_string()),
+            (2, "ann".to_string()),
+        ];
+        let restored = f.restore(&[(1, 2), (2, 1)], &held);
+        assert_eq!(
+            restored,
+            ["ann", "bob", "ann"],
+            "one per object holding them"
+        );
+        assert_eq!(f.opened(), 2);
+        // Shard 1 lists its users again: bob left meanwhile, cat joined.
+        let full = f.report(report(
+            1,
+            true,
+            vec![change("ann", true), change("cat", true)],
+        ));
+        assert_eq!(
+            full.users,
+            [("bob".into(), false, None), ("cat".into(), true, None)]
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! order a single object gives them. Pure.
 
 use crate::internal::stats::Counts;
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// `/stats` for the room: counts summed; `shards` counts the objects holding
 /// sockets; the first object's own instance, send cost and memory are kept.
@@ -26,59 +27,91 @@ pub fn stats(first: Counts, further: &[Counts]) -> Counts {
     )
 }
 
-/// The items of `key` in each answer, joined and sorted by `order`, at most `limit`.
-fn joined(
-    answers: &[Value],
-    key: &str,
-    order: impl Fn(&Value, &Value) -> std::cmp::Ordering,
+/// What orders an item: its time (`connectedAt` of a connection, `at` of an audit
+/// event) and its connection id.
+#[derive(Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    #[serde(default, alias = "connectedAt")]
+    at: u64,
+    #[serde(default, rename = "connectionId")]
+    connection_id: String,
+}
+
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(borrow, default, alias = "events")]
+    connections: Vec<&'a RawValue>,
+}
+
+/// Each answer's items as they are (each answer already in order), merged into one
+/// list in that order by `first` (true when `a` goes before `b`), at most `limit`.
+/// Items are passed on verbatim; an answer that cannot be read adds nothing.
+fn merged<'a>(
+    answers: &[&'a str],
+    first: fn(&Key, &Key) -> bool,
     limit: usize,
-) -> Vec<Value> {
-    let mut items: Vec<Value> = answers
+) -> Vec<&'a RawValue> {
+    let mut lists: Vec<Vec<(Key, &'a RawValue)>> = answers
         .iter()
-        .filter_map(|a| a.get(key)?.as_array())
-        .flatten()
-        .cloned()
+        .filter_map(|a| serde_json::from_str::<Page<'a>>(a).ok())
+        .map(|page| {
+            let keyed = page.connections.into_iter().rev();
+            keyed
+                .filter_map(|raw| Some((serde_json::from_str(raw.get()).ok()?, raw)))
+                .collect()
+        })
         .collect();
-    items.sort_by(order);
-    items.truncate(limit);
-    items
+    let mut out = Vec::new();
+    while out.len() < limit {
+        // The list whose head goes first (each list is reversed: heads at the end).
+        let mut best: Option<usize> = None;
+        for (i, list) in lists.iter().enumerate() {
+            let Some((key, _)) = list.last() else {
+                continue;
+            };
+            let better = match best.and_then(|b| lists[b].last()) {
+                Some((best_key, _)) => first(key, best_key),
+                None => true,
+            };
+            if better {
+                best = Some(i);
+            }
+        }
+        match best.and_then(|b| lists[b].pop()) {
+            Some((_, raw)) => out.push(raw),
+            None => break,
+        }
+    }
+    out
 }
 
-fn field<'v>(item: &'v Value, name: &str) -> (u64, &'v str) {
-    (
-        item.get(name).and_then(Value::as_u64).unwrap_or(0),
-        item.get("connectionId")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-    )
+fn answer(key: &str, items: &[&RawValue]) -> String {
+    let mut out = format!("{{\"success\":true,\"{key}\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item.get());
+    }
+    out.push_str("]}");
+    out
 }
 
-/// `/connections` for the room: every object's, oldest connection first.
-pub fn connections(answers: &[Value]) -> Value {
-    let items = joined(
-        answers,
-        "connections",
-        |a, b| field(a, "connectedAt").cmp(&field(b, "connectedAt")),
-        usize::MAX,
-    );
-    serde_json::json!({ "success": true, "connections": items })
+/// `/connections` for the room from every object's answer: oldest connection first.
+pub fn connections(answers: &[&str]) -> String {
+    let items = merged(answers, |a, b| a < b, usize::MAX);
+    answer("connections", &items)
 }
 
-/// `/audit` for the room: every object's, newest first, at most `limit`.
-pub fn audit(answers: &[Value], limit: usize) -> Value {
-    let items = joined(
-        answers,
-        "events",
-        |a, b| field(b, "at").cmp(&field(a, "at")),
-        limit,
-    );
-    serde_json::json!({ "success": true, "events": items })
+/// `/audit` for the room from every object's answer: newest first, at most `limit`.
+pub fn audit(answers: &[&str], limit: usize) -> String {
+    let items = merged(answers, |a, b| a.at > b.at, limit);
+    answer("events", &items)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn counts(connections: usize, started: u64) -> Counts {
         Counts {
@@ -113,21 +146,24 @@ mod tests {
 
     #[test]
     fn lists_are_joined_in_a_single_objects_order() {
-        let a = json!({"connections": [{"connectionId": "b", "connectedAt": 5}]});
-        let b = json!({"connections": [
-            {"connectionId": "a", "connectedAt": 5},
-            {"connectionId": "c", "connectedAt": 1}
-        ]});
-        let ids: Vec<Value> = connections(&[a, b])["connections"]
+        let a = r#"{"success":true,"connections":[{"connectionId":"b","connectedAt":5,"state":"authenticated"}]}"#;
+        let b = r#"{"success":true,"connections":[{"connectionId":"c","connectedAt":1},{"connectionId":"a","connectedAt":5}]}"#;
+        let joined: serde_json::Value =
+            serde_json::from_str(&connections(&[a, b, "garbage"])).unwrap();
+        let ids: Vec<&str> = joined["connections"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| c["connectionId"].clone())
+            .map(|c| c["connectionId"].as_str().unwrap())
             .collect();
-        assert_eq!(ids, [json!("c"), json!("a"), json!("b")]);
-        let a = json!({"events": [{"at": 3, "connectionId": "x"}, {"at": 1, "connectionId": "x"}]});
-        let b = json!({"events": [{"at": 2, "connectionId": "y"}], "success": true});
-        let events = audit(&[a, b, json!("garbage")], 2);
+        assert_eq!(ids, ["c", "a", "b"]);
+        assert_eq!(
+            joined["connections"][2]["state"], "authenticated",
+            "verbatim"
+        );
+        let a = r#"{"success":true,"events":[{"at":3,"connectionId":"x"},{"at":1,"connectionId":"x"}]}"#;
+        let b = r#"{"success":true,"events":[{"at":2,"connectionId":"y"}]}"#;
+        let events: serde_json::Value = serde_json::from_str(&audit(&[a, b], 2)).unwrap();
         let ats: Vec<u64> = events["events"]
             .as_array()
             .unwrap()
@@ -135,5 +171,6 @@ mod tests {
             .map(|e| e["at"].as_u64().unwrap())
             .collect();
         assert_eq!(ats, [3, 2]);
+        assert_eq!(connections(&[]), r#"{"success":true,"connections":[]}"#);
     }
 }

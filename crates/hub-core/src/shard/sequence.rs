@@ -7,14 +7,14 @@
 //! never fills (a call lost for good) is skipped once `max_held` events wait behind it,
 //! rather than stalling the shard.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 #[derive(Debug)]
 pub struct Sequence<E> {
     /// The number of the next event to deliver; `None` until the first one arrives.
     next: Option<u64>,
     /// Events that arrived before their turn.
-    held: BTreeMap<u64, E>,
+    held: HashMap<u64, E>,
     max_held: usize,
 }
 
@@ -31,7 +31,7 @@ impl<E> Sequence<E> {
     pub fn new(max_held: usize) -> Self {
         Sequence {
             next: None,
-            held: BTreeMap::new(),
+            held: HashMap::new(),
             max_held: max_held.max(1),
         }
     }
@@ -57,7 +57,7 @@ impl<E> Sequence<E> {
         }
         self.held.entry(seq).or_insert(event);
         if self.held.len() > self.max_held {
-            if let Some(&first) = self.held.keys().next() {
+            if let Some(&first) = self.held.keys().min() {
                 due.skipped = first - next;
                 self.next = Some(first);
             }

@@ -6,12 +6,13 @@
 //! last, wherever their tabs are. Reports are idempotent: a repeated one changes nothing,
 //! so only what changes what an object holds reaches the room.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Default)]
 pub struct RoomUsers {
-    /// User -> the further objects (shard numbers) holding their sockets.
-    by_user: BTreeMap<String, BTreeSet<u16>>,
+    /// User -> the further objects (shard numbers) holding their sockets: a few at
+    /// most (`ROOM_MAX_SHARDS`), so a list.
+    by_user: HashMap<String, Vec<u16>>,
 }
 
 impl RoomUsers {
@@ -19,16 +20,19 @@ impl RoomUsers {
     /// what the shard holds (and so must reach the room's presence).
     pub fn report(&mut self, shard: u16, user: &str, present: bool) -> bool {
         if present {
-            return self
-                .by_user
-                .entry(user.to_owned())
-                .or_default()
-                .insert(shard);
+            let shards = self.by_user.entry(user.to_owned()).or_default();
+            let new = !shards.contains(&shard);
+            if new {
+                shards.push(shard);
+            }
+            return new;
         }
         let Some(shards) = self.by_user.get_mut(user) else {
             return false;
         };
-        let changed = shards.remove(&shard);
+        let before = shards.len();
+        shards.retain(|k| *k != shard);
+        let changed = shards.len() < before;
         if shards.is_empty() {
             self.by_user.remove(user);
         }
@@ -36,9 +40,10 @@ impl RoomUsers {
     }
 
     /// Shard `shard` lists every user it holds (after a wake, or for a new instance of
-    /// the first object): the changes that makes, as (user, present).
+    /// the first object): the changes that makes, as (user, present), those who left
+    /// first.
     pub fn replace(&mut self, shard: u16, users: &[String]) -> Vec<(String, bool)> {
-        let listed: BTreeSet<&str> = users.iter().map(String::as_str).collect();
+        let listed: HashSet<&str> = users.iter().map(String::as_str).collect();
         let gone: Vec<String> = self
             .by_user
             .iter()
@@ -51,7 +56,7 @@ impl RoomUsers {
                 changes.push((user, false));
             }
         }
-        for user in listed {
+        for user in users {
             if self.report(shard, user, true) {
                 changes.push((user.to_owned(), true));
             }
