@@ -21,8 +21,8 @@ use hub_core::protocol::{self, Incoming};
 use hub_core::room::{Admission, Check, Room};
 use hub_core::room_id::RoomId;
 use hub_core::routes::{route_of, split_url, Route};
+use hub_core::shard::first::Placed;
 use hub_core::shard::naming::parse_join_path;
-use hub_core::shard::placement::Place;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -258,23 +258,16 @@ impl Shell {
     /// refuses it (`room_full`).
     fn connect(self: &Rc<Self>, room: RoomId) -> JsValue {
         let own = self.core.borrow().connections();
-        let max = self.config.max_connections;
-        let (placed, elsewhere) = match &mut *self.role.borrow_mut() {
-            Role::First(first) => match first.place(own, now_ms()) {
-                (Place::Full, new) => ((Place::Full, new), max.saturating_sub(own)),
-                placed => (placed, first.total(own) - own),
-            },
-            Role::Further(_) => ((Place::Here, false), 0),
+        let placed = match &mut *self.role.borrow_mut() {
+            Role::First(first) => first.place(own, now_ms()),
+            Role::Further(_) => Placed::Here { elsewhere: 0 },
         };
         match placed {
-            // The room's cap counts every object. When it is full, the core still
-            // takes the socket only if it displaces a silent one here (so the room's
-            // count stays the same).
-            (Place::Here | Place::Full, _) => {
+            Placed::Here { elsewhere } => {
                 self.core.borrow_mut().set_elsewhere(elsewhere);
                 respond(self.accept(room))
             }
-            (Place::Shard(shard, number), new) => {
+            Placed::Shard { shard, number, new } => {
                 respond_later(Rc::clone(self).place_on(shard, number, new))
             }
         }
@@ -293,15 +286,18 @@ impl Shell {
             if let Err(e) = self.store.save_shard(shard, 0) {
                 console_error!("recording a new shard failed: {e}");
             }
-            let records = self.store.revocations(now_ms()).unwrap_or_default();
-            let adopt = [Relayed::Revoked { records }];
+            // Fail closed: a shard that could not adopt the records takes no socket.
+            let records = self.store.revocations(now_ms())?;
+            let adopt = vec![Relayed::Revoked { records }];
             let relay = match &mut *self.role.borrow_mut() {
-                Role::First(first) => Some(first.relay(shard, adopt.to_vec())),
+                Role::First(first) => Some(first.relay(shard, adopt)),
                 Role::Further(_) => None,
             };
             if let Some(relay) = relay {
                 let promise = self.call(shard, &hub_core::internal::Internal::Relay(relay));
-                self.answer_of(shard, promise).await;
+                if self.answer_of(shard, promise).await.is_none() {
+                    return Err("a new shard did not adopt the room's disconnect records".into());
+                }
             }
         }
         let headers = web_sys::Headers::new()?;

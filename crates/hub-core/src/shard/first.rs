@@ -7,6 +7,7 @@ use super::users::RoomUsers;
 use crate::internal::shards::{Relay, Relayed, Report};
 
 pub struct First {
+    limits: Limits,
     placement: Placement,
     users: RoomUsers,
     /// The next number on the link to each further object, by index − 1.
@@ -14,6 +15,18 @@ pub struct First {
     /// This instance (its start, Unix ms): a further object that sees a new one
     /// starts its sequence over and lists its users again.
     epoch: u64,
+}
+
+/// Where the first object puts a new socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// The first object's own admission decides, counting `elsewhere` sockets on the
+    /// room's other objects against the room-wide cap (so a full room refuses it with
+    /// `room_full`, 4503).
+    Here { elsewhere: usize },
+    /// The Worker sends the upgrade to this further object, with this placement
+    /// number; `new`: opened now, so it adopts the room's disconnect records first.
+    Shard { shard: u16, number: u64, new: bool },
 }
 
 /// What a further object's report means for the room.
@@ -28,6 +41,7 @@ pub struct News {
 impl First {
     pub fn new(limits: Limits, epoch: u64) -> Self {
         First {
+            limits,
             placement: Placement::new(limits),
             users: RoomUsers::default(),
             next_seq: Vec::new(),
@@ -39,13 +53,24 @@ impl First {
         self.epoch
     }
 
-    /// Where a new socket goes, the first object holding `own`; and whether the shard
-    /// is new (first opened now: it must learn the room's disconnect records first).
-    pub fn place(&mut self, own: usize, now: u64) -> (Place, bool) {
+    /// Where a new socket goes, the first object holding `own`.
+    pub fn place(&mut self, own: usize, now: u64) -> Placed {
         let opened = self.placement.opened();
-        let place = self.placement.place(own, now);
-        let new = matches!(place, Place::Shard(k, _) if k > opened);
-        (place, new)
+        match self.placement.place(own, now) {
+            Place::Here => Placed::Here {
+                elsewhere: self.total(own) - own,
+            },
+            // The core still refuses it as `room_full`, unless it displaces a silent
+            // socket here (which keeps the room's count): the cap counted as reached.
+            Place::Full => Placed::Here {
+                elsewhere: self.limits.max_connections.saturating_sub(own),
+            },
+            Place::Shard(shard, number) => Placed::Shard {
+                shard,
+                number,
+                new: shard > opened,
+            },
+        }
     }
 
     /// Takes back the shards a previous instance opened (shard, sockets) and the users
@@ -156,10 +181,13 @@ mod tests {
     #[test]
     fn a_new_shard_is_told_so_and_links_are_numbered_per_shard() {
         let mut f = first();
-        assert_eq!(f.place(1, 0), (Place::Here, false));
-        assert_eq!(f.place(2, 0), (Place::Shard(1, 1), true));
-        assert_eq!(f.place(2, 0), (Place::Shard(1, 2), false));
-        assert_eq!(f.place(2, 0), (Place::Shard(2, 3), true));
+        assert_eq!(f.place(1, 0), Placed::Here { elsewhere: 0 });
+        let shard = |shard, number, new| Placed::Shard { shard, number, new };
+        assert_eq!(f.place(2, 0), shard(1, 1, true));
+        assert_eq!(f.place(2, 0), shard(1, 2, false));
+        assert_eq!(f.place(2, 0), shard(2, 3, true));
+        // A place on the first object again: the others' sockets count toward the cap.
+        assert_eq!(f.place(1, 0), Placed::Here { elsewhere: 3 });
         let frame = |n: &str| Relayed::Frame {
             frame: n.into(),
             except: None,
@@ -168,6 +196,40 @@ mod tests {
         assert_eq!((a.shard, a.epoch, a.seq), (1, 77, 1));
         assert_eq!(f.relay(1, vec![frame("c")]).seq, 3);
         assert_eq!(f.relay(2, vec![frame("x")]).seq, 1);
+    }
+
+    #[test]
+    fn a_full_room_leaves_the_refusal_to_the_first_objects_admission() {
+        let mut f = First::new(
+            Limits {
+                shard_size: 2,
+                max_shards: 2,
+                max_connections: 3,
+            },
+            1,
+        );
+        assert_eq!(
+            f.place(2, 0),
+            Placed::Shard {
+                shard: 1,
+                number: 1,
+                new: true
+            }
+        );
+        // 3 sockets: full. Counted as the cap minus its own, the first object admits
+        // only by displacing one of its own silent sockets.
+        assert_eq!(f.place(2, 0), Placed::Here { elsewhere: 1 });
+        // Every object full while the cap is not: full all the same.
+        let mut f = First::new(
+            Limits {
+                shard_size: 1,
+                max_shards: 2,
+                max_connections: 100,
+            },
+            1,
+        );
+        assert!(matches!(f.place(1, 0), Placed::Shard { .. }));
+        assert_eq!(f.place(1, 0), Placed::Here { elsewhere: 99 });
     }
 
     #[test]
