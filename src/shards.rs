@@ -61,16 +61,40 @@ pub fn stub(env: &worker::Env, name: &str) -> worker::Result<DurableObject> {
     Ok(namespace.get_by_name(name)?)
 }
 
+/// Why a call between the room's objects got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// The runtime said the object is overloaded: never retried (a retry adds load).
+    Overloaded,
+    /// Any other failure.
+    Other,
+}
+
 /// The response's text, if it is a 200.
-async fn ok_text(promise: Promise) -> Option<String> {
-    let response: web_sys::Response = JsFuture::from(promise).await.ok()?.unchecked_into();
+async fn ok_text(promise: Promise) -> Result<String, Failed> {
+    let response = match JsFuture::from(promise).await {
+        Ok(response) => response.unchecked_into::<web_sys::Response>(),
+        Err(e) => {
+            let overloaded = Reflect::get(&e, &JsValue::from_str("overloaded"))
+                .ok()
+                .and_then(|o| o.as_bool())
+                .unwrap_or(false);
+            return Err(if overloaded {
+                Failed::Overloaded
+            } else {
+                Failed::Other
+            });
+        }
+    };
     if response.status() != 200 {
-        return None;
+        return Err(Failed::Other);
     }
-    JsFuture::from(response.text().ok()?)
+    let text = response.text().map_err(|_| Failed::Other)?;
+    JsFuture::from(text)
         .await
-        .ok()?
-        .as_string()
+        .ok()
+        .and_then(|t| t.as_string())
+        .ok_or(Failed::Other)
 }
 
 impl Shell {
@@ -111,8 +135,16 @@ impl Shell {
     /// Awaits a call; a failed one drops the shard's stub (after an exception, the
     /// runtime fails every later call on it), so the next call makes a new one.
     pub async fn answer_of(&self, shard: u16, promise: Option<Promise>) -> Option<String> {
-        let text = ok_text(promise?).await;
-        if text.is_none() {
+        self.outcome_of(shard, promise).await.ok()
+    }
+
+    /// The same, saying why a call failed.
+    async fn outcome_of(&self, shard: u16, promise: Option<Promise>) -> Result<String, Failed> {
+        let text = match promise {
+            Some(promise) => ok_text(promise).await,
+            None => Err(Failed::Other),
+        };
+        if text.is_err() {
             self.stubs.borrow_mut().remove(&shard);
         }
         text
@@ -177,16 +209,26 @@ impl Shell {
         let promise = self.call(0, &Internal::Report(report));
         let shell = Rc::clone(self);
         self.state.wait_until(async move {
-            let answer = shell.answer_of(0, promise).await;
+            let answer = shell.outcome_of(0, promise).await;
             let epoch = answer
-                .and_then(|t| serde_json::from_str::<Reported>(&t).ok())
+                .as_ref()
+                .ok()
+                .and_then(|t| serde_json::from_str::<Reported>(t).ok())
                 .map(|r| r.epoch);
-            if epoch.is_none() {
-                console_error!("a shard's report to its room's first object failed");
-                net::sleep(REPORT_RETRY, &Cancel::default()).await;
-            }
             if let Role::Further(further) = &mut *shell.role.borrow_mut() {
                 further.report_done(epoch);
+            }
+            match answer {
+                Ok(_) => {}
+                // Not retried: the next event here sends the whole state again.
+                Err(Failed::Overloaded) => {
+                    console_error!("a shard's report found its room's first object overloaded");
+                    return;
+                }
+                Err(Failed::Other) => {
+                    console_error!("a shard's report to its room's first object failed");
+                    net::sleep(REPORT_RETRY, &Cancel::default()).await;
+                }
             }
             shell.pump();
         });
