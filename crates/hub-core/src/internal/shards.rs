@@ -14,9 +14,28 @@ fn internal_only<T>() -> Result<T, Invalid> {
     })
 }
 
-fn encode_json(value: &impl Serialize) -> String {
-    // Plain structs with string keys: serializing cannot fail.
-    serde_json::to_string(value).unwrap_or_default()
+/// An internal-only endpoint whose body is its request as JSON.
+macro_rules! json_endpoint {
+    ($ty:ty, $name:literal, $answer:ty) => {
+        impl Endpoint<'_> for $ty {
+            const NAME: &'static str = $name;
+            const METHOD: Option<super::Method> = None;
+            type Answer = $answer;
+
+            fn from_public(_query: Option<&str>, _body: &str) -> Result<Self, Invalid> {
+                internal_only()
+            }
+
+            fn encode(&self) -> String {
+                // Plain structs with string keys: serializing cannot fail.
+                serde_json::to_string(self).unwrap_or_default()
+            }
+
+            fn decode(body: &str) -> Result<Self, DecodeError> {
+                serde_json::from_str(body).map_err(|_| DecodeError)
+            }
+        }
+    };
 }
 
 /// One event the first object sends on to a further one.
@@ -60,23 +79,7 @@ pub struct RelayDone {
     pub delivered: usize,
 }
 
-impl Endpoint<'_> for Relay {
-    const NAME: &'static str = "relay";
-    const METHOD: Option<super::Method> = None;
-    type Answer = RelayDone;
-
-    fn from_public(_query: Option<&str>, _body: &str) -> Result<Self, Invalid> {
-        internal_only()
-    }
-
-    fn encode(&self) -> String {
-        encode_json(self)
-    }
-
-    fn decode(body: &str) -> Result<Self, DecodeError> {
-        serde_json::from_str(body).map_err(|_| DecodeError)
-    }
-}
+json_endpoint!(Relay, "relay", RelayDone);
 
 /// A user of a further object: their first socket there (`present`, `via` that
 /// socket) or their last one gone.
@@ -111,23 +114,7 @@ pub struct Reported {
     pub epoch: u64,
 }
 
-impl Endpoint<'_> for Report {
-    const NAME: &'static str = "report";
-    const METHOD: Option<super::Method> = None;
-    type Answer = Reported;
-
-    fn from_public(_query: Option<&str>, _body: &str) -> Result<Self, Invalid> {
-        internal_only()
-    }
-
-    fn encode(&self) -> String {
-        encode_json(self)
-    }
-
-    fn decode(body: &str) -> Result<Self, DecodeError> {
-        serde_json::from_str(body).map_err(|_| DecodeError)
-    }
-}
+json_endpoint!(Report, "report", Reported);
 
 /// A further object asks for the room's members, for an `auth:ok`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

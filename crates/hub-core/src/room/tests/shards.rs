@@ -261,15 +261,21 @@ fn a_further_joiner_that_turns_presence_off_learns_it_is_off() {
     );
 }
 
+/// Members 1, 2 and 3 on object `k` of their room.
+fn three_members_on(k: u16) -> World {
+    let mut w = World::roomy();
+    w.room.set_further(k);
+    w.member(1, T0);
+    w.member(2, T0);
+    w.member(3, T0);
+    w
+}
+
 #[test]
 fn typing_is_spread_with_the_senders_connection_id() {
     let typing = r#"{"type":"typing","userId":"u2","isTyping":true}"#;
     for k in [0, 2] {
-        let mut w = World::roomy();
-        w.room.set_further(k);
-        w.member(1, T0);
-        w.member(2, T0);
-        w.member(3, T0);
+        let mut w = three_members_on(k);
         w.io.take();
         w.frame(2, r#"{"type":"typing","isTyping":true}"#, T0);
         assert_eq!(
@@ -287,11 +293,7 @@ fn typing_is_spread_with_the_senders_connection_id() {
 fn a_relayed_frame_reaches_local_members_but_the_excepted_one_and_is_not_spread() {
     let typing = r#"{"type":"typing","userId":"far","isTyping":true}"#;
     for k in [0, 2] {
-        let mut w = World::roomy();
-        w.room.set_further(k);
-        w.member(1, T0);
-        w.member(2, T0);
-        w.member(3, T0);
+        let mut w = three_members_on(k);
         assert_eq!(w.connect(4, T0), Admission::Admitted, "a waiting socket");
         w.io.take();
         let n = w
