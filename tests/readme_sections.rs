@@ -12,6 +12,10 @@ const SECTIONS: &[(&str, &str)] = &[
     ("### Layout", "### 파일 구성"),
     ("## Configuration", "## 설정"),
     ("### Limits", "### 제한"),
+    (
+        "## Rooms bigger than one object",
+        "## 오브젝트 하나보다 큰 방",
+    ),
     ("## Guide for app developers", "## 앱 개발자 가이드"),
     ("### Connecting", "### 접속"),
     ("### Handshake", "### 핸드셰이크"),
