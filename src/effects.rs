@@ -156,6 +156,14 @@ impl Spread for Effects<'_> {
             further.user(user, present, via);
         }
     }
+
+    fn list_members_to(&mut self, connection_id: &str) {
+        let shell = Rc::clone(self.shell);
+        let id = connection_id.to_owned();
+        self.shell.state.wait_until(async move {
+            shell.send_members(&id).await;
+        });
+    }
 }
 
 impl Storage for Effects<'_> {

@@ -9,6 +9,7 @@ use crate::chat_room::Shell;
 use crate::net::{self, Cancel};
 use hub_core::internal::shards::{MemberList, RelayDone, Relayed, Reported};
 use hub_core::internal::{Internal, Kind};
+use hub_core::protocol::{Presence, ServerFrame};
 use hub_core::room_id::RoomId;
 use hub_core::shard::first::First;
 use hub_core::shard::further::Further;
@@ -240,6 +241,19 @@ impl Shell {
         let promise = self.call(0, &Internal::Members(hub_core::internal::shards::Members));
         let answer = self.answer_of(0, promise).await?;
         serde_json::from_str::<MemberList>(&answer).ok()?.members
+    }
+
+    /// Sends connection `id` the room's member list as presence `on` (after an
+    /// `auth:ok` that could not list them), if presence is on room-wide.
+    pub async fn send_members(&self, id: &str) {
+        let Some(members) = self.room_members().await else {
+            return;
+        };
+        let list: Vec<&str> = members.iter().map(String::as_str).collect();
+        let frame = ServerFrame::Presence(Presence::On(&list)).encode();
+        for ws in self.state.get_websockets_with_tag(id) {
+            crate::fanout::send(&ws, &frame);
+        }
     }
 
     /// The first object sends a control-plane request (`kind`'s body `body`) to every

@@ -311,6 +311,14 @@ async fn sharded_tickets_resume_anywhere_and_revocations_hold_on_new_objects(h: 
         (&json!("auth:ok"), &json!("ann")),
         "{ok}"
     );
+    // No check ran, so the further object had no member list for its auth:ok: the
+    // room-wide list follows as presence `on`.
+    assert_eq!(ok["members"], Value::Null, "{ok}");
+    resumed.see_presence = true;
+    assert_eq!(
+        resumed.recv().await,
+        json!({"type": "presence", "event": "on", "members": ["ann", "u1", "u2"]})
+    );
 }
 
 async fn sharded_small_rooms_stay_one_object(h: Hubs) {

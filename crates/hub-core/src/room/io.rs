@@ -87,6 +87,11 @@ pub trait Spread {
     /// `via` the socket that just joined) or no longer has any: the first object
     /// decides what that means for the whole room (`Room::on_remote_user`).
     fn report_user(&mut self, user: &str, present: bool, via: Option<&str>);
+    /// A further object admitted `connection_id` without the room's member list (a
+    /// resume ticket: no check ran, so none was asked for); its `auth:ok` said
+    /// `members: null`. The shell asks the first object, and sends the socket the list
+    /// as presence `on` if presence is on room-wide.
+    fn list_members_to(&mut self, connection_id: &str);
 }
 
 /// Everything the room as a whole may ask for.

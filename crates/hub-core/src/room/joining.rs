@@ -223,6 +223,9 @@ impl<S: Clone> Room<S> {
         // A further object lists the room-wide members the first object gave, with
         // this user in it.
         let mut view = self.view.take().filter(|_| self.further);
+        if self.further && view.is_none() && event == Event::Resumed {
+            io.list_members_to(id);
+        }
         if let (Some(view), Some(u)) = (&mut view, user.as_deref()) {
             if let Err(at) = view.binary_search_by(|v| v.as_str().cmp(u)) {
                 view.insert(at, u.to_owned());

@@ -392,6 +392,17 @@ fn adopted_disconnect_records_refuse_tickets_issued_before_them() {
     assert!(!resumes(&mut w, 1, &before, T0 + 40), "issued before");
     assert!(resumes(&mut w, 2, &after, T0 + 40), "issued after");
     assert_eq!(w.io.session(2).unwrap().shard, 1);
+    // No check ran, so no member list was asked for: its auth:ok says null, and the
+    // shell is asked to send the room-wide list after it.
+    assert_eq!(last_auth_ok(&w, 2)["members"], serde_json::Value::Null);
+    assert!(w.io.log.contains(&Ev::ListMembersTo(cid(2))));
+    // The first object lists its members itself.
+    assert!(resumes(&mut first, 3, &after, T0 + 40));
+    assert!(!first
+        .io
+        .log
+        .iter()
+        .any(|e| matches!(e, Ev::ListMembersTo(_))));
     assert_eq!(
         crowd(&mut w),
         [Ev::ReportUser("u2".into(), true, Some(cid(2)))]

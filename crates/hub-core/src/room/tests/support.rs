@@ -36,6 +36,7 @@ pub enum Ev {
     StoreKey(String, usize, u64, u64),
     Spread(String, Option<String>),
     ReportUser(String, bool, Option<String>),
+    ListMembersTo(String),
 }
 
 /// Records every effect; keeps attachments as the runtime would.
@@ -159,6 +160,9 @@ impl Spread for Fake {
     fn report_user(&mut self, user: &str, present: bool, via: Option<&str>) {
         let via = via.map(str::to_owned);
         self.log.push(Ev::ReportUser(user.to_owned(), present, via));
+    }
+    fn list_members_to(&mut self, connection_id: &str) {
+        self.log.push(Ev::ListMembersTo(connection_id.to_owned()));
     }
 }
 
