@@ -135,20 +135,14 @@ impl Timers for Effects<'_> {
 
 impl Spread for Effects<'_> {
     fn spread(&mut self, frame: &str, except: Option<&str>) {
-        let up = match &mut *self.shell.role.borrow_mut() {
-            Role::First(first) => !first.in_use().is_empty(),
-            Role::Further(further) => {
-                further.frame(frame, except);
-                false
-            }
-        };
-        if up {
-            let event = Relayed::Frame {
-                frame: frame.to_owned(),
-                except: except.map(str::to_owned),
-            };
-            self.shell.relay_and_forget(&[event], None);
+        if let Role::Further(further) = &mut *self.shell.role.borrow_mut() {
+            return further.frame(frame, except);
         }
+        let event = Relayed::Frame {
+            frame: frame.to_owned(),
+            except: except.map(str::to_owned),
+        };
+        self.shell.relay_frame(event, None);
     }
 
     fn report_user(&mut self, user: &str, present: bool, via: Option<&str>) {

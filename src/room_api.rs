@@ -44,7 +44,7 @@ impl Shell {
                         exclude: delivery.exclude.clone(),
                         user_ids: delivery.user_ids.clone(),
                     };
-                    let calls = self.relay(&[event], None);
+                    let calls = self.relay(&[event]);
                     if !calls.is_empty() {
                         delivered += self.delivered_by(calls).await;
                         if let Some(key) = &delivery.idempotency_key {
@@ -136,7 +136,7 @@ impl Shell {
                         core.on_relayed_frame(&frame, except.as_deref(), now, io)
                     });
                     let event = Relayed::Frame { frame, except };
-                    self.relay_and_forget(&[event], Some(from));
+                    self.relay_frame(event, Some(from));
                 }
                 answer_json(&Reported {
                     epoch: self.epoch(),

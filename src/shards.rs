@@ -151,18 +151,13 @@ impl Shell {
         text
     }
 
-    /// The first object sends `events` on to the further objects in use (all but
-    /// `skip`), numbered on each link; returns the calls, by shard.
-    pub fn relay(&self, events: &[Relayed], skip: Option<u16>) -> Vec<(u16, Option<Promise>)> {
-        let relays = {
-            let mut role = self.role.borrow_mut();
-            let Role::First(first) = &mut *role else {
-                return Vec::new();
-            };
-            let shards = first.in_use().into_iter().filter(|k| Some(*k) != skip);
-            shards
-                .map(|k| first.relay(k, events.to_vec()))
-                .collect::<Vec<_>>()
+    /// The first object sends `events` (a broadcast) to every further object in use,
+    /// after the frames queued for them, numbered on each link; returns the calls, by
+    /// shard.
+    pub fn relay(&self, events: &[Relayed]) -> Vec<(u16, Option<Promise>)> {
+        let relays = match &mut *self.role.borrow_mut() {
+            Role::First(first) => first.flush(events),
+            Role::Further(_) => Vec::new(),
         };
         relays
             .into_iter()
@@ -170,9 +165,34 @@ impl Shell {
             .collect()
     }
 
-    /// The same, when nobody waits for the answers.
-    pub fn relay_and_forget(self: &Rc<Self>, events: &[Relayed], skip: Option<u16>) {
-        for (shard, promise) in self.relay(events, skip) {
+    /// The first object queues a frame (typing, presence) for the further objects in
+    /// use but `from`: the frames of one batch window go in one call per object, or
+    /// sooner with the next broadcast. A one-shot timer, only while frames wait.
+    pub fn relay_frame(self: &Rc<Self>, frame: Relayed, from: Option<u16>) {
+        let first = match &mut *self.role.borrow_mut() {
+            Role::First(first) if !first.in_use().is_empty() => first.queue(frame, from),
+            _ => return,
+        };
+        if !first {
+            return;
+        }
+        let window = self.config.batch_window_ms;
+        if window == 0 {
+            return self.forget(self.relay(&[]));
+        }
+        let shell = Rc::clone(self);
+        self.state.wait_until(async move {
+            worker::Delay::from(Duration::from_millis(window)).await;
+            let calls = shell.relay(&[]);
+            for (shard, promise) in calls {
+                shell.answer_of(shard, promise).await;
+            }
+        });
+    }
+
+    /// Lets calls finish without waiting for them.
+    fn forget(self: &Rc<Self>, calls: Vec<(u16, Option<Promise>)>) {
+        for (shard, promise) in calls {
             let shell = Rc::clone(self);
             self.state.wait_until(async move {
                 shell.answer_of(shard, promise).await;

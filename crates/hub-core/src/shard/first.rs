@@ -15,6 +15,10 @@ pub struct First {
     /// This instance (its start, Unix ms): a further object that sees a new one
     /// starts its sequence over and lists its users again.
     epoch: u64,
+    /// Frames (typing, presence) waiting to go to the further objects, each with the
+    /// object it came from (which has it already): they leave together, within the
+    /// batch window or with the next broadcast, ahead of it.
+    queued: Vec<(Relayed, Option<u16>)>,
 }
 
 /// Where the first object puts a new socket.
@@ -46,7 +50,35 @@ impl First {
             users: RoomUsers::default(),
             next_seq: Vec::new(),
             epoch,
+            queued: Vec::new(),
         }
+    }
+
+    /// Queues a frame for every further object in use but `from`; true when it is the
+    /// first one queued (the caller then arranges the flush).
+    pub fn queue(&mut self, event: Relayed, from: Option<u16>) -> bool {
+        self.queued.push((event, from));
+        self.queued.len() == 1
+    }
+
+    /// What goes to each further object in use now: the queued frames (each but to
+    /// the object it came from), then `events`, numbered on each link. One call per
+    /// object, however many frames were queued.
+    pub fn flush(&mut self, events: &[Relayed]) -> Vec<Relay> {
+        let queued = std::mem::take(&mut self.queued);
+        let mut relays = Vec::new();
+        for shard in self.in_use() {
+            let mut batch: Vec<Relayed> = queued
+                .iter()
+                .filter(|(_, from)| *from != Some(shard))
+                .map(|(e, _)| e.clone())
+                .collect();
+            batch.extend(events.iter().cloned());
+            if !batch.is_empty() {
+                relays.push(self.relay(shard, batch));
+            }
+        }
+        relays
     }
 
     pub fn epoch(&self) -> u64 {
@@ -257,6 +289,38 @@ mod tests {
             full.users,
             [("bob".into(), false, None), ("cat".into(), true, None)]
         );
+    }
+
+    #[test]
+    fn queued_frames_leave_together_ahead_of_the_next_broadcast_but_not_to_their_origin() {
+        let mut f = first();
+        f.place(2, 0);
+        f.place(2, 0);
+        f.place(2, 0);
+        assert_eq!(f.in_use(), [1, 2]);
+        let frame = |n: &str| Relayed::Frame {
+            frame: n.into(),
+            except: None,
+        };
+        assert!(
+            f.queue(frame("t1"), Some(1)),
+            "the first arranges the flush"
+        );
+        assert!(!f.queue(frame("t2"), None));
+        let b = Relayed::Broadcast {
+            message: "m".into(),
+            exclude: vec![],
+            user_ids: None,
+        };
+        let relays = f.flush(std::slice::from_ref(&b));
+        assert_eq!(relays.len(), 2, "one call per object");
+        assert_eq!((relays[0].shard, relays[0].seq), (1, 1));
+        assert_eq!(relays[0].events, [frame("t2"), b.clone()]);
+        assert_eq!(relays[1].events, [frame("t1"), frame("t2"), b.clone()]);
+        // Numbers go on from there; nothing queued, nothing extra.
+        let relays = f.flush(std::slice::from_ref(&b));
+        assert_eq!((relays[0].seq, relays[1].seq), (3, 4));
+        assert!(f.flush(&[]).is_empty());
     }
 
     #[test]
