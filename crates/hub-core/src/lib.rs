@@ -23,8 +23,10 @@
 //!   [`bearer`] (the webhook token, compared in constant time), [`resume`] (resume
 //!   tickets: issued after a real check, verified without one), [`config`]
 //!   (environment variables into typed limits), [`room_id`], [`routes`].
-//! - [`shard`]: groundwork for rooms bigger than one object (naming, placement, the
-//!   room's one order across objects); not wired into the shells yet.
+//! - [`shard`]: rooms bigger than one object: placement, the room's one order across
+//!   objects, room-wide presence and the control plane's merged answers.
+//! - [`personal`]: groundwork for personal channels (`/users/:userId`): user ids, the
+//!   offline delay, watchers, fan-out totals; not wired into the shells yet.
 
 pub mod audit;
 pub mod auth;
@@ -38,6 +40,7 @@ pub mod control;
 pub mod errors;
 pub mod internal;
 pub mod journal;
+pub mod personal;
 pub mod protocol;
 pub mod rate_limit;
 pub mod resume;

@@ -58,6 +58,9 @@ pub const SHARDED_VARS: &[(&str, &str)] = &[
     ("ROOM_SHARD_SIZE", "2"),
     ("ROOM_MAX_SHARDS", "3"),
     ("MAX_CONNECTIONS_PER_ROOM", "5"),
+    // Presence stays on up to 4 distinct users: the fifth, on the third object, turns
+    // it off room-wide.
+    ("PRESENCE_MAX_MEMBERS", "4"),
     ("RESUME_SECRET", RESUME_SECRET),
 ];
 

@@ -16,6 +16,7 @@ pub fn tests() -> Vec<Test> {
         sharded_broadcasts_reach_every_socket_once_with_exclusion_targeting_and_keys,
         sharded_concurrent_broadcasts_arrive_in_one_order_everywhere,
         sharded_typing_and_presence_are_room_wide,
+        sharded_presence_limit_counts_distinct_users_room_wide,
         sharded_control_plane_answers_for_the_whole_room,
         sharded_tickets_resume_anywhere_and_revocations_hold_on_new_objects,
         sharded_small_rooms_stay_one_object,
@@ -220,6 +221,36 @@ async fn sharded_typing_and_presence_are_room_wide(h: Hubs) {
     first.close().await;
     assert_eq!(c[0].recv().await, presence("leave", "u1"));
     assert_eq!(c[1].recv().await, presence("leave", "u1"));
+}
+
+async fn sharded_presence_limit_counts_distinct_users_room_wide(h: Hubs) {
+    let hub = hub(&h);
+    let r = room("shard-presence-limit");
+    // u1, u2 on the first object, u3, u4 on the second: 4 users, presence on.
+    let mut c = members(hub, &r, 4).await;
+    for c in c.iter_mut() {
+        // The joins still on their way are set aside first.
+        c.expect_silence(QUIET).await;
+        c.see_presence = true;
+    }
+    // u5 lands on the third object: the room-wide list as it stood, with u5 in it...
+    let mut u5 = Client::connect(&hub.room_url(&r)).await;
+    let ok = u5.auth(&r, "dev:u5", None).await;
+    assert_eq!(ok["members"], json!(["u1", "u2", "u3", "u4", "u5"]));
+    u5.see_presence = true;
+    // ...and a fifth distinct user turns presence off everywhere, u5 included.
+    let off = json!({"type": "presence", "event": "off", "members": null});
+    for (i, c) in c.iter_mut().enumerate() {
+        assert_eq!(c.recv().await, off, "socket {i}");
+    }
+    assert_eq!(u5.recv().await, off);
+    // Back within the limit: the whole list, once, on every object.
+    u5.close().await;
+    let on = json!({"type": "presence", "event": "on", "members": ["u1", "u2", "u3", "u4"]});
+    for (i, c) in c.iter_mut().enumerate() {
+        assert_eq!(c.recv().await, on, "socket {i}");
+        c.expect_silence(QUIET).await;
+    }
 }
 
 async fn sharded_control_plane_answers_for_the_whole_room(h: Hubs) {
