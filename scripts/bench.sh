@@ -154,6 +154,13 @@ if [ -n "${BENCH_HUB_BEFORE:-}" ]; then
   cp "$BENCH_HUB_BEFORE/index.js" "$BENCH_HUB_BEFORE/index_bg.wasm" "$RUN/hub_before/"
   start hub_before "(name = \"index.js\", esModule = embed \"hub_before/index.js\"), (name = \"index_bg.wasm\", wasm = embed \"hub_before/index_bg.wasm\")"
 fi
+# BENCH_SHARD_SIZE=<n> adds the same hub with ROOM_SHARD_SIZE=n as `hub_sharded`: a room
+# past n sockets spreads over several objects, so `--only fanout_4000_inflight` with
+# BENCH_SHARD_SIZE=1000 compares 4,000 sockets in 4 objects with 4,000 in one (`hub`)
+# in one run (docs/benchmarks.md, "Rooms bigger than one object").
+if [ -n "${BENCH_SHARD_SIZE:-}" ]; then
+  start hub_sharded "$HUB_MODULES" "(name = \"RESUME_SECRET\", text = \"bench-resume-secret\"), (name = \"ROOM_SHARD_SIZE\", text = \"$BENCH_SHARD_SIZE\"),"
+fi
 start baseline "(name = \"baseline.js\", esModule = embed \"$UP/bench/servers/baseline.js\")"
 start floor "(name = \"floor.js\", esModule = embed \"$UP/bench/servers/floor.js\")"
 

@@ -138,6 +138,10 @@ impl Spread for Effects<'_> {
         if let Role::Further(further) = &mut *self.shell.role.borrow_mut() {
             return further.frame(frame, except);
         }
+        // A room of one object: nothing to copy or send.
+        if !self.shell.spans_objects() {
+            return;
+        }
         let event = Relayed::Frame {
             frame: frame.to_owned(),
             except: except.map(str::to_owned),

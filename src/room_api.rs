@@ -36,7 +36,8 @@ impl Shell {
             Internal::Broadcast(delivery) => {
                 let published = self.with_core(|core, io| core.on_broadcast(&delivery, now, io));
                 let mut delivered = published.delivered;
-                if !published.duplicate {
+                // A room of one object (below `ROOM_SHARD_SIZE`) stops here.
+                if !published.duplicate && self.spans_objects() {
                     // The same broadcast for every further object, sent before any
                     // await, so each link carries the room's order.
                     let event = Relayed::Broadcast {

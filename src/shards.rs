@@ -151,6 +151,11 @@ impl Shell {
         text
     }
 
+    /// Whether this is the first object of a room with further objects in use.
+    pub fn spans_objects(&self) -> bool {
+        matches!(&*self.role.borrow(), Role::First(first) if first.has_further())
+    }
+
     /// The first object sends `events` (a broadcast) to every further object in use,
     /// after the frames queued for them, numbered on each link; returns the calls, by
     /// shard.
@@ -170,7 +175,7 @@ impl Shell {
     /// sooner with the next broadcast. A one-shot timer, only while frames wait.
     pub fn relay_frame(self: &Rc<Self>, frame: Relayed, from: Option<u16>) {
         let first = match &mut *self.role.borrow_mut() {
-            Role::First(first) if !first.in_use().is_empty() => first.queue(frame, from),
+            Role::First(first) if first.has_further() => first.queue(frame, from),
             _ => return,
         };
         if !first {
@@ -183,10 +188,7 @@ impl Shell {
         let shell = Rc::clone(self);
         self.state.wait_until(async move {
             worker::Delay::from(Duration::from_millis(window)).await;
-            let calls = shell.relay(&[]);
-            for (shard, promise) in calls {
-                shell.answer_of(shard, promise).await;
-            }
+            shell.forget(shell.relay(&[]));
         });
     }
 
@@ -326,14 +328,11 @@ impl Shell {
             (greetings, users)
         };
         self.core.borrow_mut().restore_remote_users(&users);
-        for hello in greetings {
-            let shard = hello.shard;
-            let promise = self.call(shard, &Internal::Relay(hello));
-            let shell = Rc::clone(self);
-            self.state.wait_until(async move {
-                shell.answer_of(shard, promise).await;
-            });
-        }
+        let calls = greetings
+            .into_iter()
+            .map(|hello| (hello.shard, self.call(hello.shard, &Internal::Relay(hello))))
+            .collect();
+        self.forget(calls);
     }
 
     /// When this instance started (Unix ms).

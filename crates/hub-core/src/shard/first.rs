@@ -126,6 +126,11 @@ impl First {
         self.placement.in_use()
     }
 
+    /// Whether any further object holds sockets (or is about to): O(opened), no list.
+    pub fn has_further(&self) -> bool {
+        self.placement.total(0) > 0
+    }
+
     /// Sockets of the whole room, with the first object's `own`.
     pub fn total(&self, own: usize) -> usize {
         self.placement.total(own)
