@@ -34,25 +34,26 @@ impl Shell {
         let now = now_ms();
         let answer = match request {
             Internal::Broadcast(delivery) => {
-                let published = self.with_core(|core, io| core.on_broadcast(&delivery, now, io));
-                let mut delivered = published.delivered;
-                // A room of one object (below `ROOM_SHARD_SIZE`) stops here.
-                if !published.duplicate && self.spans_objects() {
-                    // The same broadcast for every further object, sent before any
-                    // await, so each link carries the room's order.
-                    let event = Relayed::Broadcast {
+                // A room spread over several objects relays the broadcast first, then
+                // fans out here: its further objects start at once. Both before any
+                // await, so each link carries the room's order.
+                let relayed = self.spans_objects()
+                    && !self.with_core(|core, io| core.is_repeat(&delivery, now, io));
+                let calls = if relayed {
+                    self.relay(&[Relayed::Broadcast {
                         message: delivery.message.to_owned(),
                         exclude: delivery.exclude.clone(),
                         user_ids: delivery.user_ids.clone(),
-                    };
-                    let calls = self.relay(&[event]);
-                    if !calls.is_empty() {
-                        delivered += self.delivered_by(calls).await;
-                        if let Some(key) = &delivery.idempotency_key {
-                            self.with_core(|core, io| {
-                                core.on_broadcast_total(key, delivered, now, io)
-                            });
-                        }
+                    }])
+                } else {
+                    Vec::new()
+                };
+                let published = self.with_core(|core, io| core.on_broadcast(&delivery, now, io));
+                let mut delivered = published.delivered;
+                if !calls.is_empty() {
+                    delivered += self.delivered_by(calls).await;
+                    if let Some(key) = &delivery.idempotency_key {
+                        self.with_core(|core, io| core.on_broadcast_total(key, delivered, now, io));
                     }
                 }
                 answer_json(&Sent {

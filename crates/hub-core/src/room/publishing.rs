@@ -54,6 +54,19 @@ impl<S: Clone> Room<S> {
         }
     }
 
+    /// Whether a broadcast repeats an idempotency key seen within the window (it then
+    /// delivers nothing): the first object of a room spread over several asks before it
+    /// relays the broadcast, so that its further objects start their fan-out first.
+    pub fn is_repeat(&mut self, b: &Broadcast<'_>, now: u64, io: &mut impl Io<S>) -> bool {
+        self.tick(now);
+        let Some(key) = &b.idempotency_key else {
+            return false;
+        };
+        let since = now.saturating_sub(self.config.idempotency_window_ms);
+        let stored = self.rows.has_storage();
+        self.order.recall(key, since, stored, io).is_some()
+    }
+
     /// One event for the members `to` names, at once or queued (see `delivery`).
     /// Returns how many members it is for.
     pub(super) fn emit(

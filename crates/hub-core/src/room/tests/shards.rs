@@ -321,7 +321,14 @@ fn a_duplicate_broadcast_answers_the_room_wide_total() {
     w.io.take();
     let d = delivery(&[], None, Some("k1"));
     let at = T0 + 1;
+    // Asked before the relay: a key not seen yet, or no key, is no repeat.
+    assert!(!w.room.is_repeat(&d, at, &mut w.io));
+    assert!(!w.room.is_repeat(&delivery(&[], None, None), at, &mut w.io));
     let first = w.room.on_broadcast(&d, at, &mut w.io);
+    assert!(w.room.is_repeat(&d, at, &mut w.io), "seen now");
+    assert!(!w
+        .room
+        .is_repeat(&delivery(&[], None, Some("k2")), at, &mut w.io));
     assert_eq!(
         first,
         Published {
