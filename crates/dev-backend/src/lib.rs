@@ -34,14 +34,21 @@
 //! from a browser. This is the development backend only: the hub's own `/api/*` sends no
 //! CORS headers.
 
+mod checks;
+mod messages;
+
+pub use checks::{answer_for_token, dev_user};
+use checks::{dev_stats, participants_check};
+use messages::{create_message, list_messages, remove_participant};
+
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -228,279 +235,6 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<DevBac
     Ok(DevBackend { addr, state, task })
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-}
-
-fn user(user_id: &str) -> Response {
-    Json(json!({ "userId": user_id })).into_response()
-}
-
-/// The user of a `dev:<userId>` or `dev:<userId>:ttl=<seconds>` token, and the
-/// token's lifetime in seconds when it has one.
-pub fn dev_user(token: &str) -> Option<(&str, Option<u64>)> {
-    let rest = token.strip_prefix("dev:")?;
-    match rest.rsplit_once(":ttl=") {
-        Some((user, ttl)) => ttl.parse().ok().map(|ttl| (user, Some(ttl))),
-        None => Some((rest, None)),
-    }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// What the development token scheme answers for `token`.
-pub async fn answer_for_token(token: Option<&str>) -> Response {
-    let token = token.unwrap_or("");
-    if let Some((u, ttl)) = dev_user(token) {
-        return match ttl {
-            Some(ttl) => {
-                let expires_at = now_ms().saturating_add(ttl.saturating_mul(1000));
-                Json(json!({ "userId": u, "expiresAt": expires_at })).into_response()
-            }
-            None => user(u),
-        };
-    }
-    if token == "anon" {
-        return Json(json!({})).into_response();
-    }
-    if token.starts_with("deny:") {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(json!({ "error": "not a participant" })),
-        )
-            .into_response();
-    }
-    if let Some(code) = token.strip_prefix("status:") {
-        let status = code.parse().ok().and_then(|c| StatusCode::from_u16(c).ok());
-        let status = status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut resp = (status, "scripted").into_response();
-        if status.is_redirection() {
-            if let Ok(v) = "http://127.0.0.1:9/elsewhere".parse() {
-                resp.headers_mut().insert(header::LOCATION, v);
-            }
-        }
-        return resp;
-    }
-    if let Some(rest) = token.strip_prefix("slow:") {
-        let (ms, u) = rest.split_once(':').unwrap_or((rest, "slow-user"));
-        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(1000))).await;
-        return user(u);
-    }
-    if let Some(u) = token.strip_prefix("text:") {
-        let _ = u;
-        return (StatusCode::OK, "yes, a participant").into_response();
-    }
-    if let Some(u) = token.strip_prefix("huge:") {
-        let padding = "x".repeat(1024 * 1024);
-        return Json(json!({ "userId": u, "padding": padding })).into_response();
-    }
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({ "error": "unknown token" })),
-    )
-        .into_response()
-}
-
-async fn participants_check(
-    State(state): State<Arc<AppState>>,
-    Path(room): Path<String>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    state.record(&method, &uri, &headers, &body);
-    state
-        .checks
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let token = bearer(&headers);
-    if let Some(user) = token.and_then(|t| t.strip_prefix("bench:")) {
-        return bench_check(&state, user).await;
-    }
-    if let Some((user, _)) = token.and_then(dev_user) {
-        let removed = state
-            .removed
-            .lock()
-            .map(|r| r.contains(&(room.clone(), user.to_owned())))
-            .unwrap_or(false);
-        if removed {
-            return (
-                StatusCode::FORBIDDEN,
-                Json(json!({ "error": "removed from this room" })),
-            )
-                .into_response();
-        }
-    }
-    answer_for_token(token).await
-}
-
-/// A `bench:` check: queued behind the bench mode's concurrency, then its cost.
-async fn bench_check(state: &AppState, user: &str) -> Response {
-    let BenchMode {
-        cost_ms,
-        concurrency,
-    } = state.options.bench;
-    if concurrency == 0 {
-        return self::user(user);
-    }
-    let Ok(_permit) = state.bench_gate.acquire().await else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "closed").into_response();
-    };
-    tokio::time::sleep(Duration::from_millis(cost_ms)).await;
-    self::user(user)
-}
-
-/// `GET /api/dev/stats`: how many participants checks arrived (the benchmark reads it).
-async fn dev_stats(State(state): State<Arc<AppState>>) -> Response {
-    let checks = state.checks.load(std::sync::atomic::Ordering::Relaxed);
-    Json(json!({ "checks": checks })).into_response()
-}
-
-/// `DELETE /api/v1/message-rooms/:roomId/participants/:userId` (`Bearer dev:<anyone>`):
-/// removes the participant (its checks for this room answer 403 from now on) and takes
-/// its live connections away through the hub's disconnect endpoint: the reference for
-/// the backend team's own "remove participant".
-async fn remove_participant(
-    State(state): State<Arc<AppState>>,
-    Path((room, user)): Path<(String, String)>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    state.record(&method, &uri, &headers, &[]);
-    if !bearer(&headers).is_some_and(|t| t.starts_with("dev:")) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "use Bearer dev:<userId>" })),
-        )
-            .into_response();
-    }
-    if let Ok(mut removed) = state.removed.lock() {
-        removed.insert((room.clone(), user.clone()));
-    }
-    let sent = state
-        .http
-        .post(format!(
-            "{}/api/rooms/{room}/disconnect",
-            state.options.hub_origin
-        ))
-        .bearer_auth(&state.options.webhook_token)
-        .json(&json!({ "userIds": [user], "reason": "removed" }))
-        .send()
-        .await;
-    let hub: Value = match sent {
-        Ok(resp) => resp.json().await.unwrap_or(Value::Null),
-        Err(_) => json!({ "success": false, "error": "hub unreachable" }),
-    };
-    Json(json!({ "removed": user, "hub": hub })).into_response()
-}
-
-#[derive(Deserialize)]
-struct NewMessage {
-    text: String,
-    #[serde(rename = "connectionId")]
-    connection_id: Option<String>,
-}
-
-async fn create_message(
-    State(state): State<Arc<AppState>>,
-    Path(room): Path<String>,
-    method: Method,
-    uri: OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    state.record(&method, &uri, &headers, &body);
-    let Some((user_id, _)) = bearer(&headers).and_then(dev_user) else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "error": "use Bearer dev:<userId>" })),
-        )
-            .into_response();
-    };
-    let Ok(new) = serde_json::from_slice::<NewMessage>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "expected {\"text\":…}" })),
-        )
-            .into_response();
-    };
-    let message = {
-        let Ok(mut messages) = state.messages.lock() else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        };
-        let m = StoredMessage {
-            id: format!("m{}", messages.len() + 1),
-            room_id: room.clone(),
-            user_id: user_id.to_owned(),
-            text: new.text,
-        };
-        messages.push(m.clone());
-        m
-    };
-    // The integration loop: publish to the room, excluding the sender's own socket,
-    // which already shows the message it sent.
-    let broadcast = json!({
-        "roomId": room,
-        "message": {
-            "type": "message.created",
-            "id": message.id,
-            "conversationId": message.room_id,
-            "userId": message.user_id,
-            "preview": message.text,
-        },
-        "excludeConnectionIds": new.connection_id.into_iter().collect::<Vec<_>>(),
-        // A retry of this call (after a timeout, say) can never show the message twice.
-        // Ids restart with the process, so the key carries when this process started.
-        "idempotencyKey": format!("message.created:{}:{}", boot_ms(), message.id),
-    });
-    let sent = state
-        .http
-        .post(format!("{}/api/broadcast", state.options.hub_origin))
-        .bearer_auth(&state.options.webhook_token)
-        .json(&broadcast)
-        .send()
-        .await;
-    let hub: Value = match sent {
-        Ok(resp) => resp.json().await.unwrap_or(Value::Null),
-        Err(_) => json!({ "success": false, "error": "hub unreachable" }),
-    };
-    (
-        StatusCode::CREATED,
-        Json(json!({ "message": message, "broadcast": hub })),
-    )
-        .into_response()
-}
-
-/// When this process started (Unix ms), fixed at the first call.
-fn boot_ms() -> u128 {
-    static BOOT: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
-    *BOOT.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    })
-}
-
-async fn list_messages(State(state): State<Arc<AppState>>, Path(room): Path<String>) -> Response {
-    let list: Vec<StoredMessage> = state
-        .messages()
-        .into_iter()
-        .filter(|m| m.room_id == room)
-        .collect();
-    Json(json!({ "messages": list })).into_response()
-}
-
 async fn unknown(
     State(state): State<Arc<AppState>>,
     method: Method,
@@ -588,28 +322,6 @@ mod tests {
         assert_eq!(list.headers()["access-control-allow-origin"], "*");
         let body: Value = list.json().await.expect("JSON");
         assert_eq!(body["messages"][0]["text"], "hi");
-    }
-
-    #[test]
-    fn dev_tokens_may_carry_a_lifetime() {
-        assert_eq!(dev_user("dev:ann"), Some(("ann", None)));
-        assert_eq!(dev_user("dev:team:1"), Some(("team:1", None)));
-        assert_eq!(dev_user("dev:ann:ttl=5"), Some(("ann", Some(5))));
-        assert_eq!(dev_user("dev:ann:ttl=soon"), None);
-        assert_eq!(dev_user("anon"), None);
-    }
-
-    #[tokio::test]
-    async fn a_ttl_token_expires_that_many_seconds_from_now() {
-        let before = now_ms();
-        let resp = answer_for_token(Some("dev:ann:ttl=30")).await;
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
-            .await
-            .unwrap();
-        let body: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(body["userId"], "ann");
-        let at = body["expiresAt"].as_u64().unwrap();
-        assert!((before + 30_000..=now_ms() + 30_000).contains(&at), "{at}");
     }
 
     #[tokio::test]
