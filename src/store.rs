@@ -128,6 +128,12 @@ impl Store {
         Ok(exists)
     }
 
+    /// Whether the room has its tables, migrated (a read: it creates nothing). Every
+    /// read of a table that may not exist yet starts here.
+    fn has_tables(&self) -> Result<bool> {
+        Ok(self.ready.get() || self.exists()?)
+    }
+
     /// Creates and migrates the tables once per instance.
     fn ensure(&self) -> Result<()> {
         if !self.ready.get() {
@@ -370,10 +376,9 @@ impl Store {
             shard: u16,
             sockets: u64,
         }
-        if !self.ready.get() && !self.exists()? {
+        if !self.has_tables()? {
             return Ok(Vec::new());
         }
-        self.ensure()?;
         let rows = self
             .sql
             .exec("SELECT shard, sockets FROM shards", None)?
@@ -391,10 +396,9 @@ impl Store {
             shard: u16,
             user_id: String,
         }
-        if !self.ready.get() && !self.exists()? {
+        if !self.has_tables()? {
             return Ok(Vec::new());
         }
-        self.ensure()?;
         let rows = self
             .sql
             .exec("SELECT shard, user_id FROM shard_users", None)?
@@ -435,10 +439,9 @@ impl Store {
             until: u64,
         }
         // Reading creates no tables: a room without them has no records.
-        if !self.ready.get() && !self.exists()? {
+        if !self.has_tables()? {
             return Ok(Vec::new());
         }
-        self.ensure()?;
         let rows = self
             .sql
             .exec(
@@ -486,7 +489,7 @@ impl Store {
 
     /// Rows in the connections table; 0 when the room has no tables.
     pub fn count(&self) -> Result<u64> {
-        if !self.ready.get() && !self.exists()? {
+        if !self.has_tables()? {
             return Ok(0);
         }
         #[derive(Deserialize)]
