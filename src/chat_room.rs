@@ -22,6 +22,7 @@ use hub_core::room::{Admission, Check, Room};
 use hub_core::room_id::RoomId;
 use hub_core::routes::{route_of, split_url, Route};
 use hub_core::shard::first::Placed;
+use hub_core::shard::further::Further;
 use hub_core::shard::naming::parse_join_path;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -119,8 +120,8 @@ impl ChatRoom {
         // An upgrade the room's first object placed here (only the Worker can send it).
         if let Some((room, shard, placement)) = parse_join_path(path) {
             shell.learn_room(Some(room.clone()));
-            shell.become_further(shard);
             shell.wake();
+            shell.become_further(shard);
             if let Role::Further(further) = &mut *shell.role.borrow_mut() {
                 further.placed(placement);
             }
@@ -209,10 +210,9 @@ impl Shell {
         if shard == 0 || matches!(&*self.role.borrow(), Role::Further(_)) {
             return;
         }
-        // A wake that found sockets lists them all in its first report.
-        let full = self.awake.get();
-        *self.role.borrow_mut() =
-            Role::Further(hub_core::shard::further::Further::new(shard, full));
+        // Its first report lists every user it holds (none for a new object): the
+        // first object may not have heard of them from this instance.
+        *self.role.borrow_mut() = Role::Further(Further::new(shard, true));
         self.core.borrow_mut().set_further(shard);
     }
 
@@ -241,11 +241,7 @@ impl Shell {
             .find_map(|(_, s)| s.as_ref().map(|s| (s.shard, s.room_id.clone())));
         if let Some((shard, room)) = place {
             self.learn_room(Some(room));
-            if shard > 0 {
-                *self.role.borrow_mut() =
-                    Role::Further(hub_core::shard::further::Further::new(shard, true));
-                self.core.borrow_mut().set_further(shard);
-            }
+            self.become_further(shard);
         }
         self.with_core(|core, io| core.on_wake(sockets, has_storage, now_ms(), io));
         if has_storage && matches!(&*self.role.borrow(), Role::First(_)) {
