@@ -222,8 +222,9 @@ impl<S: Clone> Room<S> {
         let first = self.join(done, socket.clone());
         // A further object lists the room-wide members the first object gave, with
         // this user in it.
-        let mut view = self.view.take().filter(|_| self.further);
-        if self.further && view.is_none() && event == Event::Resumed {
+        let further = self.objects.further();
+        let mut view = self.objects.view.take().filter(|_| further);
+        if further && view.is_none() && event == Event::Resumed {
             io.list_members_to(id);
         }
         if let (Some(view), Some(u)) = (&mut view, user.as_deref()) {
@@ -233,7 +234,7 @@ impl<S: Clone> Room<S> {
         }
         let members: Option<Vec<&str>> = match &view {
             Some(view) => Some(view.iter().map(String::as_str).collect()),
-            None if self.further => None,
+            None if further => None,
             None => self.members.presence_on().then(|| self.members.list()),
         };
         let ok = ServerFrame::AuthOk {

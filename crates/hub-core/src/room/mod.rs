@@ -13,8 +13,10 @@
 //! - room-wide: [`order`] (idempotency keys), [`revocation`] (who was taken away),
 //!   [`members`] (the users behind presence), [`write_behind`] (rows and the audit).
 //!
-//! The auth path is wired in `joining.rs`, publishing in `publishing.rs`, and every
-//! way out of the room in `leaving.rs`. Generic over the socket handle `S`, so tests
+//! The auth path is wired in `joining.rs`, publishing in `publishing.rs`, every way
+//! out of the room in `leaving.rs`, and the room's part in a room spread over several
+//! objects ([`shards`]: this object's place, presence across objects, relayed frames)
+//! in `shards.rs`. Generic over the socket handle `S`, so tests
 //! use plain values.
 
 mod admission;
@@ -32,6 +34,7 @@ mod publishing;
 mod revocation;
 mod roster;
 mod send_cost;
+mod shards;
 mod tickets;
 mod timer;
 mod write_behind;
@@ -60,6 +63,7 @@ use members::Members;
 use order::Order;
 use revocation::Revocation;
 use roster::{Member, Roster};
+use shards::Objects;
 use timer::{Timer, Watch};
 use write_behind::WriteBehind;
 
@@ -102,18 +106,7 @@ pub struct Room<S> {
     revocation: Revocation,
     members: Members,
     rows: WriteBehind,
-    /// This object is a further object of a room spread over several (see `shard`):
-    /// presence is decided by the room's first object, so here a user's first and
-    /// last socket are reported rather than announced.
-    further: bool,
-    /// This object's number in its room (0: the first), kept in each socket's session.
-    shard: u16,
-    /// The first object of a room spread over several: the sockets its other objects
-    /// hold (or are about to), counted against `MAX_CONNECTIONS_PER_ROOM`.
-    elsewhere: usize,
-    /// A further object: the room's members as the first object listed them for the
-    /// next `auth:ok` (`None`: presence is off room-wide).
-    view: Option<Vec<String>>,
+    objects: Objects,
 }
 
 impl<S: Clone> Room<S> {
@@ -132,50 +125,8 @@ impl<S: Clone> Room<S> {
             limits: Limits::default(),
             order: Order::default(),
             revocation: Revocation::default(),
-            further: false,
-            shard: 0,
-            elsewhere: 0,
-            view: None,
+            objects: Objects::default(),
         }
-    }
-
-    /// Makes this further object `shard` (≥ 1) of its room (see `shard`); for good:
-    /// an object's place in its room never changes.
-    pub fn set_further(&mut self, shard: u16) {
-        self.further = shard > 0;
-        self.shard = shard;
-    }
-
-    /// The first object of a room spread over several: its other objects hold
-    /// `sockets` (as reported, with placements in flight), which the next admission
-    /// counts against the room-wide cap.
-    pub fn set_elsewhere(&mut self, sockets: usize) {
-        self.elsewhere = sockets;
-    }
-
-    /// The disconnect records of the room's first object (user, at, until), adopted
-    /// by a further object it opens after them: a resume ticket issued before a
-    /// disconnect is refused on every object of the room.
-    pub fn adopt_revocations(&mut self, records: &[(String, u64, u64)], io: &mut impl Io<S>) {
-        for (user, at, until) in records {
-            self.revocation
-                .record(std::slice::from_ref(user), *at, *until, io);
-        }
-        if !records.is_empty() {
-            self.rows.set_storage(true);
-        }
-    }
-
-    /// A further object: the room-wide member list for the next `auth:ok`, as the
-    /// first object gave it (`None`: presence is off room-wide).
-    pub fn set_view(&mut self, members: Option<Vec<String>>) {
-        self.view = members;
-    }
-
-    /// The distinct users with sockets in this object, sorted: what a further object
-    /// reports to the first after a wake.
-    pub fn users(&self) -> Vec<String> {
-        self.members.list().into_iter().map(str::to_owned).collect()
     }
 
     /// Authenticated sockets.
@@ -270,11 +221,11 @@ impl<S: Clone> Room<S> {
             let (e, code) = ErrorCode::AuthTimeout.closing();
             self.close_with(&oldest_socket, &oldest, &e, code, io);
         }
-        if !self.gate.has_room(&self.config, self.elsewhere) {
+        if !self.gate.has_room(&self.config, self.objects.elsewhere) {
             return self.on_room_full(socket, &connection_id, now, io);
         }
         let session = Session {
-            shard: self.shard,
+            shard: self.objects.shard,
             ..Session::new(connection_id, room_id, now, self.config.auth_timeout_ms)
         };
         if !io.accept(&socket, &session) {

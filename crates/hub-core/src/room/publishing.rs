@@ -54,19 +54,6 @@ impl<S: Clone> Room<S> {
         }
     }
 
-    /// Whether a broadcast repeats an idempotency key seen within the window (it then
-    /// delivers nothing): the first object of a room spread over several asks before it
-    /// relays the broadcast, so that its further objects start their fan-out first.
-    pub fn is_repeat(&mut self, b: &Broadcast<'_>, now: u64, io: &mut impl Io<S>) -> bool {
-        self.tick(now);
-        let Some(key) = &b.idempotency_key else {
-            return false;
-        };
-        let since = now.saturating_sub(self.config.idempotency_window_ms);
-        let stored = self.rows.has_storage();
-        self.order.recall(key, since, stored, io).is_some()
-    }
-
     /// One event for the members `to` names, at once or queued (see `delivery`).
     /// Returns how many members it is for.
     pub(super) fn emit(
@@ -135,91 +122,5 @@ impl<S: Clone> Room<S> {
             .map(|m| &m.socket);
         io.fan_out(&frame, to);
         io.spread(&frame, spread_except);
-    }
-
-    /// A user's first or last socket in the room, wherever it is: `announce` it,
-    /// unless this is a further object, which reports it to the first instead.
-    pub(super) fn user_changed(
-        &mut self,
-        was_on: bool,
-        change: Presence<'_>,
-        except: Option<&str>,
-        now: u64,
-        io: &mut impl Io<S>,
-    ) {
-        if !self.further {
-            return self.announce(was_on, change, except, now, io);
-        }
-        match change {
-            Presence::Join(user) => io.report_user(user, true, except),
-            Presence::Leave(user) => io.report_user(user, false, None),
-            Presence::On(_) | Presence::Off => {}
-        }
-    }
-
-    /// The first object of a room spread over several: a further object reports that
-    /// `user` now has sockets there (`present`; `via` the socket that joined) or has
-    /// none left. Each object holding a user counts as one of their sockets, so a
-    /// user's first socket anywhere in the room is announced as a join, and their
-    /// last as a leave, to every object. The shell passes on a report only when it
-    /// changes what that object holds (see `shard::users`).
-    pub fn on_remote_user(
-        &mut self,
-        user: &str,
-        present: bool,
-        via: Option<&str>,
-        now: u64,
-        io: &mut impl Io<S>,
-    ) {
-        self.tick(now);
-        self.expire(now, io);
-        let was_on = self.members.presence_on();
-        if present && self.members.joined(user) {
-            self.announce(was_on, Presence::Join(user), via, now, io);
-        } else if !present && self.members.left(user) {
-            self.announce(was_on, Presence::Leave(user), None, now, io);
-        }
-    }
-
-    /// A new instance of the first object counts the users its further objects held
-    /// (one per object holding them), silently: they were announced when they joined.
-    pub fn restore_remote_users(&mut self, users: &[String]) {
-        for user in users {
-            self.members.joined(user);
-        }
-    }
-
-    /// A frame another object of the room sent on (typing, presence): for this
-    /// object's members but `except`, in the room's order. Not spread again.
-    pub fn on_relayed_frame(
-        &mut self,
-        frame: &str,
-        except: Option<&str>,
-        now: u64,
-        io: &mut impl Io<S>,
-    ) -> usize {
-        self.tick(now);
-        self.expire(now, io);
-        let to = match except {
-            Some(id) => Audience::AllBut(id.to_owned()),
-            None => Audience::Everyone,
-        };
-        self.emit(frame, to, now, io)
-    }
-
-    /// The first object of a room spread over several: the broadcast with `key`,
-    /// accepted at `at`, reached `total` sockets across the room's objects. A repeat of
-    /// the key answers that total.
-    pub fn on_broadcast_total(&mut self, key: &str, total: usize, at: u64, io: &mut impl Io<S>) {
-        let stored = self.rows.has_storage();
-        self.order.settle(key, total, at, stored, io);
-    }
-
-    /// The room-wide member list a further object puts in `auth:ok` (`None`: presence
-    /// is off).
-    pub fn member_list(&mut self, now: u64, io: &mut impl Io<S>) -> Option<Vec<String>> {
-        self.tick(now);
-        self.expire(now, io);
-        self.members.presence_on().then(|| self.users())
     }
 }
