@@ -4,8 +4,8 @@
 
 use crate::net::{read_bounded, unless_cancelled, Cancel};
 use hub_core::auth::{self, AuthOutcome, Body};
+use hub_core::channel::Channel;
 use hub_core::config::Config;
-use hub_core::room_id::RoomId;
 use worker::console_error;
 use worker::js_sys;
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -13,7 +13,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys::{self, AbortController, AbortSignal, WorkerGlobalScope};
 
 pub struct CheckInput<'a> {
-    pub room: &'a RoomId,
+    pub channel: &'a Channel,
     pub token: &'a str,
     pub claimed_user_id: Option<&'a str>,
     pub connection_id: &'a str,
@@ -29,7 +29,7 @@ async fn call(
     input: &CheckInput<'_>,
     signal: &AbortSignal,
 ) -> Result<(u16, Option<String>), JsValue> {
-    let body = auth::check_body(input.room, input.claimed_user_id, input.connection_id);
+    let body = auth::check_body(input.channel, input.claimed_user_id, input.connection_id);
     let init: web_sys::RequestInit =
         js_sys::JSON::parse(&auth::check_init(input.token, &body))?.unchecked_into();
     init.set_signal(Some(signal));
@@ -72,7 +72,7 @@ pub async fn participants_check(
         console_error!("participants check: BACKEND_ORIGIN is not configured");
         return AuthOutcome::Unavailable;
     };
-    let url = auth::check_url(origin, input.room);
+    let url = auth::check_url(origin, input.channel);
     // No timer of its own: the room's one deadline timer fires `cancel`. A timer per
     // check was a measurable cost of every handshake in a perf profile (the figure:
     // docs/benchmarks.md, "Design decisions and the measurements behind them");
@@ -97,7 +97,12 @@ pub async fn participants_check(
         }
         Some(Ok((status, body))) => {
             let body = body.as_deref().map_or(Body::Unreadable, Body::Text);
-            let outcome = auth::judge(status, body, input.claimed_user_id);
+            let outcome = auth::judge(
+                status,
+                body,
+                input.claimed_user_id,
+                input.channel.is_personal(),
+            );
             if outcome == AuthOutcome::Unavailable {
                 console_error!("participants check: backend answered {status}, unusable");
             }

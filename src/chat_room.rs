@@ -14,14 +14,13 @@ use crate::respond::{error, respond, respond_later, websocket_response};
 use crate::shards::Role;
 use crate::store::Store;
 use crate::vars::config_from_env;
+use hub_core::auth::AuthOutcome;
+use hub_core::channel::Channel;
 use hub_core::config::Config;
-use hub_core::internal::shards::Relayed;
-use hub_core::internal::{room_of_query, Kind};
+use hub_core::internal::{channel_of_query, Kind};
 use hub_core::protocol::{self, Incoming};
 use hub_core::room::{Admission, Check, Room};
-use hub_core::room_id::RoomId;
 use hub_core::routes::{route_of, split_url, Route};
-use hub_core::shard::first::Placed;
 use hub_core::shard::further::Further;
 use hub_core::shard::naming::parse_join_path;
 use std::cell::{Cell, RefCell};
@@ -34,10 +33,6 @@ use worker::wasm_bindgen::JsCast;
 use worker::worker_sys::DurableObject;
 use worker::worker_sys::DurableObjectState;
 use worker::{console_error, web_sys, Env, Result, State, WebSocket, WebSocketPair};
-
-/// The first object's answer to the Worker for an upgrade it places on a further
-/// object: `<shard> <placement number>` (never seen by a client).
-pub const PLACE_HEADER: &str = "x-nativor-place";
 
 /// The Durable Object class the runtime instantiates, one per room.
 ///
@@ -68,8 +63,8 @@ pub struct Shell {
     /// hibernation or a restart.
     pub(crate) started_at: u64,
     pub env: Env,
-    /// The room this object belongs to, once an event has named it.
-    pub room: RefCell<Option<RoomId>>,
+    /// The room (or user) this object belongs to, once an event has named it.
+    pub channel: RefCell<Option<Channel>>,
     /// Its place in the room (see `shards`).
     pub role: RefCell<Role>,
     /// One long-lived stub per object of the room this object calls.
@@ -98,7 +93,7 @@ impl ChatRoom {
             awake: Cell::new(false),
             started_at,
             env,
-            room: RefCell::new(None),
+            channel: RefCell::new(None),
             stubs: RefCell::new(HashMap::new()),
         };
         ChatRoom {
@@ -113,25 +108,32 @@ impl ChatRoom {
         let url = req.url();
         let (path, query) = split_url(&url);
         if let Some(kind) = Kind::of_path(path) {
-            shell.learn_room(room_of_query(query));
+            shell.learn(channel_of_query(query));
             shell.wake();
             return respond_later(shell.answer(kind, req));
         }
         // An upgrade the room's first object placed here (only the Worker can send it).
         if let Some((room, shard, placement)) = parse_join_path(path) {
-            shell.learn_room(Some(room.clone()));
+            shell.learn(Some(Channel::Room(room.clone())));
             shell.wake();
             shell.become_further(shard);
             if let Role::Further(further) = &mut *shell.role.borrow_mut() {
                 further.placed(placement);
             }
-            return respond(shell.accept(room));
+            return respond(shell.accept(Channel::Room(room)));
         }
         match route_of(&url) {
             Route::Room(Ok(id)) => {
-                shell.learn_room(Some(id.clone()));
+                shell.learn(Some(Channel::Room(id.clone())));
                 shell.wake();
                 shell.connect(id)
+            }
+            // A personal channel is one object: never spread over several.
+            Route::User(Ok(user)) => {
+                let channel = Channel::User(user);
+                shell.learn(Some(channel.clone()));
+                shell.wake();
+                respond(shell.accept(channel))
             }
             _ => respond(error(404, "not_found", "no such room endpoint").map(Into::into)),
         }
@@ -199,9 +201,10 @@ impl Shell {
         r
     }
 
-    fn learn_room(&self, room: Option<RoomId>) {
-        if let (None, Some(room)) = (self.room(), room) {
-            *self.room.borrow_mut() = Some(room);
+    fn learn(&self, channel: Option<Channel>) {
+        let mut known = self.channel.borrow_mut();
+        if known.is_none() {
+            *known = channel;
         }
     }
 
@@ -238,81 +241,35 @@ impl Shell {
         // Sockets a further object holds say so: it learns its place back from them.
         let place = sockets
             .iter()
-            .find_map(|(_, s)| s.as_ref().map(|s| (s.shard, s.room_id.clone())));
-        if let Some((shard, room)) = place {
-            self.learn_room(Some(room));
+            .find_map(|(_, s)| s.as_ref().map(|s| (s.shard, s.channel.clone())));
+        if let Some((shard, channel)) = place {
+            self.learn(Some(channel));
             self.become_further(shard);
         }
         self.with_core(|core, io| core.on_wake(sockets, has_storage, now_ms(), io));
+        let user = self
+            .channel
+            .borrow()
+            .as_ref()
+            .and_then(|c| c.user().cloned());
+        if let Some(user) = user {
+            return self.restore_personal(user);
+        }
         if has_storage && matches!(&*self.role.borrow(), Role::First(_)) {
             self.restore_shards();
         }
     }
 
-    /// A new socket reaches the room's first object: it takes it while it has room,
-    /// else tells the Worker which further object to send the same upgrade to, else
-    /// refuses it (`room_full`).
-    fn connect(self: &Rc<Self>, room: RoomId) -> JsValue {
-        let own = self.core.borrow().connections();
-        let placed = match &mut *self.role.borrow_mut() {
-            Role::First(first) => first.place(own, now_ms()),
-            Role::Further(_) => Placed::Here { elsewhere: 0 },
-        };
-        match placed {
-            Placed::Here { elsewhere } => {
-                self.core.borrow_mut().set_elsewhere(elsewhere);
-                respond(self.accept(room))
-            }
-            Placed::Shard { shard, number, new } => {
-                respond_later(Rc::clone(self).place_on(shard, number, new))
-            }
-        }
-    }
-
-    /// Answers the Worker with the further object for an upgrade. A shard opened now
-    /// first adopts the room's disconnect records, so a revocation holds there before
-    /// its first socket can send a resume ticket.
-    async fn place_on(
-        self: Rc<Self>,
-        shard: u16,
-        number: u64,
-        new: bool,
-    ) -> Result<web_sys::Response> {
-        if new {
-            if let Err(e) = self.store.save_shard(shard, 0) {
-                console_error!("recording a new shard failed: {e}");
-            }
-            // Fail closed: a shard that could not adopt the records takes no socket.
-            let records = self.store.revocations(now_ms())?;
-            let adopt = vec![Relayed::Revoked { records }];
-            let relay = match &mut *self.role.borrow_mut() {
-                Role::First(first) => Some(first.relay(shard, adopt)),
-                Role::Further(_) => None,
-            };
-            if let Some(relay) = relay {
-                let promise = self.call(shard, &hub_core::internal::Internal::Relay(relay));
-                if self.answer_of(shard, promise).await.is_none() {
-                    return Err("a new shard did not adopt the room's disconnect records".into());
-                }
-            }
-        }
-        let headers = web_sys::Headers::new()?;
-        headers.set(PLACE_HEADER, &format!("{shard} {number}"))?;
-        let init = web_sys::ResponseInit::new();
-        init.set_status(200);
-        init.set_headers(&headers);
-        Ok(web_sys::Response::new_with_opt_str_and_init(None, &init)?)
-    }
-
     /// Takes a new socket into this object.
-    fn accept(self: &Rc<Self>, room: RoomId) -> Result<web_sys::Response> {
+    pub(crate) fn accept(self: &Rc<Self>, channel: Channel) -> Result<web_sys::Response> {
         let Some(connection_id) = conn_id::generate() else {
             console_error!("no randomness available for a connection id");
             return error(500, "internal", "could not create a connection id").map(Into::into);
         };
         let pair = WebSocketPair::new()?;
         let server = pair.server;
-        match self.with_core(|core, io| core.on_connect(server, connection_id, room, now_ms(), io))
+        match self
+            .with_core(|core, io| core.on_connect(server, connection_id, channel, now_ms(), io))
         {
             Admission::Admitted | Admission::Refused => websocket_response(pair.client),
             Admission::Failed => Err("the runtime refused the socket's attachment".into()),
@@ -341,7 +298,7 @@ impl Shell {
                 request,
             } = check;
             let input = CheckInput {
-                room: &session.room_id,
+                channel: &session.channel,
                 token: &request.token,
                 claimed_user_id: request.user_id.as_deref(),
                 connection_id: &session.connection_id,
@@ -357,6 +314,12 @@ impl Shell {
             } else {
                 backend::participants_check(&self.config, input, &cancel).await
             };
+            // A personal channel registers with whom it watches before its `auth:ok`.
+            if let AuthOutcome::Verified { watch, .. } = &outcome {
+                if session.channel.is_personal() && !watch.is_empty() {
+                    self.watch_all(watch).await;
+                }
+            }
             self.checks.borrow_mut().remove(&session.connection_id);
             let next = self.with_core(|core, io| {
                 let next = core.on_check_done(&socket, &session, outcome, now_ms(), io)?;

@@ -25,7 +25,7 @@ pub fn now_ms() -> u64 {
 /// One core call's effects. Nothing here touches the core: timers and checks call
 /// back into it only later, from their own tasks.
 pub struct Effects<'a> {
-    shell: &'a Rc<Shell>,
+    pub(crate) shell: &'a Rc<Shell>,
 }
 
 impl<'a> Effects<'a> {

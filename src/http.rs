@@ -1,17 +1,19 @@
-//! The public HTTP surface of the Worker: room upgrades, `/api/broadcast` and its
-//! batch, the room endpoints (stats, connections, disconnect, audit), `/healthz`, and
-//! JSON errors. Validates the backend's bodies once (in `hub_core`) and hands each
+//! The public HTTP surface of the Worker: room and personal-channel upgrades,
+//! `/api/broadcast` and its batch, the room endpoints (stats, connections, disconnect,
+//! audit), the users' endpoints (`users_api`), `/healthz`, and JSON errors. Validates the backend's bodies once (in `hub_core`) and hands each
 //! room one internal request; decides nothing about the protocol itself.
 
-use crate::chat_room::PLACE_HEADER;
 use crate::net::{read_bounded, ReadError};
+use crate::placement::PLACE_HEADER;
 use crate::respond::{error, json_response, respond, respond_later};
 use crate::shards::stub;
+use crate::users_api;
 use crate::vars::config_from_env;
 use futures_util::future::join_all;
 use hub_core::batch;
 use hub_core::bearer;
 use hub_core::broadcast;
+use hub_core::channel::Channel;
 use hub_core::internal::ORIGIN;
 use hub_core::internal::{broadcast::Sent, Internal, Kind, Method as RoomMethod};
 use hub_core::room_id::{RoomId, RoomIdError};
@@ -30,6 +32,16 @@ use worker::{web_sys, Env, Request, Response, Result};
 /// as much as the routing itself.
 pub fn entry(raw: web_sys::Request, env: Env) -> JsValue {
     let route = route_of(&raw.url());
+    // A personal channel is one object, named for its user.
+    if let (Route::User(Ok(user)), true) = (&route, is_upgrade(&raw)) {
+        let object = Channel::User(user.clone()).key();
+        return match stub(&env, &object).and_then(|stub| Ok(stub.fetch_with_request(&raw)?)) {
+            Ok(promise) => {
+                respond_later(async move { Ok(JsFuture::from(promise).await?.unchecked_into()) })
+            }
+            Err(e) => respond(Err(e)),
+        };
+    }
     if let Route::Room(Ok(room)) = &route {
         if is_upgrade(&raw) {
             // The request goes to the room as it came: the room reads its id from the
@@ -92,6 +104,15 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
         }
         Route::Room(Err(e)) => error(400, "invalid_room_id", e.message()),
         Route::RoomApi(kind, room) => return room_endpoint(kind, raw, &env, room).await,
+        Route::User(Ok(_)) => error(
+            426,
+            "upgrade_required",
+            "connect with a WebSocket (Upgrade: websocket)",
+        ),
+        Route::User(Err(e)) => error(400, "invalid_user_id", e.message()),
+        Route::UsersBroadcast => return users_api::broadcast(raw, &env).await,
+        Route::UsersStatus => return users_api::status(raw, &env).await,
+        Route::UserApi(kind, user) => return users_api::endpoint(kind, raw, &env, user).await,
         Route::ApiNotFound => error(404, "not_found", "no such endpoint"),
         Route::Asset => match env.assets("ASSETS") {
             Ok(assets) => assets.fetch_request(Request::from(raw)).await,
@@ -101,20 +122,25 @@ async fn handle(route: Route, raw: web_sys::Request, env: Env) -> Result<web_sys
     response.map(Into::into)
 }
 
-/// Sends a request to the room's Durable Object and returns its response as is.
-async fn to_room(env: &Env, room: &RoomId, req: &web_sys::Request) -> Result<web_sys::Response> {
-    let stub = stub(env, room.as_str())?;
-    let response = JsFuture::from(stub.fetch_with_request(req)?).await?;
-    Ok(response.unchecked_into())
-}
-
-/// Sends one internal request to the room and returns the room's response as is.
-async fn ask_room(env: &Env, room: &RoomId, request: Internal<'_>) -> Result<web_sys::Response> {
+/// Sends one internal request to the room's (or user's) Durable Object and returns
+/// its response as is.
+pub(crate) async fn ask(
+    env: &Env,
+    channel: &Channel,
+    request: &Internal<'_>,
+) -> Result<web_sys::Response> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_body(&JsValue::from_str(&request.body()));
-    let forward = web_sys::Request::new_with_str_and_init(&request.url_for(room), &init)?;
-    to_room(env, room, &forward).await
+    let forward = web_sys::Request::new_with_str_and_init(&request.url_for(channel), &init)?;
+    let stub = stub(env, &channel.key())?;
+    let response = JsFuture::from(stub.fetch_with_request(&forward)?).await?;
+    Ok(response.unchecked_into())
+}
+
+/// Sends one internal request to the room's first object.
+async fn ask_room(env: &Env, room: &RoomId, request: Internal<'_>) -> Result<web_sys::Response> {
+    ask(env, &Channel::Room(room.clone()), &request).await
 }
 
 fn header(req: &web_sys::Request, name: &str) -> Option<String> {
@@ -153,7 +179,7 @@ fn require_webhook_token(
 
 /// The broadcast body limit, read from the environment once per isolate (vars do not
 /// change while an isolate lives) rather than on every broadcast.
-fn max_broadcast_bytes(env: &Env) -> usize {
+pub(crate) fn max_broadcast_bytes(env: &Env) -> usize {
     thread_local! {
         static LIMIT: std::cell::OnceCell<usize> = const { std::cell::OnceCell::new() };
     }
@@ -168,7 +194,7 @@ fn method_not_allowed(allow: &str) -> Result<Response> {
 
 /// The JSON text of a token-gated POST from the backend, read with the body limit;
 /// `Err` holds the answer to send instead (405, 401, 503, 413, 400).
-async fn backend_post(
+pub(crate) async fn backend_post(
     raw: &web_sys::Request,
     env: &Env,
     limit: usize,
@@ -293,6 +319,25 @@ async fn read_whole(raw: &web_sys::Request) -> Result<Vec<u8>> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// The body of a backend call to an endpoint of `kind` (empty for a GET), after its
+/// method and token; `Err` holds the answer to send instead (405, 401, 503, 413, 400).
+pub(crate) async fn backend_call(
+    kind: Kind,
+    raw: &web_sys::Request,
+    env: &Env,
+) -> Result<std::result::Result<String, web_sys::Response>> {
+    if kind.method() == Some(RoomMethod::Post) {
+        return backend_post(raw, env, max_broadcast_bytes(env)).await;
+    }
+    if raw.method() != "GET" {
+        return Ok(Err(method_not_allowed("GET")?.into()));
+    }
+    if let Err(resp) = require_webhook_token(header(raw, "Authorization"), env)? {
+        return Ok(Err(resp.into()));
+    }
+    Ok(Ok(String::new()))
+}
+
 /// A token-gated `/api/rooms/:roomId/<endpoint>` (the registry in
 /// `hub_core::internal`), answered by the room itself. Judged in this order: the
 /// method, the token, the body's size, the room id, then the request itself.
@@ -302,20 +347,9 @@ async fn room_endpoint(
     env: &Env,
     room: std::result::Result<RoomId, RoomIdError>,
 ) -> Result<web_sys::Response> {
-    let body = match kind.method() {
-        Some(RoomMethod::Post) => match backend_post(&raw, env, max_broadcast_bytes(env)).await? {
-            Ok(text) => text,
-            Err(answer) => return Ok(answer),
-        },
-        _ => {
-            if raw.method() != "GET" {
-                return method_not_allowed("GET").map(Into::into);
-            }
-            if let Err(resp) = require_webhook_token(header(&raw, "Authorization"), env)? {
-                return Ok(resp.into());
-            }
-            String::new()
-        }
+    let body = match backend_call(kind, &raw, env).await? {
+        Ok(body) => body,
+        Err(answer) => return Ok(answer),
     };
     let room = match room {
         Ok(r) => r,

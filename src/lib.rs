@@ -21,10 +21,14 @@ mod effects;
 mod fanout;
 mod http;
 mod net;
+mod personal;
+mod personal_store;
+mod placement;
 mod respond;
 mod room_api;
 mod shards;
 mod store;
+mod users_api;
 mod vars;
 
 pub use chat_room::ChatRoom;

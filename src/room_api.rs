@@ -6,6 +6,7 @@ use crate::chat_room::Shell;
 use crate::effects::now_ms;
 use crate::respond::json_response;
 use crate::shards::Role;
+use hub_core::internal::personal::{Heard, UserState, Watched};
 use hub_core::internal::shards::{MemberList, RelayDone, Relayed, Reported};
 use hub_core::internal::{
     answer_json, audit::Events, broadcast::Sent, connections::Listed, disconnect::Disconnected,
@@ -147,6 +148,27 @@ impl Shell {
             Internal::Members(_) => {
                 let members = self.with_core(|core, io| core.member_list(now, io));
                 answer_json(&MemberList { members })
+            }
+            Internal::Watch(watch) => {
+                let r = self.with_core(|core, io| core.on_watch(&watch.watcher, now, io));
+                answer_json(&Watched {
+                    online: r.online,
+                    at: r.at,
+                    live: r.live,
+                })
+            }
+            Internal::Status(status) => {
+                let watching = self.with_core(|core, io| {
+                    core.on_user_status(&status.user, status.online, status.at, now, io)
+                });
+                answer_json(&Heard { watching })
+            }
+            Internal::State(_) => {
+                let (online, connections) = self.with_core(|core, io| core.user_status(now, io));
+                answer_json(&UserState {
+                    online,
+                    connections,
+                })
             }
         };
         json_response(200, &answer)

@@ -7,6 +7,7 @@
 
 use crate::chat_room::Shell;
 use crate::net::{self, Cancel};
+use hub_core::channel::Channel;
 use hub_core::internal::shards::{MemberList, RelayDone, Relayed, Reported};
 use hub_core::internal::{Internal, Kind};
 use hub_core::protocol::{Presence, ServerFrame};
@@ -72,7 +73,7 @@ pub enum Failed {
 }
 
 /// The response's text, if it is a 200.
-async fn ok_text(promise: Promise) -> Result<String, Failed> {
+pub(crate) async fn ok_text(promise: Promise) -> Result<String, Failed> {
     let response = match JsFuture::from(promise).await {
         Ok(response) => response.unchecked_into::<web_sys::Response>(),
         Err(e) => {
@@ -99,9 +100,9 @@ async fn ok_text(promise: Promise) -> Result<String, Failed> {
 }
 
 impl Shell {
-    /// The room this object belongs to, once known.
+    /// The room this object belongs to, once known (none on a personal channel).
     pub fn room(&self) -> Option<RoomId> {
-        self.room.borrow().clone()
+        self.channel.borrow().as_ref()?.room().cloned()
     }
 
     /// Sends `request` to shard `shard` of the room through that shard's one stub,
@@ -123,7 +124,8 @@ impl Shell {
         let init = web_sys::RequestInit::new();
         init.set_method("POST");
         init.set_body(&JsValue::from_str(&request.body()));
-        let req = web_sys::Request::new_with_str_and_init(&request.url_for(&room), &init).ok()?;
+        let url = request.url_for(&Channel::Room(room));
+        let req = web_sys::Request::new_with_str_and_init(&url, &init).ok()?;
         match stub.fetch_with_request(&req) {
             Ok(promise) => Some(promise),
             Err(_) => {

@@ -75,7 +75,7 @@ fn row_values(r: &Row) -> [SqlStorageValue; ROW_COLUMNS] {
 /// The room's tables are created on the first write, not when the object starts:
 /// a room nobody ever joined leaves no storage behind.
 pub struct Store {
-    sql: SqlStorage,
+    pub(crate) sql: SqlStorage,
     /// Set once the tables are known to exist and be migrated.
     ready: std::cell::Cell<bool>,
 }
@@ -90,12 +90,12 @@ struct IdRow {
     connection_id: String,
 }
 
-fn int(v: u64) -> SqlStorageValue {
+pub(crate) fn int(v: u64) -> SqlStorageValue {
     // Unix milliseconds fit comfortably in JavaScript's safe integer range.
     SqlStorageValue::Integer(v as i64)
 }
 
-fn text(v: &str) -> SqlStorageValue {
+pub(crate) fn text(v: &str) -> SqlStorageValue {
     SqlStorageValue::String(v.to_owned())
 }
 
@@ -130,12 +130,12 @@ impl Store {
 
     /// Whether the room has its tables, migrated (a read: it creates nothing). Every
     /// read of a table that may not exist yet starts here.
-    fn has_tables(&self) -> Result<bool> {
+    pub(crate) fn has_tables(&self) -> Result<bool> {
         Ok(self.ready.get() || self.exists()?)
     }
 
     /// Creates and migrates the tables once per instance.
-    fn ensure(&self) -> Result<()> {
+    pub(crate) fn ensure(&self) -> Result<()> {
         if !self.ready.get() {
             self.migrate()?;
             self.ready.set(true);

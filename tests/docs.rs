@@ -5,10 +5,10 @@
 use hub_core::protocol::{CloseCode, ErrorCode};
 use std::collections::BTreeSet;
 
-const CLOSE_CODES: [CloseCode; 4] = CloseCode::ALL;
+const CLOSE_CODES: [CloseCode; 5] = CloseCode::ALL;
 
 /// HTTP error codes of the API (the `error.code` of `/api/*` and room errors).
-const HTTP_CODES: [&str; 12] = [
+const HTTP_CODES: [&str; 13] = [
     "invalid_json",
     "invalid_body",
     "reserved_type",
@@ -18,6 +18,7 @@ const HTTP_CODES: [&str; 12] = [
     "payload_too_large",
     "not_configured",
     "invalid_room_id",
+    "invalid_user_id",
     "upgrade_required",
     "not_found",
     "internal",

@@ -16,6 +16,7 @@ const SECTIONS: &[(&str, &str)] = &[
         "## Rooms bigger than one object",
         "## 오브젝트 하나보다 큰 방",
     ),
+    ("## Personal channels", "## 개인 채널"),
     ("## Guide for app developers", "## 앱 개발자 가이드"),
     ("### Connecting", "### 접속"),
     ("### Handshake", "### 핸드셰이크"),
@@ -44,6 +45,10 @@ const SECTIONS: &[(&str, &str)] = &[
     (
         "### Disconnect: taking access back (backend → hub)",
         "### 연결 끊기: 접근 회수 (백엔드 → 허브)",
+    ),
+    (
+        "### Personal channels (backend → hub)",
+        "### 개인 채널 (백엔드 → 허브)",
     ),
     (
         "### The `excludeConnectionIds` flow",

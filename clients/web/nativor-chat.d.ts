@@ -35,6 +35,8 @@ export declare const CloseCode: Readonly<{
   RATE_LIMITED: 4429;
   /** Reason: `room_full`. The hub's `CloseCode::RoomFull`. */
   ROOM_FULL: 4503;
+  /** Reason `too_many_connections`: the user holds `MAX_CONNECTIONS_PER_USER` personal sockets. Never retried. */
+  TOO_MANY_CONNECTIONS: 4409;
   /** Client-side: no pong in time (`ping_timeout`), or no `auth:ok` in time (`handshake_timeout`). */
   CLIENT_TIMEOUT: 4000;
   /** @deprecated The old name of `UNAUTHORIZED` (4401); use `UNAUTHORIZED`. */
@@ -78,7 +80,7 @@ export interface Tunables {
 export declare const DEFAULTS: Readonly<Tunables>;
 
 /** The `type` of every frame the hub itself sends, in the hub's order (`SERVER_FRAME_TYPES`). */
-export declare const HUB_FRAME_TYPES: readonly ["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error", "batch"];
+export declare const HUB_FRAME_TYPES: readonly ["auth:ok", "user:status", "auth:refreshed", "presence", "typing", "pong", "error", "batch"];
 
 export type HubFrameType = (typeof HUB_FRAME_TYPES)[number];
 
@@ -197,8 +199,19 @@ export interface BatchFrame {
   events: unknown[];
 }
 
+/**
+ * On a personal channel: a watched user came online (their first personal socket) or went
+ * offline (no personal socket for the hub's `OFFLINE_DELAY_MS`).
+ */
+export interface UserStatusFrame {
+  type: "user:status";
+  userId: string;
+  online: boolean;
+}
+
 export type HubFrame =
   | AuthOkFrame
+  | UserStatusFrame
   | AuthRefreshedFrame
   | PresenceFrame
   | TypingFrame
@@ -207,7 +220,7 @@ export type HubFrame =
   | BatchFrame;
 
 /** What a `batch` may hold, each as checked by `unpackBatch` (never a reply to one socket, nor a batch). */
-export type BatchedEvent = PresenceFrame | TypingFrame | BroadcastFrame;
+export type BatchedEvent = PresenceFrame | TypingFrame | UserStatusFrame | BroadcastFrame;
 
 /** Any other frame: what the backend broadcasts through the hub (`message.created`, …). */
 export interface BroadcastFrame {
@@ -440,6 +453,7 @@ export interface NativorChatEventMap {
   state: StateEvent;
   open: OpenEvent;
   "auth:ok": AuthOkFrame;
+  "user:status": UserStatusFrame;
   "auth:refreshed": AuthRefreshedFrame;
   presence: PresenceFrame;
   members: MembersEvent;

@@ -39,10 +39,15 @@ export const CloseCode = Object.freeze({
    */
   UNAUTHORIZED: 4401,
   /**
-   * Reasons: `room_mismatch`, `removed` (the backend removed this participant). The hub's
-   * `CloseCode::Forbidden`.
+   * Reasons: `room_mismatch`, `user_mismatch` (a personal channel's auth named another user),
+   * `removed` (the backend removed this participant). The hub's `CloseCode::Forbidden`.
    */
   FORBIDDEN: 4403,
+  /**
+   * Reason: `too_many_connections` (the user already holds `MAX_CONNECTIONS_PER_USER`
+   * personal sockets). Never retried. The hub's `CloseCode::TooManyConnections`.
+   */
+  TOO_MANY_CONNECTIONS: 4409,
   /** Reason: `rate_limited`. The hub's `CloseCode::RateLimited`. */
   RATE_LIMITED: 4429,
   /** Reason: `room_full`. The hub's `CloseCode::RoomFull`. */
@@ -107,7 +112,7 @@ export const DEFAULTS = Object.freeze({
  * checks they match).
  */
 export const HUB_FRAME_TYPES = Object.freeze([
-  "auth:ok", "auth:refreshed", "presence", "typing", "pong", "error", "batch",
+  "auth:ok", "user:status", "auth:refreshed", "presence", "typing", "pong", "error", "batch",
 ]);
 
 /**
@@ -153,6 +158,8 @@ const isOptStringArray = (v) => v === undefined || v === null || isStringArray(v
  *   `members` string array|null; `resume` (an opaque resume ticket) string|null. Missing
  *   `userId`/`expiresAt`/`members`/`resume` (older hubs, a hub without `RESUME_SECRET`) become
  *   null.
+ *   On a personal channel it carries `online` (a string array) instead of `members`.
+ * - `user:status` (personal channel): `userId` non-empty string, `online` boolean.
  * - `auth:refreshed`: `expiresAt` number|null; `resume` string|null (missing → null).
  * - `presence`: `event` `join`/`leave` with a string `userId`, `on` with a string array
  *   `members`, or `off` (`members` becomes null). Another `event` is refused: the client
@@ -185,6 +192,7 @@ function checkFrame(frame) {
       if (typeof frame.connectionId !== "string" || frame.connectionId === "") return null;
       if (!isOptString(frame.userId) || !isOptNumber(frame.expiresAt)) return null;
       if (!isOptStringArray(frame.members) || !isOptString(frame.resume)) return null;
+      if (frame.online !== undefined && !isStringArray(frame.online)) return null;
       return {
         ...frame,
         userId: frame.userId ?? null,
@@ -192,6 +200,9 @@ function checkFrame(frame) {
         members: frame.members ?? null,
         resume: frame.resume ?? null,
       };
+    case "user:status":
+      if (typeof frame.userId !== "string" || frame.userId === "") return null;
+      return typeof frame.online === "boolean" ? frame : null;
     case "auth:refreshed":
       if (!isOptNumber(frame.expiresAt) || !isOptString(frame.resume)) return null;
       return { ...frame, expiresAt: frame.expiresAt ?? null, resume: frame.resume ?? null };
@@ -320,8 +331,8 @@ export function decideReconnect({
       if (reason === "removed") {
         return stop("removed: the backend removed this participant from the room");
       }
-      if (reason === "room_mismatch") {
-        return stop("room_mismatch: a client bug, not reconnecting unchanged");
+      if (reason === "room_mismatch" || reason === "user_mismatch") {
+        return stop(`${reason}: a client bug, not reconnecting unchanged`);
       }
       // A reason this client does not know: reconnecting unchanged cannot help either.
       return stop(`${reason || "forbidden"}: not reconnecting unchanged`);
@@ -334,6 +345,9 @@ export function decideReconnect({
       );
     case CloseCode.ROOM_FULL:
       return retry("room_full: backing off", o.backoffBaseMs);
+    case CloseCode.TOO_MANY_CONNECTIONS:
+      // Another socket would only push out nothing: the user must close one elsewhere.
+      return stop("too_many_connections: this user has as many personal connections as allowed");
     case CloseCode.NORMAL:
       // The hub sends 1000 only to answer a close this client started, and close() detaches
       // first, so it never gets here; a proxy or the runtime may close with 1000. Retry soon.

@@ -133,7 +133,9 @@ test("presence: join, leave, off, on", () => {
 });
 
 test("HUB_FRAME_TYPES: exactly the hub's list, in the hub's order", () => {
-  assert.deepEqual(HUB_FRAME_TYPES, ["auth:ok", "auth:refreshed", "presence", "typing", "pong", "error", "batch"]);
+  assert.deepEqual(HUB_FRAME_TYPES, [
+    "auth:ok", "user:status", "auth:refreshed", "presence", "typing", "pong", "error", "batch",
+  ]);
   assert.ok(Object.isFrozen(HUB_FRAME_TYPES));
   // A backend broadcast can never be mistaken for them: the hub refuses these types.
   assert.deepEqual(parseServerFrame('{"type":"members","x":1}'), { type: "members", x: 1 });

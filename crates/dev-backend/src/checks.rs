@@ -26,6 +26,8 @@ pub(crate) fn user(user_id: &str) -> Response {
 /// The user of a `dev:<userId>` or `dev:<userId>:ttl=<seconds>` token, and the
 /// token's lifetime in seconds when it has one.
 pub fn dev_user(token: &str) -> Option<(&str, Option<u64>)> {
+    // A personal channel's watchlist is no part of the user.
+    let (token, _) = crate::personal::split_watch(token);
     let rest = token.strip_prefix("dev:")?;
     match rest.rsplit_once(":ttl=") {
         Some((user, ttl)) => ttl.parse().ok().map(|ttl| (user, Some(ttl))),
@@ -122,12 +124,13 @@ pub(crate) async fn participants_check(
             )
                 .into_response();
         }
+        state.seen_in(&room, user);
     }
     answer_for_token(token).await
 }
 
 /// A `bench:` check: queued behind the bench mode's concurrency, then its cost.
-async fn bench_check(state: &AppState, user: &str) -> Response {
+pub(crate) async fn bench_check(state: &AppState, user: &str) -> Response {
     let BenchMode {
         cost_ms,
         concurrency,

@@ -19,8 +19,14 @@
 //!
 //! * `POST /api/v1/message-rooms/:roomId/messages` with `Authorization: Bearer dev:<userId>`
 //!   and `{"text":"…","connectionId":"…"?}` — keeps the message in memory and publishes
-//!   it through the hub's `POST /api/broadcast` with an `idempotencyKey`, excluding the sender's connection: the
-//!   whole backend integration loop, as a reference for the backend team.
+//!   it through the hub's `POST /api/broadcast` with an `idempotencyKey`, excluding the sender's connection, then
+//!   `conversation:updated` to the room's participants' personal channels
+//!   (`POST /api/users/broadcast`): the whole backend integration loop, as a reference
+//!   for the backend team.
+//!
+//! * `POST /api/v1/users/:userId/sessions/check` — a personal channel's check: the same
+//!   tokens, with an optional last part `:watch=<id>,<id>,…` for its watchlist (see
+//!   `personal`); without it, everyone who shares a room with the user.
 //!
 //! * `DELETE /api/v1/message-rooms/:roomId/participants/:userId` — removes a participant:
 //!   its checks for that room answer 403 from then on, and its live sockets are taken away
@@ -36,10 +42,13 @@
 
 mod checks;
 mod messages;
+mod personal;
 
 pub use checks::{answer_for_token, dev_user};
 use checks::{dev_stats, participants_check};
 use messages::{create_message, list_messages, remove_participant};
+use personal::sessions_check;
+pub use personal::split_watch;
 
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Request, State};
@@ -106,6 +115,8 @@ pub struct AppState {
     checks: std::sync::atomic::AtomicU64,
     /// Admits `bench:` checks `BenchMode::concurrency` at a time.
     bench_gate: tokio::sync::Semaphore,
+    /// Who takes part in each room, as far as this backend saw (`personal`).
+    rooms: Mutex<std::collections::HashMap<String, std::collections::BTreeSet<String>>>,
 }
 
 impl AppState {
@@ -171,6 +182,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/message-rooms/{room}/participants/{user}",
             axum::routing::delete(remove_participant),
         )
+        .route("/api/v1/users/{user}/sessions/check", post(sessions_check))
         .route("/api/dev/stats", axum::routing::get(dev_stats))
         .fallback(unknown)
         .with_state(state)
@@ -226,6 +238,7 @@ pub async fn start(addr: SocketAddr, options: Options) -> std::io::Result<DevBac
         removed: Mutex::new(std::collections::HashSet::new()),
         checks: std::sync::atomic::AtomicU64::new(0),
         bench_gate: tokio::sync::Semaphore::new(options.bench.concurrency),
+        rooms: Mutex::new(std::collections::HashMap::new()),
         options,
     });
     let app = router(state.clone());

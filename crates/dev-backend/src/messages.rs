@@ -81,6 +81,7 @@ pub(crate) async fn create_message(
         )
             .into_response();
     };
+    state.seen_in(&room, user_id);
     let message = {
         let Ok(mut messages) = state.messages.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -96,15 +97,16 @@ pub(crate) async fn create_message(
     };
     // The integration loop: publish to the room, excluding the sender's own socket,
     // which already shows the message it sent.
+    let created = json!({
+        "type": "message.created",
+        "id": message.id,
+        "conversationId": message.room_id,
+        "userId": message.user_id,
+        "preview": message.text,
+    });
     let broadcast = json!({
         "roomId": room,
-        "message": {
-            "type": "message.created",
-            "id": message.id,
-            "conversationId": message.room_id,
-            "userId": message.user_id,
-            "preview": message.text,
-        },
+        "message": created,
         "excludeConnectionIds": new.connection_id.into_iter().collect::<Vec<_>>(),
         // A retry of this call (after a timeout, say) can never show the message twice.
         // Ids restart with the process, so the key carries when this process started.
@@ -121,6 +123,9 @@ pub(crate) async fn create_message(
         Ok(resp) => resp.json().await.unwrap_or(Value::Null),
         Err(_) => json!({ "success": false, "error": "hub unreachable" }),
     };
+    // The conversation list of everyone in the room: their personal channels.
+    let id = format!("{}:{}", boot_ms(), message.id);
+    crate::personal::publish_to_participants(&state, &room, &created, &id).await;
     (
         StatusCode::CREATED,
         Json(json!({ "message": message, "broadcast": hub })),

@@ -69,7 +69,7 @@ pub fn parse(body: &str) -> Result<Broadcast<'_>, BodyError> {
 }
 
 /// `message`: an object with a non-empty `type` that is not one of the hub's own.
-fn message(message: Option<&RawValue>) -> Result<&RawValue, BodyError> {
+pub(crate) fn message(message: Option<&RawValue>) -> Result<&RawValue, BodyError> {
     let message = message.ok_or_else(|| invalid("message: required object"))?;
     if !message.get().starts_with('{') {
         return Err(invalid("message: must be an object"));
@@ -87,7 +87,7 @@ fn message(message: Option<&RawValue>) -> Result<&RawValue, BodyError> {
 }
 
 /// `excludeConnectionIds`: at most `MAX_EXCLUDED` connection ids.
-fn exclusions(raw: Option<&RawValue>) -> Result<Vec<String>, BodyError> {
+pub(crate) fn exclusions(raw: Option<&RawValue>) -> Result<Vec<String>, BodyError> {
     let exclude: Vec<String> = match present(raw) {
         None => Vec::new(),
         Some(r) => serde_json::from_str(r.get())
@@ -110,7 +110,7 @@ fn exclusions(raw: Option<&RawValue>) -> Result<Vec<String>, BodyError> {
 }
 
 /// `idempotencyKey`: 1–`MAX_IDEMPOTENCY_KEY_CHARS` visible ASCII characters.
-fn idempotency_key(raw: Option<&RawValue>) -> Result<Option<String>, BodyError> {
+pub(crate) fn idempotency_key(raw: Option<&RawValue>) -> Result<Option<String>, BodyError> {
     let Some(r) = present(raw) else {
         return Ok(None);
     };

@@ -55,6 +55,15 @@ pub struct Config {
     /// `PRESENCE_MAX_MEMBERS`: presence (join and leave events, the member list) is on
     /// while a room has at most this many distinct users; 0 turns it off.
     pub presence_max_members: usize,
+    /// `MAX_CONNECTIONS_PER_USER`: authenticated personal sockets one user may hold
+    /// (tabs, phones); the next gets `too_many_connections`, 4409.
+    pub max_connections_per_user: usize,
+    /// `OFFLINE_DELAY_MS`: how long a user has had no personal socket before watchers
+    /// are told they are offline (a page reload says nothing).
+    pub offline_delay_ms: u64,
+    /// `MAX_WATCHERS_PER_USER`: watchers one user's object keeps; past it, a watcher
+    /// reads the state when it registers but is told no changes.
+    pub max_watchers_per_user: usize,
     /// `RESUME_SECRET` (a secret): signs resume tickets; unset, there are none.
     pub resume_secret: Option<Secret>,
     /// `RESUME_SECRET_PREVIOUS` (a secret): still verifies tickets after a rotation.
@@ -83,6 +92,9 @@ impl Default for Config {
             audit_max_events: 1_000,
             audit_retention_ms: 7 * 24 * 3_600_000,
             presence_max_members: 200,
+            max_connections_per_user: 20,
+            offline_delay_ms: 3_000,
+            max_watchers_per_user: crate::personal::watchers::MAX_WATCHERS,
             resume_secret: None,
             resume_secret_previous: None,
             resume_ttl_ms: 600_000,
@@ -170,6 +182,19 @@ impl Config {
             MAX_RESUME_TTL_MS,
         );
         r.u64("PENDING_GRACE_MS", &mut c.pending_grace_ms, 0, 60_000);
+        r.usize(
+            "MAX_CONNECTIONS_PER_USER",
+            &mut c.max_connections_per_user,
+            1,
+            1_000,
+        );
+        r.u64("OFFLINE_DELAY_MS", &mut c.offline_delay_ms, 0, 600_000);
+        r.usize(
+            "MAX_WATCHERS_PER_USER",
+            &mut c.max_watchers_per_user,
+            1,
+            crate::personal::watchers::MAX_WATCHERS as u64,
+        );
         r.u64("BATCH_WINDOW_MS", &mut c.batch_window_ms, 0, 1_000);
         c.resume_secret = get("RESUME_SECRET").and_then(|s| Secret::new(&s));
         c.resume_secret_previous = get("RESUME_SECRET_PREVIOUS").and_then(|s| Secret::new(&s));
@@ -290,6 +315,41 @@ mod tests {
         );
         let (_, bad) = read(&[("ROOM_MAX_SHARDS", "65"), ("ROOM_SHARD_SIZE", "0")]);
         assert_eq!(bad, vec!["ROOM_SHARD_SIZE", "ROOM_MAX_SHARDS"]);
+    }
+
+    #[test]
+    fn personal_channels_are_bounded() {
+        let d = Config::default();
+        assert_eq!(
+            (
+                d.max_connections_per_user,
+                d.offline_delay_ms,
+                d.max_watchers_per_user
+            ),
+            (20, 3_000, 4_096)
+        );
+        let (c, bad) = read(&[
+            ("MAX_CONNECTIONS_PER_USER", "2"),
+            ("OFFLINE_DELAY_MS", "0"),
+            ("MAX_WATCHERS_PER_USER", "1"),
+        ]);
+        assert!(bad.is_empty());
+        assert_eq!(
+            (
+                c.max_connections_per_user,
+                c.offline_delay_ms,
+                c.max_watchers_per_user
+            ),
+            (2, 0, 1)
+        );
+        let (_, bad) = read(&[
+            ("MAX_CONNECTIONS_PER_USER", "0"),
+            ("MAX_WATCHERS_PER_USER", "4097"),
+        ]);
+        assert_eq!(
+            bad,
+            vec!["MAX_CONNECTIONS_PER_USER", "MAX_WATCHERS_PER_USER"]
+        );
     }
 
     #[test]

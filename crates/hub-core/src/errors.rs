@@ -14,6 +14,8 @@ pub enum CloseCode {
     Unauthorized = 4401,
     /// The socket tried to act on another room, or the backend removed it.
     Forbidden = 4403,
+    /// A user has as many personal sockets as `MAX_CONNECTIONS_PER_USER` allows.
+    TooManyConnections = 4409,
     /// A sustained flood of events.
     RateLimited = 4429,
     /// The room is at capacity.
@@ -21,9 +23,10 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 4] = [
+    pub const ALL: [CloseCode; 5] = [
         CloseCode::Unauthorized,
         CloseCode::Forbidden,
+        CloseCode::TooManyConnections,
         CloseCode::RateLimited,
         CloseCode::RoomFull,
     ];
@@ -85,7 +88,7 @@ macro_rules! error_codes {
     };
 }
 
-use CloseCode::{Forbidden, RateLimited, RoomFull, Unauthorized};
+use CloseCode::{Forbidden, RateLimited, RoomFull, TooManyConnections, Unauthorized};
 
 error_codes! {
     InvalidJson = "invalid_json", None, Closed, "frame is not valid JSON";
@@ -104,8 +107,12 @@ error_codes! {
     AlreadyAuthenticated = "already_authenticated", None, Closed, "already authenticated";
     RoomMismatch = "room_mismatch", Some(Forbidden), Refused,
         "roomId does not match the room of this connection";
+    UserMismatch = "user_mismatch", Some(Forbidden), Refused,
+        "userId does not match the user of this personal channel";
     RateLimited = "rate_limited", Some(RateLimited), Closed, "too many events; slow down";
     RoomFull = "room_full", Some(RoomFull), Refused, "room is full";
+    TooManyConnections = "too_many_connections", Some(TooManyConnections), Refused,
+        "this user has as many personal connections as allowed";
     Removed = "removed", Some(Forbidden), Removed, "removed from this room";
     ReauthRequired = "reauth_required", Some(Unauthorized), Reauth,
         "authenticate again with a fresh token";

@@ -35,6 +35,7 @@ pub mod bearer;
 pub mod body;
 pub mod broadcast;
 pub mod burst;
+pub mod channel;
 pub mod config;
 pub mod control;
 pub mod errors;

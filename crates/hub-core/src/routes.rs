@@ -1,6 +1,7 @@
 //! Which public endpoint a request is for. Pure.
 
 use crate::internal::Kind;
+use crate::personal::user_channel::{UserChannel, UserChannelError};
 use crate::room_id::{RoomId, RoomIdError};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -15,6 +16,15 @@ pub enum Route {
     /// `/api/rooms/:roomId/<endpoint>`: a token-gated room endpoint (stats,
     /// connections, disconnect, audit: the registry in `internal`).
     RoomApi(Kind, Result<RoomId, RoomIdError>),
+    /// `/users/:userId` or `/users?user=:userId`: a WebSocket into the user's
+    /// personal channel.
+    User(Result<UserChannel, UserChannelError>),
+    /// `/api/users/broadcast`: the backend publishes to users' personal channels.
+    UsersBroadcast,
+    /// `/api/users/status`: whether users are online.
+    UsersStatus,
+    /// `/api/users/:userId/<endpoint>`: a user's connections, or their disconnect.
+    UserApi(Kind, Result<UserChannel, UserChannelError>),
     /// Any other `/api/...` path.
     ApiNotFound,
     /// Everything else goes to the static assets.
@@ -22,7 +32,7 @@ pub enum Route {
 }
 
 /// `path` is the URL path as received (still percent-encoded); `room_query` is the
-/// decoded `room` query parameter, if any.
+/// decoded `room` (or, on `/users`, `user`) query parameter, if any.
 pub fn route(path: &str, room_query: Option<&str>) -> Route {
     if path == "/healthz" {
         return Route::Health;
@@ -33,8 +43,31 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
     if let Some(segment) = path.strip_prefix("/rooms/") {
         return Route::Room(one_segment(segment));
     }
+    if path == "/users" || path == "/users/" {
+        return Route::User(UserChannel::parse(room_query.unwrap_or("")));
+    }
+    if let Some(segment) = path.strip_prefix("/users/") {
+        return Route::User(user_segment(segment));
+    }
     if path == "/api/broadcast" {
         return Route::Broadcast;
+    }
+    if path == "/api/users/broadcast" {
+        return Route::UsersBroadcast;
+    }
+    if path == "/api/users/status" {
+        return Route::UsersStatus;
+    }
+    // `/api/users/:userId/<endpoint>`: only a user's connections and disconnect.
+    if let Some((segment, endpoint)) = path
+        .strip_prefix("/api/users/")
+        .and_then(|rest| rest.rsplit_once('/'))
+    {
+        if let Some(kind) = Kind::of_endpoint(endpoint)
+            .filter(|k| matches!(k, Kind::Connections | Kind::Disconnect))
+        {
+            return Route::UserApi(kind, user_segment(segment));
+        }
     }
     if path == "/api/broadcast/batch" {
         return Route::BroadcastBatch;
@@ -59,9 +92,8 @@ pub fn route(path: &str, room_query: Option<&str>) -> Route {
 pub fn route_of(url: &str) -> Route {
     let (path, query) = split_url(url);
     let room_query = match (path, query) {
-        ("/rooms" | "/rooms/", Some(q)) => form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "room")
-            .map(|(_, v)| v.into_owned()),
+        ("/rooms" | "/rooms/", Some(q)) => query_value(q, "room"),
+        ("/users" | "/users/", Some(q)) => query_value(q, "user"),
         _ => None,
     };
     route(path, room_query.as_deref())
@@ -81,6 +113,20 @@ pub fn split_url(url: &str) -> (&str, Option<&str>) {
         Some((path, query)) => (path, Some(query)),
         None => (rest, None),
     }
+}
+
+/// A query parameter, decoded as a form (`+` is a space, escapes are decoded).
+fn query_value(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn user_segment(segment: &str) -> Result<UserChannel, UserChannelError> {
+    if segment.contains('/') {
+        return Err(UserChannelError::Invalid);
+    }
+    UserChannel::parse_encoded(segment)
 }
 
 fn one_segment(segment: &str) -> Result<RoomId, RoomIdError> {
@@ -199,5 +245,42 @@ mod tests {
         assert_eq!(route("/", None), Route::Asset);
         assert_eq!(route("/index.html", None), Route::Asset);
         assert_eq!(route("/roomsx", None), Route::Asset);
+    }
+
+    #[test]
+    fn personal_channels_and_the_users_api() {
+        let ann = || Ok(UserChannel::parse("a/nn").unwrap());
+        assert_eq!(route_of("https://h/users/a%2Fnn"), Route::User(ann()));
+        assert_eq!(route_of("https://h/users?user=a%2Fnn"), Route::User(ann()));
+        assert_eq!(
+            route_of("https://h/users/a/b"),
+            Route::User(Err(UserChannelError::Invalid))
+        );
+        assert_eq!(
+            route_of("https://h/users"),
+            Route::User(Err(UserChannelError::Missing))
+        );
+        assert_eq!(
+            route_of("https://h/api/users/broadcast"),
+            Route::UsersBroadcast
+        );
+        assert_eq!(route_of("https://h/api/users/status"), Route::UsersStatus);
+        assert_eq!(
+            route_of("https://h/api/users/a%2Fnn/disconnect"),
+            Route::UserApi(Kind::Disconnect, ann())
+        );
+        assert_eq!(
+            route_of("https://h/api/users/a%2Fnn/connections"),
+            Route::UserApi(Kind::Connections, ann())
+        );
+        // A room's other endpoints are not a user's.
+        assert_eq!(
+            route_of("https://h/api/users/ann/stats"),
+            Route::ApiNotFound
+        );
+        assert_eq!(
+            route_of("https://h/api/users/ann/audit"),
+            Route::ApiNotFound
+        );
     }
 }

@@ -90,7 +90,7 @@ proptest! {
         match parse_client_frame(&frame.to_string()) {
             Ok(ClientFrame::Auth(a)) => {
                 prop_assert_eq!(a.token, token);
-                prop_assert_eq!(a.room_id, room);
+                prop_assert_eq!(a.room_id, Some(room));
                 prop_assert_eq!(a.user_id, user);
             }
             other => prop_assert!(false, "{:?}", other),

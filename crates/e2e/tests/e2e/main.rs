@@ -19,6 +19,7 @@ mod fail_closed;
 mod frames;
 mod handshake;
 mod membership;
+mod personal;
 mod resilience;
 mod resume;
 mod sharding;
@@ -50,6 +51,10 @@ pub const TIGHT_VARS: &[(&str, &str)] = &[
     ("AUTH_CHECK_TIMEOUT_MS", "1000"),
     ("AUTH_TIMEOUT_MS", "5000"),
     ("PRESENCE_MAX_MEMBERS", "2"),
+    // Personal channels: 2 sockets per user, 1 watcher kept per user, a short delay.
+    ("MAX_CONNECTIONS_PER_USER", "2"),
+    ("MAX_WATCHERS_PER_USER", "1"),
+    ("OFFLINE_DELAY_MS", "1500"),
 ];
 
 /// Objects of 2 sockets, 3 objects and 5 sockets per room: a handful of sockets spans
@@ -88,6 +93,7 @@ fn all_tests() -> Vec<runner::Test> {
     t.extend(fail_closed::tests());
     t.extend(closing::tests());
     t.extend(sharding::tests());
+    t.extend(personal::tests());
     t.extend(ship::tests());
     t
 }

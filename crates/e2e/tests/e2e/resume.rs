@@ -6,7 +6,7 @@ use crate::{RESUME_SECRET, RESUME_SECRET_PREVIOUS};
 use e2e::runner::{Hubs, Test};
 use e2e::tests;
 use e2e::{Client, Hub};
-use hub_core::resume::{issue, Secret};
+use hub_core::resume::{issue, Domain, Secret};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -95,13 +95,27 @@ async fn tickets_the_hub_cannot_trust_fall_back_to_the_check(h: Hubs) {
     let good = ticket_of(&h.main, &r, "dev:ann").await;
     let elsewhere = ticket_of(&h.main, &other, "dev:ann").await;
     let now = now_ms();
-    let expired = issue(&secret(RESUME_SECRET), &r, "ann", now - 60_000, now - 1);
+    let expired = issue(
+        &secret(RESUME_SECRET),
+        Domain::Room,
+        &r,
+        "ann",
+        now - 60_000,
+        now - 1,
+    );
     let (payload, mac) = good.split_once('.').expect("payload.mac");
     let mut flipped: Vec<char> = mac.chars().collect();
     flipped[0] = if flipped[0] == 'A' { 'B' } else { 'A' };
     let tampered_mac = format!("{payload}.{}", flipped.into_iter().collect::<String>());
     // Another user in the payload, the MAC kept.
-    let forged_payload = issue(&secret(RESUME_SECRET), &r, "mallory", now, now + 60_000);
+    let forged_payload = issue(
+        &secret(RESUME_SECRET),
+        Domain::Room,
+        &r,
+        "mallory",
+        now,
+        now + 60_000,
+    );
     let forged = format!("{}.{mac}", forged_payload.split_once('.').unwrap().0);
     for (what, ticket) in [
         ("tampered MAC", tampered_mac),
@@ -152,7 +166,14 @@ async fn a_disconnect_revokes_the_tickets_issued_before_it(h: Hubs) {
 async fn a_disconnect_in_a_room_without_tables_still_revokes(h: Hubs) {
     let r = room("resume-no-tables");
     let now = now_ms();
-    let ticket = issue(&secret(RESUME_SECRET), &r, "ann", now - 1_000, now + 60_000);
+    let ticket = issue(
+        &secret(RESUME_SECRET),
+        Domain::Room,
+        &r,
+        "ann",
+        now - 1_000,
+        now + 60_000,
+    );
     let path = format!("/api/rooms/{r}/disconnect");
     let body = json!({"userIds": ["ann"]}).to_string();
     let (status, v) = backend_post(&h.main, &path, body, "http/disconnect-response.json").await;
@@ -164,6 +185,7 @@ async fn a_disconnect_in_a_room_without_tables_still_revokes(h: Hubs) {
     let other = room("resume-no-tables-clean");
     let ticket = issue(
         &secret(RESUME_SECRET),
+        Domain::Room,
         &other,
         "ann",
         now - 1_000,
@@ -180,6 +202,7 @@ async fn a_ticket_longer_than_the_ttl_falls_back_to_the_check(h: Hubs) {
     let now = now_ms();
     let day = issue(
         &secret(RESUME_SECRET),
+        Domain::Room,
         &r,
         "ann",
         now - 1_000,
@@ -189,6 +212,7 @@ async fn a_ticket_longer_than_the_ttl_falls_back_to_the_check(h: Hubs) {
     assert_eq!(checks, 1);
     let within = issue(
         &secret(RESUME_SECRET),
+        Domain::Room,
         &r,
         "ann",
         now - 1_000,
@@ -205,6 +229,7 @@ async fn the_previous_secret_still_verifies_after_a_rotation(h: Hubs) {
     let now = now_ms();
     let previous = issue(
         &secret(RESUME_SECRET_PREVIOUS),
+        Domain::Room,
         &r,
         "cat",
         now,
@@ -213,13 +238,20 @@ async fn the_previous_secret_still_verifies_after_a_rotation(h: Hubs) {
     let (ok, checks) = auth_with_ticket(&h.main, &r, "dev:cat", &previous).await;
     assert_eq!(checks, 0, "{ok}");
     assert_eq!(ok["userId"], "cat");
-    let retired = issue(&secret("a-retired-secret"), &r, "cat", now, now + 60_000);
+    let retired = issue(
+        &secret("a-retired-secret"),
+        Domain::Room,
+        &r,
+        "cat",
+        now,
+        now + 60_000,
+    );
     let (_, checks) = auth_with_ticket(&h.main, &r, "dev:cat", &retired).await;
     assert_eq!(checks, 1);
     // New tickets are signed with the current secret.
     let fresh = ticket_of(&h.main, &r, "dev:dan").await;
     let current = secret(RESUME_SECRET);
-    assert!(hub_core::resume::verify(&[&current], &fresh, &r, now_ms()).is_ok());
+    assert!(hub_core::resume::verify(&[&current], Domain::Room, &fresh, &r, now_ms()).is_ok());
 }
 
 async fn tight_hub_without_a_secret_issues_and_reads_no_tickets(h: Hubs) {
@@ -229,7 +261,14 @@ async fn tight_hub_without_a_secret_issues_and_reads_no_tickets(h: Hubs) {
     let ok = c.auth(&r, "dev:ann", None).await;
     assert!(ok.get("resume").is_none(), "{ok}");
     let now = now_ms();
-    let ticket = issue(&secret(RESUME_SECRET), &r, "ann", now, now + 60_000);
+    let ticket = issue(
+        &secret(RESUME_SECRET),
+        Domain::Room,
+        &r,
+        "ann",
+        now,
+        now + 60_000,
+    );
     let (ok, checks) = auth_with_ticket(hub, &r, "dev:ann", &ticket).await;
     assert_eq!(checks, 1);
     assert!(ok.get("resume").is_none(), "{ok}");

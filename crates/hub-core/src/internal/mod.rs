@@ -7,15 +7,51 @@
 //! (`routes`), the room dispatches on [`Internal`] (`src/room_api.rs`), and the rule
 //! lives in the room core.
 
+pub(crate) fn internal_only<T>() -> Result<T, Invalid> {
+    Err(Invalid {
+        code: "not_found",
+        message: "no such endpoint".into(),
+    })
+}
+
+/// An internal-only endpoint whose body is its request as JSON.
+macro_rules! json_endpoint {
+    ($ty:ty, $name:literal, $answer:ty) => {
+        impl $crate::internal::Endpoint<'_> for $ty {
+            const NAME: &'static str = $name;
+            const METHOD: Option<$crate::internal::Method> = None;
+            type Answer = $answer;
+
+            fn from_public(
+                _query: Option<&str>,
+                _body: &str,
+            ) -> Result<Self, $crate::internal::Invalid> {
+                $crate::internal::internal_only()
+            }
+
+            fn encode(&self) -> String {
+                // Plain structs with string keys: serializing cannot fail.
+                serde_json::to_string(self).unwrap_or_default()
+            }
+
+            fn decode(body: &str) -> Result<Self, $crate::internal::DecodeError> {
+                serde_json::from_str(body).map_err(|_| $crate::internal::DecodeError)
+            }
+        }
+    };
+}
+
 pub mod audit;
 pub mod broadcast;
 pub mod connections;
 pub mod disconnect;
+pub mod personal;
 pub mod shards;
 pub mod stats;
 
 pub use broadcast::Delivery;
 
+use crate::channel::Channel;
 use serde::Serialize;
 
 /// Base URL of the Worker's requests to a room (never reachable from outside: the
@@ -134,6 +170,9 @@ registry! { 'a;
     Relay(shards::Relay),
     Report(shards::Report),
     Members(shards::Members),
+    Watch(personal::Watch),
+    Status(personal::Status),
+    State(personal::State),
 }
 
 impl Kind {
@@ -157,17 +196,21 @@ impl Internal<'_> {
         format!("{ORIGIN}/{}", self.kind().name())
     }
 
-    /// The request's URL on an object of `room`, which it names: an object learns
-    /// its room's id from it even when it holds no socket.
-    pub fn url_for(&self, room: &crate::room_id::RoomId) -> String {
-        format!("{ORIGIN}/{}?room={}", self.kind().name(), room.as_str())
+    /// The request's URL on an object of `channel`, which it names: an object learns
+    /// its room's (or user's) id from it even when it holds no socket.
+    pub fn url_for(&self, channel: &Channel) -> String {
+        format!(
+            "{ORIGIN}/{}?room={}",
+            self.kind().name(),
+            channel.query_value()
+        )
     }
 }
 
-/// The room an internal request's query names (`room=<id>`).
-pub fn room_of_query(query: Option<&str>) -> Option<crate::room_id::RoomId> {
-    let id = query?.split('&').find_map(|p| p.strip_prefix("room="))?;
-    crate::room_id::RoomId::parse(id).ok()
+/// The channel an internal request's query names (`room=<key>`).
+pub fn channel_of_query(query: Option<&str>) -> Option<Channel> {
+    let value = query?.split('&').find_map(|p| p.strip_prefix("room="))?;
+    Channel::from_query_value(value)
 }
 
 /// An answer as the room sends it.
@@ -237,6 +280,15 @@ mod tests {
             frames: vec![("t".into(), Some("c1".into()))],
         }));
         round_trip(&Internal::Members(shards::Members));
+        round_trip(&Internal::Watch(personal::Watch {
+            watcher: "a\nb".into(),
+        }));
+        round_trip(&Internal::Status(personal::Status {
+            user: "u".into(),
+            online: true,
+            at: 7,
+        }));
+        round_trip(&Internal::State(personal::State));
         round_trip(&Internal::Broadcast(Delivery {
             message: "{\"type\":\"x\"}",
             exclude: vec![],
@@ -253,7 +305,7 @@ mod tests {
         assert_eq!(Kind::of_endpoint("connections"), Some(Kind::Connections));
         assert_eq!(Kind::of_endpoint("broadcast"), None);
         // The objects of a sharded room talk among themselves; the backend cannot.
-        for internal in ["relay", "report", "members"] {
+        for internal in ["relay", "report", "members", "watch", "status", "state"] {
             assert_eq!(Kind::of_endpoint(internal), None, "{internal}");
             assert!(
                 Kind::of_path(&format!("/{internal}")).is_some(),
@@ -267,14 +319,20 @@ mod tests {
 
     #[test]
     fn an_internal_url_names_its_room() {
-        let room = crate::room_id::RoomId::parse("team:42").unwrap();
+        let room = Channel::from_key("team:42").unwrap();
         let url = Internal::Stats(stats::Stats).url_for(&room);
         assert_eq!(url, format!("{ORIGIN}/stats?room=team:42"));
         let (path, query) = crate::routes::split_url(&url);
         assert_eq!(Kind::of_path(path), Some(Kind::Stats));
-        assert_eq!(room_of_query(query), Some(room));
-        assert_eq!(room_of_query(Some("x=1&room=a#b")), None);
-        assert_eq!(room_of_query(None), None);
+        assert_eq!(channel_of_query(query), Some(room));
+        assert_eq!(channel_of_query(Some("x=1&room=a#b")), None);
+        assert_eq!(channel_of_query(None), None);
+        // A user's object, whatever its id holds.
+        let ann = Channel::from_key("@a&room=b c").unwrap();
+        let url = Internal::State(personal::State).url_for(&ann);
+        let (path, query) = crate::routes::split_url(&url);
+        assert_eq!(Kind::of_path(path), Some(Kind::State));
+        assert_eq!(channel_of_query(query), Some(ann));
     }
 
     #[test]

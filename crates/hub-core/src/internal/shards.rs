@@ -4,39 +4,8 @@
 //! sockets, its users and its typing up to the first ([`Report`]), and asks it for
 //! the room-wide member list an `auth:ok` carries ([`Members`]).
 
-use super::{DecodeError, Endpoint, Invalid};
+use super::{internal_only, DecodeError, Endpoint, Invalid};
 use serde::{Deserialize, Serialize};
-
-fn internal_only<T>() -> Result<T, Invalid> {
-    Err(Invalid {
-        code: "not_found",
-        message: "no such endpoint".into(),
-    })
-}
-
-/// An internal-only endpoint whose body is its request as JSON.
-macro_rules! json_endpoint {
-    ($ty:ty, $name:literal, $answer:ty) => {
-        impl Endpoint<'_> for $ty {
-            const NAME: &'static str = $name;
-            const METHOD: Option<super::Method> = None;
-            type Answer = $answer;
-
-            fn from_public(_query: Option<&str>, _body: &str) -> Result<Self, Invalid> {
-                internal_only()
-            }
-
-            fn encode(&self) -> String {
-                // Plain structs with string keys: serializing cannot fail.
-                serde_json::to_string(self).unwrap_or_default()
-            }
-
-            fn decode(body: &str) -> Result<Self, DecodeError> {
-                serde_json::from_str(body).map_err(|_| DecodeError)
-            }
-        }
-    };
-}
 
 /// One event the first object sends on to a further one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 //! - [`watchers`]: who watches a user, bounded.
 //! - [`fan`]: one backend call over many users' objects: the totals it answers.
 
+pub mod api;
 pub mod fan;
 pub mod online;
 pub mod user_channel;

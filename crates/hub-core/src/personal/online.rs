@@ -22,12 +22,21 @@ pub enum Then {
     CancelTimer,
 }
 
-/// What survives an instance: what watchers were last told, and when an offline
-/// change is due, if one waits.
+/// What survives an instance: what watchers were last told and when (Unix ms; the
+/// watchers order one user's changes by it), and when an offline change is due, if
+/// one waits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stored {
     pub told_online: bool,
     pub offline_at: Option<u64>,
+    pub told_at: u64,
+}
+
+impl Stored {
+    /// Nothing worth keeping: offline, nothing waiting.
+    pub fn is_idle(&self) -> bool {
+        !self.told_online && self.offline_at.is_none()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -68,8 +77,13 @@ impl Online {
         self.stored
     }
 
-    /// A personal socket authenticated.
-    pub fn joined(&mut self) -> Then {
+    /// When watchers were last told (0: never, as far as this object keeps).
+    pub fn told_at(&self) -> u64 {
+        self.stored.told_at
+    }
+
+    /// A personal socket authenticated at `now`.
+    pub fn joined(&mut self, now: u64) -> Then {
         self.sockets += 1;
         if self.stored.offline_at.take().is_some() {
             // Back within the delay: watchers never heard otherwise.
@@ -79,6 +93,7 @@ impl Online {
             return Then::Nothing;
         }
         self.stored.told_online = true;
+        self.tell_at(now);
         Then::Tell(Tell::Online)
     }
 
@@ -102,10 +117,20 @@ impl Online {
                 Then::Nothing
             }
             _ => {
-                self.stored = Stored::default();
+                self.stored.told_online = false;
+                self.stored.offline_at = None;
+                self.tell_at(now);
                 Then::Tell(Tell::Offline)
             }
         }
+    }
+}
+
+impl Online {
+    /// Changes are stamped strictly later than the one before, even within a
+    /// millisecond, so a watcher can keep only the newest.
+    fn tell_at(&mut self, now: u64) {
+        self.stored.told_at = now.max(self.stored.told_at.saturating_add(1));
     }
 }
 
@@ -118,23 +143,28 @@ mod tests {
     #[test]
     fn online_at_once_offline_after_the_delay_and_once() {
         let mut o = Online::default();
-        assert_eq!(o.joined(), Then::Tell(Tell::Online));
-        assert_eq!(o.joined(), Then::Nothing, "a second tab");
+        assert_eq!(o.joined(5), Then::Tell(Tell::Online));
+        assert_eq!(o.told_at(), 5);
+        assert_eq!(o.joined(6), Then::Nothing, "a second tab");
         assert_eq!(o.left(10, DELAY), Then::Nothing);
         assert_eq!(o.left(20, DELAY), Then::ArmTimer(3_020));
         assert!(o.told_online(), "still online until announced otherwise");
         assert_eq!(o.fire(1_000), Then::ArmTimer(3_020), "early");
         assert_eq!(o.fire(3_020), Then::Tell(Tell::Offline));
         assert_eq!(o.fire(3_500), Then::Nothing, "only once");
-        assert_eq!(o.stored(), Stored::default(), "nothing kept");
+        assert!(o.stored().is_idle(), "nothing worth keeping");
+        assert_eq!(o.told_at(), 3_020);
+        // Back at once, within the same millisecond: still a later change.
+        assert_eq!(o.joined(3_020), Then::Tell(Tell::Online));
+        assert_eq!(o.told_at(), 3_021);
     }
 
     #[test]
     fn a_reload_within_the_delay_says_nothing() {
         let mut o = Online::default();
-        o.joined();
+        o.joined(0);
         assert_eq!(o.left(0, DELAY), Then::ArmTimer(DELAY));
-        assert_eq!(o.joined(), Then::CancelTimer);
+        assert_eq!(o.joined(1), Then::CancelTimer);
         assert_eq!(o.fire(DELAY), Then::Nothing, "a stale timer");
         assert!(o.told_online());
     }
@@ -144,6 +174,7 @@ mod tests {
         let waiting = Stored {
             told_online: true,
             offline_at: Some(5_000),
+            told_at: 1,
         };
         assert_eq!(Online::wake(0, waiting, 4_000).1, Then::ArmTimer(5_000));
         assert_eq!(Online::wake(0, waiting, 6_000).1, Then::Tell(Tell::Offline));
@@ -154,6 +185,7 @@ mod tests {
         let lost = Stored {
             told_online: true,
             offline_at: None,
+            told_at: 1,
         };
         assert_eq!(Online::wake(0, lost, 1).1, Then::Tell(Tell::Offline));
         assert_eq!(Online::wake(0, Stored::default(), 1).1, Then::Nothing);

@@ -27,6 +27,18 @@ pub enum UserChannelError {
     Invalid,
 }
 
+impl UserChannelError {
+    pub fn message(self) -> &'static str {
+        match self {
+            UserChannelError::Missing => "user id is missing",
+            UserChannelError::TooLong => "user id is longer than 128 characters",
+            UserChannelError::Invalid => {
+                "user id must be one path segment of UTF-8 without control characters"
+            }
+        }
+    }
+}
+
 impl UserChannel {
     /// A user id as it arrived in a URL path segment (still percent-encoded).
     pub fn parse_encoded(segment: &str) -> Result<UserChannel, UserChannelError> {

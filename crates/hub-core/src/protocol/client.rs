@@ -14,7 +14,9 @@ pub const MAX_USER_ID_CHARS: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRequest {
     pub token: String,
-    pub room_id: String,
+    /// Required in a room, which it must name; unused on a personal channel.
+    pub room_id: Option<String>,
+    /// A room's claimed user id; on a personal channel, required and the channel's.
     pub user_id: Option<String>,
     /// A resume ticket from an earlier `auth:ok`. Anything but a string of at most
     /// `resume::MAX_TICKET_CHARS` is ignored: a bad ticket never refuses a client.
@@ -96,7 +98,8 @@ fn too_large(max_bytes: usize) -> ClientError {
     )
 }
 
-fn invalid_field(field: &str) -> ClientError {
+/// The error of a frame missing `field`, or holding an unusable one.
+pub fn invalid_field(field: &str) -> ClientError {
     ClientError::with_message(
         ErrorCode::InvalidEvent,
         format!("missing or invalid field: {field}"),
@@ -135,7 +138,7 @@ fn parse_token(fields: &HashMap<String, &RawValue>) -> Result<String, ClientErro
 
 fn parse_auth(fields: &HashMap<String, &RawValue>) -> Result<AuthRequest, ClientError> {
     let token = parse_token(fields)?;
-    let room_id = string_field(fields, "roomId")?.ok_or_else(|| invalid_field("roomId"))?;
+    let room_id = string_field(fields, "roomId")?;
     let user_id = string_field(fields, "userId")?;
     if let Some(u) = &user_id {
         if u.is_empty() || u.chars().count() > MAX_USER_ID_CHARS {
@@ -179,7 +182,7 @@ mod tests {
             f,
             Ok(ClientFrame::Auth(AuthRequest {
                 token: "t".into(),
-                room_id: "r".into(),
+                room_id: Some("r".into()),
                 user_id: Some("u".into()),
                 resume: None,
                 batch: false,
@@ -245,10 +248,12 @@ mod tests {
             code(r#"{"type":"auth","token":7,"roomId":"r"}"#),
             ErrorCode::InvalidEvent
         );
-        assert_eq!(
-            code(r#"{"type":"auth","token":"t"}"#),
-            ErrorCode::InvalidEvent
-        );
+        // Which of roomId and userId an auth needs is its channel's call (`session`).
+        let bare = parse_client_frame(r#"{"type":"auth","token":"t"}"#);
+        assert!(matches!(
+            bare,
+            Ok(ClientFrame::Auth(AuthRequest { room_id: None, .. }))
+        ));
         assert_eq!(
             code(r#"{"type":"auth","token":"t","roomId":1}"#),
             ErrorCode::InvalidEvent

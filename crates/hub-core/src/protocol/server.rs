@@ -10,8 +10,9 @@ use serde_json::value::RawValue;
 /// (`tests/frame_types.rs` at the repository root), and `every_server_frame_type_is_listed`
 /// below fails when a variant of [`ServerFrame`] (or the `batch` frame of `burst`) is
 /// missing here.
-pub const SERVER_FRAME_TYPES: [&str; 7] = [
+pub const SERVER_FRAME_TYPES: [&str; 8] = [
     "auth:ok",
+    "user:status",
     "auth:refreshed",
     "presence",
     "typing",
@@ -78,6 +79,20 @@ pub enum ServerFrame<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         resume: Option<&'a str>,
     },
+    /// A personal channel's `auth:ok`: its user, and the watched users online now.
+    #[serde(rename = "auth:ok", rename_all = "camelCase")]
+    PersonalOk {
+        connection_id: &'a str,
+        user_id: &'a str,
+        expires_at: Option<u64>,
+        online: &'a [&'a str],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume: Option<&'a str>,
+    },
+    /// A watched user came online (first personal socket) or went offline (none for
+    /// `OFFLINE_DELAY_MS`).
+    #[serde(rename = "user:status", rename_all = "camelCase")]
+    UserStatus { user_id: &'a str, online: bool },
     #[serde(rename = "auth:refreshed", rename_all = "camelCase")]
     Refreshed {
         expires_at: Option<u64>,
@@ -145,6 +160,25 @@ mod tests {
             r#"{"type":"auth:ok","connectionId":"c1","userId":null,"expiresAt":null,"members":null}"#
         );
         assert_eq!(
+            ServerFrame::PersonalOk {
+                connection_id: "c1",
+                user_id: "u1",
+                expires_at: None,
+                online: &["u2"],
+                resume: None,
+            }
+            .encode(),
+            r#"{"type":"auth:ok","connectionId":"c1","userId":"u1","expiresAt":null,"online":["u2"]}"#
+        );
+        assert_eq!(
+            ServerFrame::UserStatus {
+                user_id: "u\"2",
+                online: false,
+            }
+            .encode(),
+            r#"{"type":"user:status","userId":"u\"2","online":false}"#
+        );
+        assert_eq!(
             ServerFrame::Refreshed {
                 expires_at: Some(5),
                 resume: None,
@@ -210,6 +244,17 @@ mod tests {
                 expires_at: None,
                 members: None,
                 resume: None,
+            },
+            ServerFrame::PersonalOk {
+                connection_id: "c",
+                user_id: "u",
+                expires_at: None,
+                online: &[],
+                resume: None,
+            },
+            ServerFrame::UserStatus {
+                user_id: "u",
+                online: true,
             },
             ServerFrame::Refreshed {
                 expires_at: None,

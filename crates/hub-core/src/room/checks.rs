@@ -108,7 +108,7 @@ mod tests {
             session: Session::new(id.to_owned(), room, 0, 1),
             request: AuthRequest {
                 token: "t".into(),
-                room_id: "r".into(),
+                room_id: Some("r".into()),
                 user_id: None,
                 resume: None,
                 batch: false,

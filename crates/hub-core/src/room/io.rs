@@ -6,8 +6,10 @@
 //! roster straight into the runtime's `send`, with no list of targets allocated per
 //! broadcast or typing event (the two hot paths), and native tests record the calls.
 
+use super::personal::Known;
 use crate::audit;
 use crate::journal::Write;
+use crate::personal::online::Stored;
 use crate::protocol::{ClientError, CloseCode};
 use crate::session::Session;
 use std::collections::HashSet;
@@ -94,7 +96,24 @@ pub trait Spread {
     fn list_members_to(&mut self, connection_id: &str);
 }
 
-/// Everything the room as a whole may ask for.
-pub trait Io<S>: Sockets<S> + Timers + Storage + Spread {}
+/// A personal channel's ties to other users' objects, and what it keeps of them
+/// (see `personal`). A room never asks for any.
+pub trait Contacts {
+    /// Tells each of `watchers`' objects that this user is `online` (or not) as of
+    /// `at`; a watcher that answers it no longer watches is dropped
+    /// (`Room::on_unwatched`).
+    fn tell_watchers(&mut self, watchers: Vec<String>, online: bool, at: u64);
+    /// Keeps the online state for the next instance.
+    fn store_online(&mut self, stored: Stored);
+    /// Keeps (`present`) or drops one watcher.
+    fn store_watcher(&mut self, watcher: &str, present: bool);
+    /// Replaces whom this user watches, with what is known of each.
+    fn store_watching(&mut self, watching: &[(String, Known)]);
+    /// Keeps what is now known of one watched user.
+    fn store_known(&mut self, user: &str, known: Known);
+}
 
-impl<S, T: Sockets<S> + Timers + Storage + Spread> Io<S> for T {}
+/// Everything the room as a whole may ask for.
+pub trait Io<S>: Sockets<S> + Timers + Storage + Spread + Contacts {}
+
+impl<S, T: Sockets<S> + Timers + Storage + Spread + Contacts> Io<S> for T {}

@@ -22,7 +22,8 @@ impl<S: Clone> Room<S> {
             batch: request.batch,
             ..session
         };
-        if let Some(claims) = self.resume_claims(&session, request.resume.as_deref(), now, io) {
+        let ticket = request.resume.as_deref().filter(|_| self.ticket_suffices());
+        if let Some(claims) = self.resume_claims(&session, ticket, now, io) {
             let resumed = Session {
                 state: AuthState::Authenticated,
                 user_id: Some(claims.user_id),
@@ -30,7 +31,15 @@ impl<S: Clone> Room<S> {
                 ..session
             };
             // The same ticket: only a real check issues a new one.
-            self.admit(socket, resumed, request.resume, Event::Resumed, now, io);
+            self.admit(
+                socket,
+                resumed,
+                request.resume,
+                None,
+                Event::Resumed,
+                now,
+                io,
+            );
             return None;
         }
         let checking = session::begin_auth(session);
@@ -116,7 +125,7 @@ impl<S: Clone> Room<S> {
         }
         let request = AuthRequest {
             token,
-            room_id: session.room_id.as_str().to_owned(),
+            room_id: session.channel.room().map(|r| r.as_str().to_owned()),
             user_id: session.user_id.clone(),
             resume: None,
             batch: false,
@@ -158,6 +167,13 @@ impl<S: Clone> Room<S> {
         if !self.gate.is_live(id) {
             return;
         }
+        // A personal channel's watchlist, from its check.
+        let watch = match &outcome {
+            AuthOutcome::Verified { watch, .. } if self.personal_user().is_some() => {
+                Some(watch.clone())
+            }
+            _ => None,
+        };
         let done = match session::finish_auth(checking, outcome, now) {
             Ok(done) => done,
             Err((e, code)) => return self.close_with(socket, id, &e, code, io),
@@ -172,7 +188,7 @@ impl<S: Clone> Room<S> {
             return self.close_with(socket, id, &e, code, io);
         }
         let ticket = tickets::issue(&self.config, &done, now);
-        self.admit(socket, done, ticket, Event::Authenticated, now, io);
+        self.admit(socket, done, ticket, watch, Event::Authenticated, now, io);
     }
 
     /// The claims of a resume ticket that lets this socket in without a check: valid
@@ -193,17 +209,26 @@ impl<S: Clone> Room<S> {
     }
 
     /// Lets an authenticated socket into the room: its attachment, row and audit
-    /// event, the roster and presence, and its `auth:ok` (with `ticket`, if any).
+    /// event, the roster and presence, and its `auth:ok` (with `ticket`, if any). On a
+    /// personal channel, `watch` is the check's watchlist, and the user's cap holds.
+    #[allow(clippy::too_many_arguments)]
     fn admit(
         &mut self,
         socket: &S,
         done: Session,
         ticket: Option<String>,
+        watch: Option<Vec<String>>,
         event: Event,
         now: u64,
         io: &mut impl Io<S>,
     ) {
         let id = &done.connection_id.clone();
+        // Expired members leave before they are counted.
+        self.expire(now, io);
+        let Ok(online) = self.personal_admit(watch, io) else {
+            let (e, code) = ErrorCode::TooManyConnections.closing();
+            return self.close_with(socket, id, &e, code, io);
+        };
         if !io.save(socket, &done) {
             return self.forget(id, io);
         }
@@ -220,6 +245,18 @@ impl<S: Clone> Room<S> {
         let was_on = self.members.presence_on();
         let expires_at = done.expires_at;
         let first = self.join(done, socket.clone());
+        if let Some(user) = self.personal_user() {
+            let online: Vec<&str> = online.iter().map(String::as_str).collect();
+            let ok = ServerFrame::PersonalOk {
+                connection_id: id,
+                user_id: user.as_str(),
+                expires_at,
+                online: &online,
+                resume: ticket.as_deref(),
+            };
+            io.send(socket, &ok.encode());
+            return self.personal_joined(now, io);
+        }
         // A further object lists the room-wide members the first object gave, with
         // this user in it.
         let further = self.objects.further();

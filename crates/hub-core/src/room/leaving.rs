@@ -54,6 +54,7 @@ impl<S: Clone> Room<S> {
         let Some(member) = self.roster.remove(connection_id) else {
             return;
         };
+        self.personal_left(now, io);
         let Some(user) = member.user_id.as_deref() else {
             return;
         };

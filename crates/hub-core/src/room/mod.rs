@@ -11,7 +11,9 @@
 //!   queued), [`timer`] (auth, queue and check deadlines behind one timer), [`expiry`],
 //!   [`limits`] (rates, typing), [`tickets`] (resume tickets on admission);
 //! - room-wide: [`order`] (idempotency keys), [`revocation`] (who was taken away),
-//!   [`members`] (the users behind presence), [`write_behind`] (rows and the audit).
+//!   [`members`] (the users behind presence), [`write_behind`] (rows and the audit);
+//! - on a personal channel: [`personal`] (the user's cap, online state, watchers and
+//!   watchlist).
 //!
 //! The auth path is wired in `joining.rs`, publishing in `publishing.rs`, every way
 //! out of the room in `leaving.rs`, and the room's part in a room spread over several
@@ -30,6 +32,7 @@ mod leaving;
 mod limits;
 mod members;
 mod order;
+mod personal;
 mod publishing;
 mod revocation;
 mod roster;
@@ -40,19 +43,20 @@ mod timer;
 mod write_behind;
 
 pub use admission::RUNTIME_SOCKET_LIMIT;
-pub use io::{Io, Sockets, Spread, Storage, Timers};
+pub use io::{Contacts, Io, Sockets, Spread, Storage, Timers};
 pub use limits::TYPING_REPEAT_MS;
 pub use order::MAX_IDEMPOTENCY_KEYS;
+pub use personal::{Known, Registered, Restored};
 pub use publishing::Published;
 pub use write_behind::{MAX_PENDING_WRITES, WRITE_BEHIND_MS};
 
 use crate::audit::{self, Event};
 use crate::burst::Audience;
+use crate::channel::Channel;
 use crate::config::Config;
 use crate::journal::Row;
 use crate::protocol::{AuthRequest, ClientError, ClientFrame, ErrorCode, ServerFrame};
 use crate::rate_limit::Verdict;
-use crate::room_id::RoomId;
 use crate::session::{self, Action, Session};
 use admission::Gate;
 use checks::Checks;
@@ -107,6 +111,8 @@ pub struct Room<S> {
     members: Members,
     rows: WriteBehind,
     objects: Objects,
+    /// Set on a personal channel (see `personal`).
+    personal: Option<personal::Personal>,
 }
 
 impl<S: Clone> Room<S> {
@@ -126,6 +132,7 @@ impl<S: Clone> Room<S> {
             order: Order::default(),
             revocation: Revocation::default(),
             objects: Objects::default(),
+            personal: None,
         }
     }
 
@@ -212,7 +219,7 @@ impl<S: Clone> Room<S> {
         &mut self,
         socket: S,
         connection_id: String,
-        room_id: RoomId,
+        channel: Channel,
         now: u64,
         io: &mut impl Io<S>,
     ) -> Admission {
@@ -226,7 +233,7 @@ impl<S: Clone> Room<S> {
         }
         let session = Session {
             shard: self.objects.shard,
-            ..Session::new(connection_id, room_id, now, self.config.auth_timeout_ms)
+            ..Session::new(connection_id, channel, now, self.config.auth_timeout_ms)
         };
         if !io.accept(&socket, &session) {
             return Admission::Failed;
@@ -340,6 +347,7 @@ impl<S: Clone> Room<S> {
                 }
                 Watch::Check(_) => io.cancel_check(&connection_id),
                 Watch::Queued(_) => self.queue_timed_out(&connection_id, now, io),
+                Watch::Offline => self.offline_due(now, io),
             }
         }
         self.timer.arm(io);

@@ -3,7 +3,7 @@
 //! ticket still stands against the room's disconnects is `revocation`'s call.
 
 use crate::config::Config;
-use crate::resume::{self, Claims};
+use crate::resume::{self, Claims, Domain};
 use crate::session::Session;
 
 /// A resume ticket for a session a real check just verified: until its token expires,
@@ -15,7 +15,8 @@ pub fn issue(config: &Config, verified: &Session, now: u64) -> Option<String> {
     let until = verified.expires_at.map_or(cap, |at| at.min(cap));
     Some(resume::issue(
         secret,
-        verified.room_id.as_str(),
+        domain(verified),
+        &verified.channel.key(),
         user,
         now,
         until,
@@ -36,7 +37,16 @@ pub fn verify(
     if secrets.is_empty() {
         return None;
     }
-    let claims = resume::verify(&secrets, ticket?, session.room_id.as_str(), now).ok()?;
+    let key = session.channel.key();
+    let claims = resume::verify(&secrets, domain(session), ticket?, &key, now).ok()?;
     let lifetime = claims.expires_at.saturating_sub(claims.issued_at);
     (lifetime <= config.resume_ttl_ms).then_some(claims)
+}
+
+/// A personal channel's tickets are signed under their own domain.
+fn domain(session: &Session) -> Domain {
+    match session.channel.is_personal() {
+        true => Domain::Personal,
+        false => Domain::Room,
+    }
 }

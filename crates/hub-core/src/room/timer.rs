@@ -1,6 +1,6 @@
 //! The room's one deadline timer: sockets that must authenticate in time, checks that
-//! must leave the queue in time and participants checks that must answer in time,
-//! earliest first (see `deadlines`).
+//! must leave the queue in time, participants checks that must answer in time and a
+//! personal channel's offline delay, earliest first (see `deadlines`).
 //! Per socket group. The timer exists only while something waits, so a room of
 //! authenticated idle sockets has none and hibernates.
 
@@ -16,6 +16,8 @@ pub enum Watch<S> {
     /// A participants check queued at this Unix ms (see `checks`), which must be sent
     /// in time.
     Queued(u64),
+    /// A personal channel's offline delay (see `personal`).
+    Offline,
 }
 
 pub struct Timer<S> {

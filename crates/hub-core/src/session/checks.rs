@@ -24,9 +24,19 @@ pub fn finish_auth(
         AuthOutcome::Verified { expires_at, .. } if is_expired(expires_at, now) => {
             Err(ErrorCode::TokenExpired.closing())
         }
+        // A personal channel is its user's own: the backend naming anyone else closes it.
+        AuthOutcome::Verified { ref user_id, .. }
+            if session
+                .channel
+                .user()
+                .is_some_and(|u| user_id.as_deref() != Some(u.as_str())) =>
+        {
+            Err(ErrorCode::IdentityChanged.closing())
+        }
         AuthOutcome::Verified {
             user_id,
             expires_at,
+            ..
         } => Ok(Session {
             state: AuthState::Authenticated,
             user_id,

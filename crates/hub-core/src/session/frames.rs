@@ -2,7 +2,8 @@
 //! socket when its room wakes ([`on_wake`]).
 
 use super::state::{is_expired, AuthState, Session};
-use crate::protocol::{AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode};
+use crate::channel::Channel;
+use crate::protocol::{invalid_field, AuthRequest, ClientError, ClientFrame, CloseCode, ErrorCode};
 
 /// What the room must do in answer to one frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,18 +83,16 @@ pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u
         Err(e) => return Action::Reply(e),
     };
     match (session.state, frame) {
-        (AuthState::Pending, ClientFrame::Auth(req)) => {
-            if req.room_id != session.room_id.as_str() {
-                Action::close(ErrorCode::RoomMismatch)
-            } else {
-                Action::StartAuth(req)
-            }
-        }
+        (AuthState::Pending, ClientFrame::Auth(req)) => auth_for(&session.channel, req),
         (AuthState::Authenticating, ClientFrame::Auth(_)) => {
             Action::Reply(ErrorCode::AuthInProgress.into())
         }
         (AuthState::Authenticated, ClientFrame::Auth(_)) => {
             Action::Reply(ErrorCode::AlreadyAuthenticated.into())
+        }
+        // Typing belongs to a conversation, not to a person's own channel.
+        (AuthState::Authenticated, ClientFrame::Typing { .. }) if session.channel.is_personal() => {
+            Action::Reply(ErrorCode::UnknownType.into())
         }
         (AuthState::Authenticated, ClientFrame::Typing { is_typing }) => Action::Typing(is_typing),
         (AuthState::Authenticated, ClientFrame::Ping { t }) => Action::Pong(t),
@@ -102,6 +101,29 @@ pub fn decide(session: &Session, frame: Result<ClientFrame, ClientError>, now: u
             _,
             ClientFrame::Typing { .. } | ClientFrame::Ping { .. } | ClientFrame::Refresh { .. },
         ) => Action::Reply(ErrorCode::Unauthenticated.into()),
+    }
+}
+
+/// An `auth` must name the socket's channel: its room (`roomId`), or on a personal
+/// channel its user (`userId`).
+fn auth_for(channel: &Channel, req: AuthRequest) -> Action {
+    let (named, field, mismatch) = match channel {
+        Channel::Room(room) => (
+            &req.room_id,
+            "roomId",
+            room.as_str() != req.room_id.as_deref().unwrap_or_default(),
+        ),
+        Channel::User(user) => (
+            &req.user_id,
+            "userId",
+            user.as_str() != req.user_id.as_deref().unwrap_or_default(),
+        ),
+    };
+    match (named, mismatch, channel) {
+        (None, _, _) => Action::Reply(invalid_field(field)),
+        (Some(_), false, _) => Action::StartAuth(req),
+        (Some(_), true, Channel::Room(_)) => Action::close(ErrorCode::RoomMismatch),
+        (Some(_), true, Channel::User(_)) => Action::close(ErrorCode::UserMismatch),
     }
 }
 
@@ -255,5 +277,47 @@ mod tests {
                 reply(ErrorCode::Unauthenticated)
             );
         }
+    }
+
+    #[test]
+    fn an_auth_names_its_channel() {
+        let p = session(AuthState::Pending);
+        let with = |room: Option<&str>, user: Option<&str>| {
+            Ok(ClientFrame::Auth(AuthRequest {
+                token: "t".into(),
+                room_id: room.map(str::to_owned),
+                user_id: user.map(str::to_owned),
+                resume: None,
+                batch: false,
+            }))
+        };
+        let missing = |field| Action::Reply(crate::protocol::invalid_field(field));
+        assert_eq!(decide(&p, with(None, Some("u")), 2_000), missing("roomId"));
+        let ann = Session {
+            channel: Channel::from_key("@ann").unwrap(),
+            ..p.clone()
+        };
+        assert!(matches!(
+            decide(&ann, with(None, Some("ann")), 2_000),
+            Action::StartAuth(_)
+        ));
+        assert_eq!(
+            decide(&ann, with(Some("ann"), None), 2_000),
+            missing("userId")
+        );
+        assert_eq!(
+            decide(&ann, with(None, Some("bob")), 2_000),
+            Action::close(ErrorCode::UserMismatch)
+        );
+        // Typing is a conversation's, not a person's own channel's.
+        let member = Session {
+            state: AuthState::Authenticated,
+            ..ann
+        };
+        let typing = Ok(ClientFrame::Typing { is_typing: true });
+        assert_eq!(
+            decide(&member, typing, 2_000),
+            reply(ErrorCode::UnknownType)
+        );
     }
 }

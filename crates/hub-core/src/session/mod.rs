@@ -38,7 +38,7 @@ mod support {
     pub fn auth(room: &str) -> Result<ClientFrame, ClientError> {
         Ok(ClientFrame::Auth(AuthRequest {
             token: "t".into(),
-            room_id: room.into(),
+            room_id: Some(room.into()),
             user_id: None,
             resume: None,
             batch: false,
@@ -51,6 +51,7 @@ mod support {
 
     pub fn verified(user: &str, expires_at: Option<u64>) -> AuthOutcome {
         AuthOutcome::Verified {
+            watch: Vec::new(),
             user_id: Some(user.into()),
             expires_at,
         }

@@ -1,7 +1,7 @@
 //! The session: a socket's id, room, identity, auth state and deadline, kept as its
 //! hibernation attachment.
 
-use crate::room_id::RoomId;
+use crate::channel::Channel;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,8 +45,9 @@ pub struct Session {
     /// Connection id (also the socket's tag).
     #[serde(rename = "c")]
     pub connection_id: String,
+    /// Its room, or its user's personal channel (`@<userId>`).
     #[serde(rename = "r")]
-    pub room_id: RoomId,
+    pub channel: Channel,
     /// Unix ms.
     #[serde(rename = "t")]
     pub connected_at: u64,
@@ -84,10 +85,15 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl Session {
-    pub fn new(connection_id: String, room_id: RoomId, now: u64, auth_timeout_ms: u64) -> Self {
+    pub fn new(
+        connection_id: String,
+        channel: impl Into<Channel>,
+        now: u64,
+        auth_timeout_ms: u64,
+    ) -> Self {
         Session {
             connection_id,
-            room_id,
+            channel: channel.into(),
             connected_at: now,
             auth_deadline: now.saturating_add(auth_timeout_ms),
             state: AuthState::Pending,

@@ -62,6 +62,7 @@ fn a_refresh_renews_the_expiry_in_place() {
     assert!(is_error(&w.io.sent_to(1)[0], "auth_in_progress"));
     assert!(!w.io.take().contains(&Ev::StartCheck(1)));
     let renewed = AuthOutcome::Verified {
+        watch: Vec::new(),
         user_id: Some("ann".into()),
         expires_at: Some(T0 + 60_000),
     };
@@ -100,6 +101,7 @@ fn refresh_outcomes() {
     }
     w.io.take();
     let as_user = |u: &str| AuthOutcome::Verified {
+        watch: Vec::new(),
         user_id: Some(u.into()),
         expires_at: Some(T0 + 60_000),
     };
@@ -141,7 +143,14 @@ fn a_real_check_issues_a_ticket_that_readmits_without_one() {
     let ok = last_auth_ok(&w, 1);
     let ticket = ok["resume"].as_str().expect("a ticket").to_owned();
     let secret = crate::resume::Secret::new("k").unwrap();
-    let claims = crate::resume::verify(&[&secret], &ticket, "room-1", T0).unwrap();
+    let claims = crate::resume::verify(
+        &[&secret],
+        crate::resume::Domain::Room,
+        &ticket,
+        "room-1",
+        T0,
+    )
+    .unwrap();
     // The token's expiry, being sooner than now + RESUME_TTL_MS.
     assert_eq!(
         (claims.user_id.as_str(), claims.expires_at),
@@ -168,12 +177,20 @@ fn tickets_last_at_most_the_ttl_and_only_for_verified_users() {
     w.member(1, T0);
     let ticket = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
     let secret = crate::resume::Secret::new("k").unwrap();
-    let claims = crate::resume::verify(&[&secret], &ticket, "room-1", T0).unwrap();
+    let claims = crate::resume::verify(
+        &[&secret],
+        crate::resume::Domain::Room,
+        &ticket,
+        "room-1",
+        T0,
+    )
+    .unwrap();
     assert_eq!(claims.expires_at, T0 + 600_000);
     // A null user id gets none.
     w.connect(2, T0);
     w.frame(2, AUTH, T0);
     let anonymous = AuthOutcome::Verified {
+        watch: Vec::new(),
         user_id: None,
         expires_at: None,
     };
@@ -193,6 +210,7 @@ fn any_other_ticket_falls_back_to_the_check() {
     let ticket = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
     let other_room = crate::resume::issue(
         &crate::resume::Secret::new("k").unwrap(),
+        crate::resume::Domain::Room,
         "room-2",
         "ann",
         T0,
@@ -200,6 +218,7 @@ fn any_other_ticket_falls_back_to_the_check() {
     );
     let other_key = crate::resume::issue(
         &crate::resume::Secret::new("not-k").unwrap(),
+        crate::resume::Domain::Room,
         "room-1",
         "ann",
         T0,
@@ -315,10 +334,17 @@ fn rotation_keeps_the_previous_secret_for_verification_only() {
     let fresh = last_auth_ok(&w, 1)["resume"].as_str().unwrap().to_owned();
     let new = crate::resume::Secret::new("new").unwrap();
     assert!(
-        crate::resume::verify(&[&new], &fresh, "room-1", T0).is_ok(),
+        crate::resume::verify(&[&new], crate::resume::Domain::Room, &fresh, "room-1", T0).is_ok(),
         "signed with the new one"
     );
-    let issued_before = crate::resume::issue(&old, "room-1", "u9", T0, T0 + 60_000);
+    let issued_before = crate::resume::issue(
+        &old,
+        crate::resume::Domain::Room,
+        "room-1",
+        "u9",
+        T0,
+        T0 + 60_000,
+    );
     assert!(resumes(&mut w, 2, &issued_before, T0 + 1));
     assert_eq!(last_auth_ok(&w, 2)["userId"], "u9");
 }
@@ -331,6 +357,7 @@ fn a_refresh_issues_a_fresh_ticket() {
     w.frame(1, REFRESH, T0 + 1_000);
     w.io.take();
     let renewed = AuthOutcome::Verified {
+        watch: Vec::new(),
         user_id: Some("ann".into()),
         expires_at: Some(T0 + 90_000),
     };
@@ -339,7 +366,14 @@ fn a_refresh_issues_a_fresh_ticket() {
     let ticket = frame["resume"].as_str().expect("a new ticket");
     assert_ne!(ticket, first);
     let secret = crate::resume::Secret::new("k").unwrap();
-    let claims = crate::resume::verify(&[&secret], ticket, "room-1", T0).unwrap();
+    let claims = crate::resume::verify(
+        &[&secret],
+        crate::resume::Domain::Room,
+        ticket,
+        "room-1",
+        T0,
+    )
+    .unwrap();
     assert_eq!(
         (claims.issued_at, claims.expires_at),
         (T0 + 1_000, T0 + 90_000)

@@ -25,6 +25,7 @@ fn presence_is_per_user_not_per_tab() {
     w.connect(4, T0);
     w.frame(4, AUTH, T0);
     let anonymous = AuthOutcome::Verified {
+        watch: Vec::new(),
         user_id: None,
         expires_at: None,
     };
@@ -175,6 +176,7 @@ fn an_expired_member_is_closed_by_its_own_frame_and_an_expired_token_admits_nobo
     w.connect(3, T0);
     w.frame(3, AUTH, T0);
     let expired = AuthOutcome::Verified {
+        watch: Vec::new(),
         user_id: Some("cat".into()),
         expires_at: Some(T0),
     };

@@ -7,6 +7,7 @@ mod joining;
 mod leaving;
 mod limits;
 mod members;
+mod personal;
 mod publishing;
 mod shards;
 mod support;

@@ -279,6 +279,7 @@ fn a_socket_that_joins_during_a_burst_gets_only_what_came_after() {
     w.connect(2, T0 + 102);
     w.frame(2, BATCH_AUTH, T0 + 102);
     let anonymous = AuthOutcome::Verified {
+        watch: Vec::new(),
         user_id: None,
         expires_at: None,
     };

@@ -9,6 +9,7 @@ pub use crate::config::Config;
 pub use crate::control::{Disconnect, Reason};
 pub use crate::internal::Delivery;
 pub use crate::journal::Write;
+pub use crate::personal::online::Stored;
 pub use crate::protocol::{parse_incoming, Incoming};
 pub use crate::protocol::{ClientError, ClientFrame, CloseCode};
 pub use crate::rate_limit::RateLimit;
@@ -37,6 +38,11 @@ pub enum Ev {
     Spread(String, Option<String>),
     ReportUser(String, bool, Option<String>),
     ListMembersTo(String),
+    TellWatchers(Vec<String>, bool, u64),
+    StoreOnline(Stored),
+    StoreWatcher(String, bool),
+    StoreWatching(Vec<(String, Known)>),
+    StoreKnown(String, Known),
 }
 
 /// Records every effect; keeps attachments as the runtime would.
@@ -163,6 +169,27 @@ impl Spread for Fake {
     }
     fn list_members_to(&mut self, connection_id: &str) {
         self.log.push(Ev::ListMembersTo(connection_id.to_owned()));
+    }
+}
+
+impl Contacts for Fake {
+    fn tell_watchers(&mut self, mut watchers: Vec<String>, online: bool, at: u64) {
+        watchers.sort();
+        self.log.push(Ev::TellWatchers(watchers, online, at));
+    }
+    fn store_online(&mut self, stored: Stored) {
+        self.log.push(Ev::StoreOnline(stored));
+    }
+    fn store_watcher(&mut self, watcher: &str, present: bool) {
+        self.log.push(Ev::StoreWatcher(watcher.to_owned(), present));
+    }
+    fn store_watching(&mut self, watching: &[(String, Known)]) {
+        let mut rows = watching.to_vec();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        self.log.push(Ev::StoreWatching(rows));
+    }
+    fn store_known(&mut self, user: &str, known: Known) {
+        self.log.push(Ev::StoreKnown(user.to_owned(), known));
     }
 }
 
@@ -293,7 +320,7 @@ impl World {
 
     pub fn connect(&mut self, s: Sock, now: u64) -> Admission {
         self.room
-            .on_connect(s, cid(s), room_id(), now, &mut self.io)
+            .on_connect(s, cid(s), room_id().into(), now, &mut self.io)
     }
 
     pub fn frame(&mut self, s: Sock, json: &str, now: u64) {
@@ -364,6 +391,7 @@ impl World {
 
     pub fn verified(user: &str) -> AuthOutcome {
         AuthOutcome::Verified {
+            watch: Vec::new(),
             user_id: Some(user.to_owned()),
             expires_at: None,
         }
@@ -374,6 +402,7 @@ impl World {
         assert_eq!(self.connect(s, now), Admission::Admitted);
         self.frame(s, AUTH, now);
         let outcome = AuthOutcome::Verified {
+            watch: Vec::new(),
             user_id: Some(user.to_owned()),
             expires_at: Some(at),
         };
