@@ -7,9 +7,14 @@
 // off" when the hub does not track a room that big). A token lifetime (`#ttl`, or `?ttl=<s>`)
 // uses the development token `dev:<user>:ttl=<s>`: the client refreshes it in-band at ~80 % of
 // its lifetime, and the event log shows the expiry, each refresh and each resync.
+// "Conversations" and "People" come from a second connection, the user's personal channel
+// (`/users/<user>`): the backend publishes `conversation:updated` there for every message of every
+// room the user is in, so a room that is not open gets an unread badge (`#conversations
+// li[data-room] .unread[data-count]`), and each person's dot follows `user:status`
+// (`#people li[data-user][data-online]`).
 // Query parameters: ?backend=<origin> (default http://127.0.0.1:8788), ?user=, ?room=, ?ttl=<s>,
 // ?autoconnect=1.
-import { NativorChatClient, isValidRoomId, roomUrl } from "./nativor-chat.js";
+import { NativorChatClient, isValidRoomId, roomUrl, userUrl } from "./nativor-chat.js";
 
 const params = new URLSearchParams(location.search);
 const BACKEND = backendOrigin(params.get("backend"));
@@ -28,10 +33,17 @@ const ui = {
   notice: $("notice"), removeForm: $("remove-form"), removeUser: $("remove-user"),
   remove: $("remove"), removeResult: $("remove-result"), ttl: $("ttl"), expires: $("expires"),
   refreshes: $("refreshes"), members: $("members"), membersCount: $("members-count"),
+  conversations: $("conversations"), people: $("people"), personalState: $("personal-state"),
 };
 
 let client = null;
 let session = null; // { user, token, room, loaded }
+/** The personal channel: one per signed-in user, kept while they switch rooms. */
+let personal = null;
+/** roomId → { last: string|null, unread: number }, in the order first seen. */
+const conversations = new Map();
+/** Whose conversations those are. */
+let conversationsOf = null;
 const messages = new Map(); // id → {id, userId, text, at, order}
 const typing = new Map(); // userId → timeout handle
 let arrival = 0;
@@ -292,6 +304,92 @@ async function loadHistory(since = null) {
   }
 }
 
+/** The conversation list: one `li[data-room]` per room, the open one `.current`. */
+function renderConversations() {
+  if (conversations.size === 0) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = personal ? "No conversations yet" : "Not connected";
+    ui.conversations.replaceChildren(li);
+    return;
+  }
+  ui.conversations.replaceChildren(...[...conversations].map(([room, c]) => {
+    const li = document.createElement("li");
+    li.dataset.room = room;
+    if (room === session?.room) li.className = "current";
+    const name = document.createElement("span");
+    name.textContent = room;
+    const badge = document.createElement("span");
+    badge.className = "unread";
+    badge.dataset.count = String(c.unread);
+    badge.textContent = String(c.unread);
+    const last = document.createElement("span");
+    last.className = "last";
+    last.textContent = c.last ?? "—";
+    li.append(name, badge, last);
+    li.addEventListener("click", () => openRoom(room));
+    return li;
+  }));
+}
+
+/** Everyone the page knows of (the demo's users), with a dot: online or not. */
+function renderPeople() {
+  const known = [...ui.user.options].filter((o) => !o.dataset.token).map((o) => o.value);
+  const online = personal?.online ?? null;
+  ui.people.replaceChildren(...known.filter((u) => u !== session?.user).map((userId) => {
+    const li = document.createElement("li");
+    li.dataset.user = userId;
+    li.dataset.online = String(online?.has(userId) ?? false);
+    li.textContent = userId;
+    return li;
+  }));
+}
+
+function conversation(room) {
+  if (!conversations.has(room)) conversations.set(room, { last: null, unread: 0 });
+  return conversations.get(room);
+}
+
+/** Switches the open room (the personal channel stays). */
+function openRoom(room) {
+  if (room === session?.room && client?.state === "open") return;
+  ui.room.value = room;
+  disconnect();
+  connect();
+}
+
+/** The user's personal channel, opened once per signed-in user. */
+function connectPersonal(user, token) {
+  if (personal?.user === user && !["stopped", "closed"].includes(personal.state)) return;
+  personal?.close();
+  // The list is this user's: kept across their reconnects, emptied for another user.
+  if (conversationsOf !== user) conversations.clear();
+  conversationsOf = user;
+  const p = new NativorChatClient({ url: userUrl(location.origin, user), user, getToken: () => token });
+  p.on("state", (e) => {
+    ui.personalState.dataset.state = e.state;
+    ui.personalState.textContent = e.state === "open" ? "live" : e.state;
+    log("personal", e.state + (e.why ? ` (${e.why})` : ""));
+  });
+  p.on("online", (e) => {
+    renderPeople();
+    if (e.cause === "user:status") log("people", `${e.userId} is ${e.online?.has(e.userId) ? "online" : "offline"}`);
+    else if (e.cause === "auth:ok") log("people", `online now: ${[...e.online].sort().join(", ") || "nobody"}`);
+  });
+  p.on("conversation:updated", (u) => {
+    log("conversation:updated", { roomId: u.roomId, from: u.message?.userId });
+    const c = conversation(u.roomId);
+    c.last = `${u.message?.userId ?? "?"}: ${u.message?.preview ?? ""}`;
+    // Unread: a message in a room that is not open here, and not this user's own.
+    if (u.roomId !== session?.room && u.message?.userId !== session?.user) c.unread += 1;
+    renderConversations();
+  });
+  p.on("error", (e) => log("personal error", e));
+  personal = p;
+  p.connect();
+  window.personal = p;
+}
+
 function connect() {
   const user = ui.user.value;
   const room = ui.room.value.trim();
@@ -329,6 +427,12 @@ function connect() {
   c.on("auth:ok", (f) => {
     ui.who.textContent = f.userId ?? user;
     session.user = f.userId ?? user;
+    // Opened once the room knows this user, so the backend counts them in the room.
+    connectPersonal(session.user, token);
+    const open = conversation(room);
+    open.unread = 0;
+    renderConversations();
+    renderPeople();
     ui.connectionId.textContent = f.connectionId;
     log("auth:ok", f);
     showExpiry(f.expiresAt);
@@ -426,8 +530,13 @@ async function send(text) {
 ui.backend.textContent = BACKEND;
 ui.form.addEventListener("submit", (e) => {
   e.preventDefault();
-  if (client && !["stopped", "closed"].includes(client.state)) disconnect();
-  else connect();
+  if (client && !["stopped", "closed"].includes(client.state)) {
+    disconnect();
+    personal?.close();
+    personal = null;
+    renderConversations();
+    renderPeople();
+  } else connect();
 });
 ui.composer.addEventListener("submit", (e) => {
   e.preventDefault();

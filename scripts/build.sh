@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Worker bundle into build/ (wrangler's [build] command runs this).
-# Release by default (wasm-opt -Oz via binaryen from npm); BUILD_PROFILE=dev for a fast debug build.
+# Release by default (wasm-opt -Oz via binaryen from npm, then without the name section unless
+# BUILD_KEEP_NAMES=1); BUILD_PROFILE=dev for a fast debug build.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 # A git-ignored copy, before any early exit: the client lives in clients/web/, assets are served from public/.
@@ -26,6 +27,11 @@ if ! command -v worker-build >/dev/null; then
 fi
 if [ "${BUILD_PROFILE:-release}" = "dev" ]; then
   exec worker-build --dev
-else
-  exec worker-build --release
+fi
+worker-build --release
+# The wasm's name section (function names, ~45 KB gzip) is dropped from the release bundle:
+# a panic still logs its message and source location, only wasm backtrace frames lose their
+# names. BUILD_KEEP_NAMES=1 keeps them, for profiling with perf (see docs/benchmarks.md).
+if [ "${BUILD_KEEP_NAMES:-}" != "1" ]; then
+  "$WASM_OPT_BIN" build/index_bg.wasm --strip-debug --all-features -o build/index_bg.wasm
 fi

@@ -42,16 +42,11 @@ impl Shell {
             return;
         };
         let request = Internal::Watch(Watch { watcher: me });
-        let body = request.body();
-        let calls = watch.iter().map(|user| {
-            let (shell, body, request) = (Rc::clone(self), &body, &request);
-            async move {
-                let text = shell.ask_user(user, request, body).await?;
-                let watched: Watched = serde_json::from_str(&text).ok()?;
-                Some((user, watched))
-            }
-        });
-        for (user, watched) in join_all(calls).await.into_iter().flatten() {
+        let answers = self.ask_users(watch, &request).await;
+        for (user, text) in watch.iter().zip(answers) {
+            let Some(watched) = text.and_then(|t| serde_json::from_str::<Watched>(&t).ok()) else {
+                continue;
+            };
             self.with_core(|core, io| {
                 core.on_user_status(user, watched.online, watched.at, now_ms(), io)
             });
@@ -71,16 +66,9 @@ impl Shell {
                 online,
                 at,
             });
-            let body = request.body();
-            let calls = watchers.iter().map(|watcher| {
-                let (shell, request, body) = (&shell, &request, &body);
-                async move {
-                    let text = shell.ask_user(watcher, request, body).await;
-                    let heard = text.and_then(|t| serde_json::from_str::<Heard>(&t).ok());
-                    (watcher, heard)
-                }
-            });
-            for (watcher, heard) in join_all(calls).await {
+            let answers = shell.ask_users(&watchers, &request).await;
+            for (watcher, text) in watchers.iter().zip(answers) {
+                let heard = text.and_then(|t| serde_json::from_str::<Heard>(&t).ok());
                 // Only a watcher that answered it no longer watches is forgotten: one
                 // that did not answer may still.
                 if heard.is_some_and(|h| !h.watching) {
@@ -97,16 +85,22 @@ impl Shell {
         channel.as_ref()?.user().map(|u| u.as_str().to_owned())
     }
 
-    /// One internal request to `user`'s object; its answer's text, if a 200.
-    async fn ask_user(&self, user: &str, request: &Internal<'_>, body: &str) -> Option<String> {
-        let channel = Channel::User(UserChannel::parse(user).ok()?);
-        let object = stub(&self.env, &channel.key()).ok()?;
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&JsValue::from_str(body));
-        let req =
-            web_sys::Request::new_with_str_and_init(&request.url_for(&channel), &init).ok()?;
-        ok_text(object.fetch_with_request(&req).ok()?).await.ok()
+    /// One internal request to each of `users`' objects, all at once; each 200 answer's
+    /// text, in order.
+    async fn ask_users(&self, users: &[String], request: &Internal<'_>) -> Vec<Option<String>> {
+        let body = request.body();
+        let body = body.as_str();
+        join_all(users.iter().map(|user| async move {
+            let channel = Channel::User(UserChannel::parse(user).ok()?);
+            let object = stub(&self.env, &channel.key()).ok()?;
+            let init = web_sys::RequestInit::new();
+            init.set_method("POST");
+            init.set_body(&JsValue::from_str(body));
+            let url = request.url_for(&channel);
+            let req = web_sys::Request::new_with_str_and_init(&url, &init).ok()?;
+            ok_text(object.fetch_with_request(&req).ok()?).await.ok()
+        }))
+        .await
     }
 }
 

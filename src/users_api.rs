@@ -32,26 +32,17 @@ pub async fn broadcast(raw: web_sys::Request, env: &Env) -> Result<web_sys::Resp
         user_ids: None,
         idempotency_key: parsed.idempotency_key,
     });
-    let answers = join_all(parsed.users.into_iter().map(|user| {
-        let delivery = &delivery;
-        async move {
-            let text = answer_text(ask(env, &Channel::User(user), delivery).await).await?;
-            let sent: Sent = serde_json::from_str(&text).ok()?;
-            Some(UserSent {
-                delivered: sent.delivered,
-                duplicate: sent.duplicate,
-            })
-        }
-    }))
-    .await;
+    let channels = parsed.users.into_iter().map(Channel::User).collect();
     // A user's object that did not answer reached nobody, and is no duplicate.
-    let answers: Vec<UserSent> = answers
+    let answers: Vec<UserSent> = ask_all(env, channels, &delivery)
+        .await
         .into_iter()
-        .map(|a| {
-            a.unwrap_or(UserSent {
-                delivered: 0,
-                duplicate: false,
-            })
+        .map(|text| {
+            let sent = text.and_then(|t| serde_json::from_str::<Sent>(&t).ok());
+            UserSent {
+                delivered: sent.map_or(0, |s| s.delivered),
+                duplicate: sent.is_some_and(|s| s.duplicate),
+            }
         })
         .collect();
     let (delivered, duplicate) = fan::total(&answers);
@@ -76,19 +67,11 @@ pub async fn status(raw: web_sys::Request, env: &Env) -> Result<web_sys::Respons
         Ok(users) => users,
         Err(e) => return error(400, e.code(), &e.message()).map(Into::into),
     };
-    let request = Internal::State(State);
-    let states = join_all(users.iter().map(|user| {
-        let request = &request;
-        async move {
-            let channel = Channel::User(user.clone());
-            let text = answer_text(ask(env, &channel, request).await).await?;
-            serde_json::from_str::<UserState>(&text).ok()
-        }
-    }))
-    .await;
+    let channels = users.iter().cloned().map(Channel::User).collect();
+    let states = ask_all(env, channels, &Internal::State(State)).await;
     let mut answer = Vec::with_capacity(users.len());
     for (user, state) in users.into_iter().zip(states) {
-        let Some(state) = state else {
+        let Some(state) = state.and_then(|t| serde_json::from_str::<UserState>(&t).ok()) else {
             return error(500, "internal", "a user's object did not answer").map(Into::into);
         };
         answer.push(UserStatus {
@@ -129,6 +112,17 @@ pub async fn endpoint(
         _ => Internal::Connections(hub_core::internal::connections::Connections),
     };
     ask(env, &Channel::User(user), &request).await
+}
+
+/// One internal request to each of `channels`' objects, all at once; each 200 answer's
+/// text, in order (`None` for anything else).
+async fn ask_all(env: &Env, channels: Vec<Channel>, request: &Internal<'_>) -> Vec<Option<String>> {
+    join_all(
+        channels
+            .iter()
+            .map(|c| async move { answer_text(ask(env, c, request).await).await }),
+    )
+    .await
 }
 
 /// A 200 answer's text; `None` for anything else.

@@ -99,8 +99,10 @@ export interface AuthOkFrame {
   userId: string | null;
   /** When the token expires, Unix ms; null: it does not (or the backend did not say). */
   expiresAt: number | null;
-  /** Distinct verified user ids in the room, this socket's own included; null: presence off. */
+  /** Distinct verified user ids in the room, this socket's own included; null: presence off (and on a personal channel). */
   members: string[] | null;
+  /** On a personal channel: the watched users online now. */
+  online?: string[];
   /**
    * The hub's resume ticket (opaque): sent back in the `auth` of a reconnect, it lets this user
    * back into this room without a backend check until it expires. A resumed `auth:ok` echoes the
@@ -243,6 +245,12 @@ export declare function isValidRoomId(roomId: unknown): roomId is string;
 /** `roomUrl("https://chat.example", "team:1")` → `wss://chat.example/rooms/team%3A1`. Throws `TypeError`. */
 export declare function roomUrl(origin: string, roomId: string): string;
 
+/** Whether the hub accepts `userId` for a personal channel (1–128 characters, no control characters). */
+export declare function isValidUserId(userId: unknown): userId is string;
+
+/** `userUrl("https://chat.example", "ann")` → `wss://chat.example/users/ann`: a personal channel. Throws `TypeError`. */
+export declare function userUrl(origin: string, userId: string): string;
+
 /** One text frame from the hub, or null when it is malformed. Never throws. */
 export declare function parseServerFrame(data: unknown): HubFrame | BroadcastFrame | null;
 
@@ -349,10 +357,7 @@ export interface WebSocketLike {
   onerror: ((event: any) => unknown) | null;
 }
 
-export interface NativorChatOptions {
-  /** `ws(s)://host/rooms/<roomId>` (see `roomUrl`). */
-  url: string;
-  roomId: string;
+interface CommonOptions {
   getToken: TokenProvider;
   /** Optional claim sent with `auth`; the backend's answer wins. */
   userId?: string | null;
@@ -377,6 +382,25 @@ export interface NativorChatOptions {
   now?: () => number;
   options?: Partial<Tunables>;
 }
+
+/** A room's client: `roomId`, and `url` from `roomUrl`. */
+export interface RoomOptions extends CommonOptions {
+  url: string;
+  roomId: string;
+  user?: undefined;
+}
+
+/**
+ * A personal channel's client: `user`, and `url` from `userUrl`. The same reconnect, refresh
+ * and resume policy; `online` and `user:status` instead of presence; no typing.
+ */
+export interface PersonalOptions extends CommonOptions {
+  url: string;
+  user: string;
+  roomId?: undefined;
+}
+
+export type NativorChatOptions = RoomOptions | PersonalOptions;
 
 export interface StateEvent {
   state: ConnectionState;
@@ -430,6 +454,14 @@ export interface ReconnectingEvent {
 export type MembersCause = "auth:ok" | "join" | "leave" | "on" | "off" | "disconnected";
 
 /** `members` changed; null means unknown (presence off, or not connected). */
+/** Why `online` changed: a new connection's list, one watched user's change, or the connection ended. */
+export interface OnlineEvent {
+  online: ReadonlySet<string> | null;
+  cause: "auth:ok" | "user:status" | "disconnected";
+  /** For `user:status`: whose state changed. */
+  userId?: string;
+}
+
 export interface MembersEvent {
   members: ReadonlySet<string> | null;
   cause: MembersCause;
@@ -457,6 +489,7 @@ export interface NativorChatEventMap {
   "auth:refreshed": AuthRefreshedFrame;
   presence: PresenceFrame;
   members: MembersEvent;
+  online: OnlineEvent;
   refresh: RefreshEvent;
   resync: ResyncEvent;
   typing: TypingFrame;
@@ -488,7 +521,10 @@ export type EventPayload<K extends string, Broadcasts extends object = Record<ne
 export declare class NativorChatClient<Broadcasts extends object = Record<never, never>> {
   constructor(options: NativorChatOptions);
   readonly url: string;
-  readonly roomId: string;
+  /** The room; null on a personal channel. */
+  readonly roomId: string | null;
+  /** The personal channel's user; null on a room's client. */
+  readonly user: string | null;
   readonly options: Readonly<Tunables>;
   readonly state: ConnectionState;
   /** Consecutive failed connections (drives the backoff). */
@@ -500,6 +536,8 @@ export declare class NativorChatClient<Broadcasts extends object = Record<never,
   readonly expiresAt: number | null;
   /** Verified user ids in the room (own included); null: unknown (presence off, or not connected). */
   readonly members: ReadonlySet<string> | null;
+  /** Personal channel: the watched users online now; null when not connected, and on a room's client. */
+  readonly online: ReadonlySet<string> | null;
   /** `now()` of the last frame received on an authenticated connection, or null. */
   readonly lastFrameAt: number | null;
   /**

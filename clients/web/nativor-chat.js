@@ -130,18 +130,43 @@ export function isValidRoomId(roomId) {
 }
 
 /**
- * The WebSocket URL of a room: `roomUrl("https://chat.example", "team:1")` →
- * `wss://chat.example/rooms/team%3A1`. `origin` may be http(s) or ws(s).
+ * Whether the hub accepts `userId` as a personal channel's user id (1–128 characters, no
+ * control characters).
  */
-export function roomUrl(origin, roomId) {
-  if (!isValidRoomId(roomId)) throw new TypeError(`invalid room id: ${JSON.stringify(roomId)}`);
+export function isValidUserId(userId) {
+  if (typeof userId !== "string" || userId === "") return false;
+  const chars = [...userId];
+  // eslint-disable-next-line no-control-regex
+  return chars.length <= 128 && !/[\u0000-\u001f\u007f-\u009f]/.test(userId);
+}
+
+/**
+ * The WebSocket URL of a user's personal channel: `userUrl("https://chat.example", "ann")`
+ * → `wss://chat.example/users/ann` (the id percent-encoded as one path segment).
+ */
+export function userUrl(origin, userId) {
+  if (!isValidUserId(userId)) throw new TypeError(`invalid user id: ${JSON.stringify(userId)}`);
+  return `${wsOrigin(origin)}/users/${encodeURIComponent(userId)}`;
+}
+
+/** `ws(s)://host` of an http(s) or ws(s) origin. */
+function wsOrigin(origin) {
   const u = new URL(origin);
   if (u.protocol === "http:") u.protocol = "ws:";
   else if (u.protocol === "https:") u.protocol = "wss:";
   else if (u.protocol !== "ws:" && u.protocol !== "wss:") {
     throw new TypeError(`unsupported origin: ${origin}`);
   }
-  return `${u.protocol}//${u.host}/rooms/${encodeURIComponent(roomId)}`;
+  return `${u.protocol}//${u.host}`;
+}
+
+/**
+ * The WebSocket URL of a room: `roomUrl("https://chat.example", "team:1")` →
+ * `wss://chat.example/rooms/team%3A1`. `origin` may be http(s) or ws(s).
+ */
+export function roomUrl(origin, roomId) {
+  if (!isValidRoomId(roomId)) throw new TypeError(`invalid room id: ${JSON.stringify(roomId)}`);
+  return `${wsOrigin(origin)}/rooms/${encodeURIComponent(roomId)}`;
 }
 
 const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -488,7 +513,7 @@ export class TypingThrottle {
  * `frame` (a backend broadcast must not impersonate the client's own events).
  */
 const LOCAL_EVENTS = new Set([
-  "open", "close", "state", "reconnecting", "frame", "members", "refresh", "resync", "*",
+  "open", "close", "state", "reconnecting", "frame", "members", "online", "refresh", "resync", "*",
 ]);
 
 /**
@@ -524,8 +549,11 @@ const LOCAL_EVENTS = new Set([
 export class NativorChatClient {
   /**
    * @param {object} o
-   * @param {string} o.url            `ws(s)://host/rooms/<roomId>` (see `roomUrl`)
-   * @param {string} o.roomId
+   * @param {string} o.url            `ws(s)://host/rooms/<roomId>` (see `roomUrl`), or for a
+   *                                  personal channel `ws(s)://host/users/<userId>` (`userUrl`)
+   * @param {string} [o.roomId]       the room (a room's client)
+   * @param {string} [o.user]         instead of `roomId`: this user's personal channel (the
+   *                                  conversation list, devices, who is online; no typing)
    * @param {(p: {forceRefresh: boolean}) => string|null|Promise<string|null>} o.getToken
    * @param {string} [o.userId]       optional claim sent with auth (the backend's answer wins)
    * @param {boolean} [o.resume]      false: never send resume tickets, nor keep any (default true)
@@ -540,17 +568,24 @@ export class NativorChatClient {
    * @param {object} [o.options]      overrides of `DEFAULTS`
    */
   constructor({
-    url, roomId, getToken, userId = null, resume = true, resumeTicket = null, batch = true, WebSocket: WS,
-    timers, random, now, options,
+    url, roomId, user = null, getToken, userId = null, resume = true, resumeTicket = null, batch = true,
+    WebSocket: WS, timers, random, now, options,
   } = {}) {
     if (typeof url !== "string" || url === "") throw new TypeError("url is required");
-    if (!isValidRoomId(roomId)) throw new TypeError("roomId is invalid");
+    if (user !== null) {
+      if (!isValidUserId(user)) throw new TypeError("user is invalid");
+      if (roomId !== undefined) throw new TypeError("give roomId or user, not both");
+    } else if (!isValidRoomId(roomId)) {
+      throw new TypeError("roomId is invalid");
+    }
     if (typeof getToken !== "function") throw new TypeError("getToken must be a function");
     if (typeof resume !== "boolean") throw new TypeError("resume must be a boolean");
     if (!isOptString(resumeTicket)) throw new TypeError("resumeTicket must be a string or null");
     if (typeof batch !== "boolean") throw new TypeError("batch must be a boolean");
     this.url = url;
-    this.roomId = roomId;
+    this.roomId = user === null ? roomId : null;
+    /** The personal channel's user, or null for a room's client. */
+    this.user = user;
     this._getToken = getToken;
     this._claim = userId;
     this._WS = WS ?? globalThis.WebSocket;
@@ -577,6 +612,7 @@ export class NativorChatClient {
     this.expiresAt = null;
     this.lastClose = null;
     this._members = null;
+    this._online = null;
     // The resume ticket the next `auth` sends (see `resumeTicket`), or null. Memory only: a
     // ticket lets its holder into the room without the backend's check until it expires, so it
     // must not outlive this page in storage any other script of the origin can read.
@@ -620,6 +656,16 @@ export class NativorChatClient {
    */
   get members() {
     return this._members;
+  }
+
+  /**
+   * On a personal channel: the watched user ids online now (a `ReadonlySet`, a new Set at each
+   * change), from `auth:ok`'s `online` and each `user:status`; `null` when not connected, and
+   * always on a room's client. It becomes null (with an `online` event) when the connection ends:
+   * the next `auth:ok` brings the whole list again.
+   */
+  get online() {
+    return this._online;
   }
 
   /**
@@ -728,7 +774,8 @@ export class NativorChatClient {
 
   /** A keystroke in the composer (throttled `typing` events). */
   typing() {
-    if (this._state !== "open") return false;
+    // Typing belongs to a conversation: a personal channel has none.
+    if (this._state !== "open" || this.user !== null) return false;
     return this._typing.input();
   }
 
@@ -808,8 +855,10 @@ export class NativorChatClient {
       if (this._ws !== ws) return;
       this._setState("authenticating");
       this._emit("open", { url: this.url });
-      const auth = { type: "auth", token, roomId: this.roomId };
-      if (this._claim) auth.userId = this._claim;
+      const auth = this.user === null
+        ? { type: "auth", token, roomId: this.roomId }
+        : { type: "auth", token, userId: this.user };
+      if (this._claim && this.user === null) auth.userId = this._claim;
       // The token goes along all the same: the hub silently ignores a ticket it does not accept
       // (expired, revoked, signed with a retired secret) and checks the token instead.
       if (this._resume !== null) auth.resume = this._resume;
@@ -926,7 +975,11 @@ export class NativorChatClient {
           this._attempt = 0;
         }, this.options.stableAfterMs);
         this._schedulePing();
-        after.push(["members", { members: this._members, cause: "auth:ok" }]);
+        if (this.user === null) after.push(["members", { members: this._members, cause: "auth:ok" }]);
+        else {
+          this._online = new Set(frame.online ?? []);
+          after.push(["online", { online: this._online, cause: "auth:ok" }]);
+        }
         after.push(...this._scheduleRefresh());
         if (since !== null) after.push(["resync", { since }]);
         this._setState("open", { connectionId: frame.connectionId, userId: frame.userId });
@@ -946,6 +999,16 @@ export class NativorChatClient {
         if (this._state !== "open") break;
         const change = this._applyPresence(frame);
         if (change !== null) after.push(["members", change]);
+        break;
+      }
+      case "user:status": {
+        if (this._state !== "open" || this._online === null) break;
+        if (this._online.has(frame.userId) === frame.online) break;
+        const online = new Set(this._online);
+        if (frame.online) online.add(frame.userId);
+        else online.delete(frame.userId);
+        this._online = online;
+        after.push(["online", { online, cause: "user:status", userId: frame.userId }]);
         break;
       }
       case "pong":
@@ -1159,6 +1222,10 @@ export class NativorChatClient {
     if (this._members !== null) {
       this._members = null;
       this._emit("members", { members: null, cause: "disconnected" });
+    }
+    if (this._online !== null) {
+      this._online = null;
+      this._emit("online", { online: null, cause: "disconnected" });
     }
   }
 

@@ -9,6 +9,7 @@
 //! any run lost or duplicated a delivery (or otherwise failed).
 
 mod deflate;
+mod personal;
 mod probe;
 mod restart;
 mod scenarios;
@@ -40,6 +41,10 @@ struct Sizes {
     /// The restart scenarios: sockets in one room, and rooms × sockets.
     restart_one: usize,
     restart_rooms: [usize; 2],
+    /// Personal channels: users, users per publish, publishes.
+    personal: [usize; 3],
+    /// The status storm: users, watched by each.
+    status_storm: [usize; 2],
 }
 
 const FULL: Sizes = Sizes {
@@ -59,6 +64,8 @@ const FULL: Sizes = Sizes {
     idle: 1000,
     restart_one: 2000,
     restart_rooms: [200, 10],
+    personal: [1000, 100, 30],
+    status_storm: [1000, 50],
 };
 
 const QUICK: Sizes = Sizes {
@@ -78,6 +85,8 @@ const QUICK: Sizes = Sizes {
     idle: 100,
     restart_one: 40,
     restart_rooms: [5, 4],
+    personal: [20, 10, 3],
+    status_storm: [20, 5],
 };
 
 /// Scenario name → what its value measures, and whether it is a fan-out scenario.
@@ -100,6 +109,9 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("restart_200x10", "s to 99% back", false),
     ("idle_memory", "KiB/socket", false),
     ("room_memory_100x10", "KiB/socket", false),
+    // The hub's servers only: personal channels (`personal`).
+    ("personal_publish", "deliveries/s", false),
+    ("status_storm", "s until every watcher knows", false),
     // The same loads with clients that negotiate permessage-deflate as browsers do
     // (`--deflate`; on in quick runs): see `DEFLATE_PAIRS`.
     ("fanout_1000_sequential_deflate", "deliveries/s", false),
@@ -447,6 +459,24 @@ async fn round(
                 8,
             )
             .await,
+        );
+    }
+    // Personal channels exist on the hub's servers only.
+    let hub = s.name.starts_with("hub");
+    if hub && wanted("personal_publish") {
+        settle(idle.len()).await;
+        let [users, targets, publishes] = sizes.personal;
+        add(
+            "personal_publish",
+            personal::publish(s, http, &tag, users, targets, publishes).await,
+        );
+    }
+    if hub && wanted("status_storm") {
+        settle(idle.len()).await;
+        let [users, watched] = sizes.status_storm;
+        add(
+            "status_storm",
+            personal::status_storm(s, &tag, users, watched).await,
         );
     }
     // Let the runtime process the closes of this round's sockets before the next server.

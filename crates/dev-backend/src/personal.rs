@@ -5,7 +5,8 @@
 //!
 //! Tokens are the participants check's (`dev:<userId>`, `deny:…`, …), with an optional
 //! last part `:watch=<id>,<id>,…` that gives the watchlist exactly (possibly empty:
-//! `:watch=`). Without it, the watchlist is everyone who shares a room with the user.
+//! `:watch=`). Without it, the watchlist is the demo's users and everyone who shares a
+//! room with the user.
 
 use crate::checks::{answer_for_token, bearer};
 use crate::AppState;
@@ -20,6 +21,9 @@ use std::sync::Arc;
 
 /// Most users one watchlist names (the hub refuses more).
 const MAX_WATCH: usize = 1_024;
+
+/// The demo page's users (`public/index.html`).
+const DEMO_USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
 /// A token without its `:watch=` part, and that part's ids, if it had one.
 pub fn split_watch(token: &str) -> (&str, Option<Vec<&str>>) {
@@ -50,12 +54,19 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    /// Everyone who shares a room with `user`, but `user`.
-    fn sharing_a_room_with(&self, user: &str) -> Vec<String> {
+    /// The default watchlist: the demo's users and everyone who shares a room with
+    /// `user`, but `user`. The demo's users are there from the start: a watchlist is read
+    /// when the personal channel authenticates, so "who shares a room" alone would leave
+    /// out whoever joins one later.
+    fn default_watchlist(&self, user: &str) -> Vec<String> {
+        let mut users: BTreeSet<String> = DEMO_USERS
+            .iter()
+            .filter(|u| **u != user)
+            .map(|u| u.to_string())
+            .collect();
         let Ok(rooms) = self.rooms.lock() else {
-            return Vec::new();
+            return users.into_iter().collect();
         };
-        let mut users = BTreeSet::new();
         for members in rooms.values().filter(|m| m.contains(user)) {
             users.extend(members.iter().filter(|u| *u != user).cloned());
         }
@@ -96,7 +107,7 @@ pub(crate) async fn sessions_check(
     };
     let watch: Vec<String> = match listed {
         Some(ids) => ids.into_iter().map(str::to_owned).collect(),
-        None => state.sharing_a_room_with(&user),
+        None => state.default_watchlist(&user),
     };
     fields.insert("watch".into(), json!(watch));
     Json(Value::Object(fields)).into_response()
@@ -145,6 +156,54 @@ pub(crate) async fn publish_to_participants(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_default_watchlist_is_the_demo_and_who_shares_a_room() {
+        let backend = crate::start(
+            "127.0.0.1:0".parse().unwrap(),
+            crate::Options {
+                hub_origin: "http://127.0.0.1:9".into(),
+                webhook_token: "t".into(),
+                bench: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        backend.state.seen_in("r1", "zed");
+        backend.state.seen_in("r1", "alice");
+        backend.state.seen_in("r2", "yan");
+        let check = |token: &'static str, user: &'static str| {
+            let url = format!("{}/api/v1/users/{user}/sessions/check", backend.origin());
+            async move {
+                let resp = reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"userId": user, "connectionId": "c"}))
+                    .send()
+                    .await
+                    .unwrap();
+                (
+                    resp.status().as_u16(),
+                    resp.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+        let (status, body) = check("dev:alice", "alice").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["watch"], json!(["bob", "carol", "dave", "zed"]));
+        let (_, body) = check("dev:alice:watch=yan", "alice").await;
+        assert_eq!(body["watch"], json!(["yan"]));
+        let (_, body) = check("dev:mallory", "alice").await;
+        assert_eq!(
+            body["userId"], "mallory",
+            "the hub refuses it as identity_changed"
+        );
+        let (status, _) = check("deny:x", "alice").await;
+        assert_eq!(status, 403);
+        let recorded = backend.state.requests();
+        assert_eq!(recorded.len(), 4);
+        assert_eq!(recorded[0].path, "/api/v1/users/alice/sessions/check");
+    }
 
     #[test]
     fn a_watch_suffix_lists_exactly_its_ids() {

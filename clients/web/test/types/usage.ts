@@ -16,6 +16,7 @@ import {
   refreshRetryDelay,
   roomUrl,
   unpackBatch,
+  userUrl,
   type BatchedEvent,
   type BatchFrame,
   type BroadcastFrame,
@@ -235,4 +236,25 @@ const firstRaw: BatchedEvent = ({ type: "batch", events: [] } as BatchFrame).eve
 // @ts-expect-error auth:ok's resume may be null: narrow before use
 chat.on("auth:ok", (f) => console.log(f.resume.length));
 
-console.log(expiresText, firstRaw);
+// A personal channel: the conversation list, devices, who is online.
+const me = new NativorChatClient({ url: userUrl("https://chat.example", "ann"), user: "ann", getToken: () => "t" });
+me.on("online", (e) => {
+  const known: ReadonlySet<string> | null = e.online;
+  console.log(e.cause, e.userId, known?.size);
+});
+me.on("user:status", (f) => {
+  const online: boolean = f.online;
+  console.log(f.userId, online);
+});
+const onlineNow: ReadonlySet<string> | null = me.online;
+
+// @ts-expect-error a client is for a room or a user, never both
+new NativorChatClient({ url: "ws://h/users/a", user: "a", roomId: "r", getToken: () => "t" });
+
+// @ts-expect-error online is a ReadonlySet: the app cannot change the client's list
+me.online?.add("mallory");
+
+// @ts-expect-error a user:status frame's online is a boolean
+me.on("user:status", (f) => console.log(f.online.length));
+
+console.log(expiresText, firstRaw, onlineNow);

@@ -7,13 +7,16 @@
 //! keeps working. Screenshots of both tabs, before and after the removal (and the driver's
 //! transcript), go to `target/e2e-artifacts/`.
 //!
-//! Exclusive: it restarts the `main` hub. Chromium missing is a failure, not a skip:
+//! A second driver (`crates/e2e/browser/personal.mjs`) covers personal channels: unread badges
+//! of other rooms, and a contact going offline after the delay, once.
+//!
+//! The two-tab test is exclusive: it restarts the `main` hub. Chromium missing is a failure, not a skip:
 //! `scripts/setup.sh --browser` (what `npm test` runs) installs it, or `CHROMIUM_PATH` names one.
 
 use crate::support::room;
-use e2e::exclusive_tests;
 use e2e::hub::repo_root;
 use e2e::runner::{Hubs, Test};
+use e2e::{exclusive_tests, tests};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -32,7 +35,27 @@ const DRIVER_WITHIN: Duration = Duration::from_secs(115);
 const RESTART_WITHIN: Duration = Duration::from_secs(80);
 
 pub fn tests() -> Vec<Test> {
-    exclusive_tests![browser_two_tabs_typing_messages_once_and_reconnect_after_restart]
+    let mut t = exclusive_tests![browser_two_tabs_typing_messages_once_and_reconnect_after_restart];
+    t.extend(tests![
+        browser_personal_channels_badge_other_rooms_and_say_offline_once
+    ]);
+    t
+}
+
+/// Two demo tabs, carol and dave, each with the personal channel open and different rooms
+/// open (`crates/e2e/browser/personal.mjs`): a message in room A raises room A's unread badge
+/// in dave's list; his room switch (a reload of his personal channel) tells carol nothing; when
+/// he closes everything, carol sees him go offline after the delay, once.
+async fn browser_personal_channels_badge_other_rooms_and_say_offline_once(h: Hubs) {
+    let (a, b) = (room("browser-a"), room("browser-b"));
+    let (summary, _) = drive(&h.main, "personal", &[("--room", a), ("--other", b)]).await;
+    let out = artifacts_dir();
+    for name in ["carol", "dave", "carol-after"] {
+        let shot = out.join(format!("browser-personal-{name}.png"));
+        let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "no screenshot at {}", shot.display());
+    }
+    println!("  browser (personal): {summary}");
 }
 
 /// The driver process; stopped (SIGTERM, so Playwright closes Chromium, then SIGKILL) when
@@ -67,18 +90,6 @@ fn artifacts_dir() -> PathBuf {
 }
 
 async fn browser_two_tabs_typing_messages_once_and_reconnect_after_restart(h: Hubs) {
-    let root = repo_root();
-    let chromium = chromium();
-    assert!(
-        Path::new(&chromium).exists(),
-        "Chromium is missing at {chromium}: set CHROMIUM_PATH to a Chromium or Chrome executable, \
-         or run `bash scripts/setup.sh --browser` (installs Debian's chromium with apt-get)"
-    );
-    assert!(
-        root.join("node_modules/playwright-core/package.json")
-            .exists(),
-        "playwright-core is missing from node_modules: run `bash scripts/setup.sh`"
-    );
     // The page calls the development backend cross-origin (it answers CORS); the hub's own
     // API stays server-to-server only.
     let preflight = h
@@ -101,19 +112,55 @@ async fn browser_two_tabs_typing_messages_once_and_reconnect_after_restart(h: Hu
         "the hub's /api sent CORS headers: {:?}",
         preflight.headers()
     );
-    let out = artifacts_dir();
-    std::fs::create_dir_all(&out).expect("create target/e2e-artifacts");
-    let stderr_log = out.join("browser-two-tabs.stderr.log");
     let hub = h.main.clone();
     let r = room("browser");
     let started = Instant::now();
+    let (summary, restart_took) = drive(&hub, "two-tabs", &[("--room", r)]).await;
+    let out = artifacts_dir();
+    for name in ["alice", "bob", "alice-after-remove", "bob-after-remove"] {
+        let shot = out.join(format!("browser-two-tabs-{name}.png"));
+        let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 1000, "no screenshot at {}", shot.display());
+    }
+    println!(
+        "  browser: {summary} (hub restart {:.1} s, test {:.1} s)",
+        restart_took.map(|d| d.as_secs_f64()).unwrap_or(0.0),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs the driver `crates/e2e/browser/<name>.mjs` against `hub` to its end, restarting the hub
+/// when it says `RESTART`; returns its `DONE` summary and how long a restart took. Panics with
+/// the transcript and the driver's stderr on anything else.
+async fn drive(
+    hub: &std::sync::Arc<e2e::Hub>,
+    name: &str,
+    args: &[(&str, String)],
+) -> (String, Option<Duration>) {
+    let root = repo_root();
+    let chromium = chromium();
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is missing at {chromium}: set CHROMIUM_PATH to a Chromium or Chrome executable, \
+         or run `bash scripts/setup.sh --browser` (installs Debian's chromium with apt-get)"
+    );
+    assert!(
+        root.join("node_modules/playwright-core/package.json")
+            .exists(),
+        "playwright-core is missing from node_modules: run `bash scripts/setup.sh`"
+    );
+    let out = artifacts_dir();
+    std::fs::create_dir_all(&out).expect("create target/e2e-artifacts");
+    let stderr_log = out.join(format!("browser-{name}.stderr.log"));
 
     let mut cmd = Command::new("node");
-    cmd.arg(root.join("crates/e2e/browser/two-tabs.mjs"))
+    cmd.arg(root.join(format!("crates/e2e/browser/{name}.mjs")))
         .args(["--hub", &hub.origin])
-        .args(["--backend", &hub.backend.origin()])
-        .args(["--room", &r])
-        .arg("--out")
+        .args(["--backend", &hub.backend.origin()]);
+    for (flag, value) in args {
+        cmd.args([flag, value.as_str()]);
+    }
+    cmd.arg("--out")
         .arg(&out)
         .current_dir(&root)
         .stdin(Stdio::piped())
@@ -186,7 +233,7 @@ async fn browser_two_tabs_typing_messages_once_and_reconnect_after_restart(h: Hu
         None
     };
     let _ = std::fs::write(
-        out.join("browser-two-tabs.log"),
+        out.join(format!("browser-{name}.log")),
         transcript.join("\n") + "\n",
     );
     let report = || {
@@ -216,14 +263,5 @@ async fn browser_two_tabs_typing_messages_once_and_reconnect_after_restart(h: Hu
         "the driver exited with {status}\n{}",
         report()
     );
-    for name in ["alice", "bob", "alice-after-remove", "bob-after-remove"] {
-        let shot = out.join(format!("browser-two-tabs-{name}.png"));
-        let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-        assert!(size > 1000, "no screenshot at {}", shot.display());
-    }
-    println!(
-        "  browser: {summary} (hub restart {:.1} s, test {:.1} s)",
-        restart_took.map(|d| d.as_secs_f64()).unwrap_or(0.0),
-        started.elapsed().as_secs_f64()
-    );
+    (summary, restart_took)
 }

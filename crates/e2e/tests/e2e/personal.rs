@@ -4,7 +4,7 @@
 //! once, offline once after the delay (a reload says nothing), the bound, and a user
 //! object with watchers that hibernates.
 
-use crate::support::{assert_gated, backend_post, room};
+use crate::support::{assert_gated, backend_post, joined, room};
 use e2e::runner::{Hubs, Test};
 use e2e::tests;
 use e2e::{Client, Hub};
@@ -18,6 +18,7 @@ pub fn tests() -> Vec<Test> {
         personal_backend_endpoints_publish_read_and_disconnect,
         personal_watchers_hear_online_at_once_and_offline_once_after_the_delay,
         personal_user_objects_with_watchers_hibernate_and_keep_them,
+        personal_a_message_in_a_room_updates_every_participants_conversation_list,
         tight_personal_sockets_past_the_cap_get_4409,
         tight_personal_watchers_past_the_bound_read_the_state_only,
     ]
@@ -333,6 +334,35 @@ async fn personal_user_objects_with_watchers_hibernate_and_keep_them(h: Hubs) {
         a.recv_within(OFFLINE_DELAY + Duration::from_secs(5)).await,
         status(&bob, false)
     );
+}
+
+async fn personal_a_message_in_a_room_updates_every_participants_conversation_list(h: Hubs) {
+    let hub = &h.main;
+    let r = room("conversation");
+    let (ann, bob) = (user("ann"), user("bob"));
+    // Both take part in the room (the development backend counts who its checks admitted);
+    // Bob has another room open, and his personal channel.
+    let _ann_in_room = joined(hub, &r, &ann).await;
+    let _bob_in_room = joined(hub, &r, &bob).await;
+    let (mut b, _) = signed_in(hub, &bob, &[]).await;
+    let resp = hub
+        .http
+        .post(format!(
+            "{}/api/v1/message-rooms/{r}/messages",
+            hub.backend.origin()
+        ))
+        .bearer_auth(format!("dev:{ann}"))
+        .json(&json!({"text": "hi"}))
+        .send()
+        .await
+        .expect("post a message");
+    assert_eq!(resp.status().as_u16(), 201);
+    let update = b.recv().await;
+    assert_eq!(update["type"], "conversation:updated", "{update}");
+    assert_eq!(update["roomId"], r.as_str());
+    assert_eq!(update["message"]["userId"], ann.as_str());
+    assert_eq!(update["message"]["preview"], "hi");
+    b.expect_silence(QUIET).await;
 }
 
 fn tight(h: &Hubs) -> &Hub {
