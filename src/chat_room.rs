@@ -1,5 +1,6 @@
-//! `ChatRoom`, the Durable Object of one room: a dispatcher. Each runtime event
-//! becomes one call into the room core (`hub_core::room::Room`), whose effects
+//! `ChatRoom`, the Durable Object of one room (or of one object of a room spread over
+//! several, or of one user's personal channel, `@<userId>`): a dispatcher. Each runtime
+//! event becomes one call into the room core (`hub_core::room::Room`), whose effects
 //! `effects::Effects` carries out. No rule lives here.
 //!
 //! Path of a client frame: `webSocketMessage` → `Room::on_frame` →
@@ -34,7 +35,7 @@ use worker::worker_sys::DurableObject;
 use worker::worker_sys::DurableObjectState;
 use worker::{console_error, web_sys, Env, Result, State, WebSocket, WebSocketPair};
 
-/// The Durable Object class the runtime instantiates, one per room.
+/// The Durable Object class the runtime instantiates, one per room object and per user.
 ///
 /// Exported with `wasm_bindgen` directly rather than through `#[durable_object]`: the
 /// macro runs every event as a future and converts requests and responses to

@@ -1,7 +1,8 @@
 //! The public HTTP surface of the Worker: room and personal-channel upgrades,
 //! `/api/broadcast` and its batch, the room endpoints (stats, connections, disconnect,
-//! audit), the users' endpoints (`users_api`), `/healthz`, and JSON errors. Validates the backend's bodies once (in `hub_core`) and hands each
-//! room one internal request; decides nothing about the protocol itself.
+//! audit), the users' endpoints (`users_api`), `/healthz`, and JSON errors. Validates
+//! the backend's bodies once (in `hub_core`) and hands each object one internal
+//! request; decides nothing about the protocol itself.
 
 use crate::net::{read_bounded, ReadError};
 use crate::placement::PLACE_HEADER;

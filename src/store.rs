@@ -1,8 +1,10 @@
-//! The room's SQLite storage: the migrations runner and its four tables, each bounded:
-//! the connections (one row per live connection), the connection audit (by count and
-//! age), the broadcasts' idempotency keys (by count and the window) and the disconnect
-//! records behind resume tickets (until they run out). Connection metadata only; no
-//! token or message content is ever written.
+//! The room's SQLite storage: the migrations runner and its tables, each bounded: the
+//! connections (one row per live connection), the connection audit (by count and age),
+//! the broadcasts' idempotency keys (by count and the window), the disconnect records
+//! behind resume tickets (until they run out), and a first object's further objects and
+//! their users. A personal channel's own tables are read and written in
+//! `personal_store`. Connection metadata only; no token or message content is ever
+//! written.
 
 use hub_core::audit::{self, Entry, Prune};
 use hub_core::journal::{Row, Write};

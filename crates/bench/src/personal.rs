@@ -23,14 +23,23 @@ use tokio_tungstenite::tungstenite::Message;
 const AT_ONCE: usize = 200;
 
 /// A personal socket of `user`, authenticated with `token`; and its `auth:ok`.
-async fn sign_in(origin: &str, user: &str, token: &str) -> Result<(Ws, String), String> {
+async fn sign_in(
+    origin: &str,
+    user: &str,
+    token: &str,
+    resume: Option<&str>,
+) -> Result<(Ws, String), String> {
     let (mut ws, _) = tokio::time::timeout(
         Duration::from_secs(30),
         upgrade(&format!("{origin}/users/{user}"), false),
     )
     .await
     .map_err(|_| format!("{user}: connect timed out"))??;
-    let auth = serde_json::json!({"type": "auth", "token": token, "userId": user}).to_string();
+    let mut auth = serde_json::json!({"type": "auth", "token": token, "userId": user});
+    if let Some(ticket) = resume {
+        auth["resume"] = ticket.into();
+    }
+    let auth = auth.to_string();
     ws.send(Message::text(auth))
         .await
         .map_err(|e| e.to_string())?;
@@ -53,10 +62,11 @@ async fn sign_in_retrying(
     origin: &str,
     user: &str,
     token: &str,
+    resume: Option<&str>,
 ) -> Result<(Ws, String, usize), String> {
     let mut retries = 0;
     loop {
-        match sign_in(origin, user, token).await {
+        match sign_in(origin, user, token, resume).await {
             Ok((ws, ok)) => return Ok((ws, ok, retries)),
             Err(e) if retryable(&e) && retries < 20 => {
                 retries += 1;
@@ -75,7 +85,7 @@ async fn sign_in_all(origin: &str, who: &[(String, String)]) -> Result<Vec<(Ws, 
         let gate = Arc::clone(&gate);
         async move {
             let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
-            sign_in(origin, user, token).await
+            sign_in(origin, user, token, None).await
         }
     });
     futures_util::future::join_all(tries)
@@ -190,6 +200,8 @@ pub async fn publish(
 /// user is online (`None`: not within the deadline).
 struct Learned {
     frames: usize,
+    /// The resume ticket of its `auth:ok`, if the hub gave one.
+    ticket: Option<String>,
     knew_all_at: Option<Instant>,
     writer: crate::socket::Writer,
 }
@@ -206,6 +218,7 @@ async fn learn(
 ) -> Learned {
     let (writer, mut reader) = ws.split();
     let ok: serde_json::Value = serde_json::from_str(&auth_ok).unwrap_or_default();
+    let ticket = ok["resume"].as_str().map(str::to_owned);
     let mut online: HashSet<String> = ok["online"]
         .as_array()
         .map(|a| {
@@ -242,6 +255,7 @@ async fn learn(
     }
     Learned {
         frames,
+        ticket,
         knew_all_at,
         writer,
     }
@@ -256,30 +270,39 @@ struct Wave {
     never: usize,
     /// Auths retried after `auth_unavailable` or `auth_timeout`.
     retries: usize,
+    /// Each user's resume ticket, for the next wave.
+    tickets: Vec<Option<String>>,
     writers: Vec<crate::socket::Writer>,
 }
 
-/// One wave: every user signs in at once (at most `AT_ONCE` connecting at a time).
+/// One wave: every user signs in at once (at most `AT_ONCE` connecting at a time), with
+/// the resume ticket of `tickets` when there is one, as a reconnecting browser client does.
 async fn wave(
     origin: &str,
     who: &[(String, String)],
     watches: &[HashSet<String>],
+    tickets: &[Option<String>],
     linger: Duration,
 ) -> Result<Wave, String> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(180);
     let gate = Arc::new(Semaphore::new(AT_ONCE));
-    let runs = who.iter().zip(watches).map(|((user, token), watched)| {
-        let gate = Arc::clone(&gate);
-        async move {
-            let (ws, ok, retries) = {
-                let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
-                sign_in_retrying(origin, user, token).await?
-            };
-            let learned = learn(ws, ok, watched.clone(), deadline, linger).await;
-            Ok::<_, String>((learned, retries))
-        }
-    });
+    let runs = who
+        .iter()
+        .zip(watches)
+        .enumerate()
+        .map(|(i, ((user, token), watched))| {
+            let gate = Arc::clone(&gate);
+            let ticket = tickets.get(i).cloned().flatten();
+            async move {
+                let (ws, ok, retries) = {
+                    let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
+                    sign_in_retrying(origin, user, token, ticket.as_deref()).await?
+                };
+                let learned = learn(ws, ok, watched.clone(), deadline, linger).await;
+                Ok::<_, String>((learned, retries))
+            }
+        });
     let learned: Vec<(Learned, usize)> = futures_util::future::join_all(runs)
         .await
         .into_iter()
@@ -297,12 +320,14 @@ async fn wave(
             .filter(|(l, _)| l.knew_all_at.is_none())
             .count(),
         retries: learned.iter().map(|(_, r)| r).sum(),
+        tickets: learned.iter().map(|(l, _)| l.ticket.clone()).collect(),
         writers: learned.into_iter().map(|(l, _)| l.writer).collect(),
     })
 }
 
 /// `users` users, each watching the next `watched` (wrapping). Wave 1: everyone connects
-/// from offline at once. Wave 2: everyone drops and reconnects at once. The value is wave 1's
+/// from offline at once. Wave 2: everyone drops and reconnects at once, with the resume
+/// ticket of wave 1 (when the hub signs them). The value is wave 1's
 /// time until every watcher knew every watched user is online; the extras say how many
 /// `user:status` frames each wave sent, how many auths were retried, and wave 2's time.
 pub async fn status_storm(s: &Server, tag: &str, users: usize, watched: usize) -> Run {
@@ -324,13 +349,14 @@ pub async fn status_storm(s: &Server, tag: &str, users: usize, watched: usize) -
         .collect();
     let cpu = CpuMeter::start(s.pid);
     let linger = Duration::from_secs(2);
-    let first = match wave(&s.origin, &who, &watches, linger).await {
+    let first = match wave(&s.origin, &who, &watches, &[], linger).await {
         Ok(w) => w,
         Err(e) => return Run::failed(format!("wave 1: {e}")),
     };
     let cpu = cpu.stop();
     close_all(first.writers).await;
-    let second = match wave(&s.origin, &who, &watches, linger).await {
+    // As after a deploy: every client comes back with its resume ticket.
+    let second = match wave(&s.origin, &who, &watches, &first.tickets, linger).await {
         Ok(w) => w,
         Err(e) => return Run::failed(format!("wave 2: {e}")),
     };
@@ -353,6 +379,7 @@ pub async fn status_storm(s: &Server, tag: &str, users: usize, watched: usize) -
             "wave2_seconds": second.seconds,
             "wave2_status_frames": second.status_frames,
             "wave2_auth_retries": second.retries,
+            "wave2_with_tickets": first.tickets.iter().filter(|t| t.is_some()).count(),
         }),
         ..Run::default()
     }

@@ -14,9 +14,9 @@
 //! `scripts/setup.sh --browser` (what `npm test` runs) installs it, or `CHROMIUM_PATH` names one.
 
 use crate::support::room;
+use e2e::exclusive_tests;
 use e2e::hub::repo_root;
 use e2e::runner::{Hubs, Test};
-use e2e::{exclusive_tests, tests};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -35,11 +35,11 @@ const DRIVER_WITHIN: Duration = Duration::from_secs(115);
 const RESTART_WITHIN: Duration = Duration::from_secs(80);
 
 pub fn tests() -> Vec<Test> {
-    let mut t = exclusive_tests![browser_two_tabs_typing_messages_once_and_reconnect_after_restart];
-    t.extend(tests![
-        browser_personal_channels_badge_other_rooms_and_say_offline_once
-    ]);
-    t
+    // Both run alone: Chromium's CPU would stretch the timings of the tests beside it.
+    exclusive_tests![
+        browser_two_tabs_typing_messages_once_and_reconnect_after_restart,
+        browser_personal_channels_badge_other_rooms_and_say_offline_once,
+    ]
 }
 
 /// Two demo tabs, carol and dave, each with the personal channel open and different rooms

@@ -1,5 +1,6 @@
-//! The requests the Worker sends to a room's Durable Object, and the room's answers:
-//! one registry, one encoding, used by both sides. Pure.
+//! The requests the Worker sends to a room's (or a user's) Durable Object, and that
+//! objects send one another, with their answers: one registry, one encoding, used by
+//! both sides. Pure.
 //!
 //! A room endpoint is one module here ([`Endpoint`]: its name, the backend's request
 //! read once in the Worker, its internal encoding, its answer) plus one line in the
@@ -7,6 +8,7 @@
 //! (`routes`), the room dispatches on [`Internal`] (`src/room_api.rs`), and the rule
 //! lives in the room core.
 
+/// What the backend gets for an internal-only endpoint: it does not exist.
 pub(crate) fn internal_only<T>() -> Result<T, Invalid> {
     Err(Invalid {
         code: "not_found",
