@@ -360,7 +360,9 @@ function openRoom(room) {
 
 /** The user's personal channel, opened once per signed-in user. */
 function connectPersonal(user, token) {
-  if (personal?.user === user && !["stopped", "closed"].includes(personal.state)) return;
+  // A stopped channel (4409 too_many_connections, removed…) stays stopped until the user
+  // connects again by hand: the room's own reconnects do not retry it.
+  if (personal?.user === user && personal.state !== "closed") return;
   personal?.close();
   // The list is this user's: kept across their reconnects, emptied for another user.
   if (conversationsOf !== user) conversations.clear();
@@ -368,7 +370,8 @@ function connectPersonal(user, token) {
   const p = new NativorChatClient({ url: userUrl(location.origin, user), user, getToken: () => token });
   p.on("state", (e) => {
     ui.personalState.dataset.state = e.state;
-    ui.personalState.textContent = e.state === "open" ? "live" : e.state;
+    ui.personalState.textContent =
+      e.state === "open" ? "live" : e.state === "stopped" ? `stopped: ${e.reason || e.why}` : e.state;
     log("personal", e.state + (e.why ? ` (${e.why})` : ""));
   });
   p.on("online", (e) => {
@@ -536,7 +539,11 @@ ui.form.addEventListener("submit", (e) => {
     personal = null;
     renderConversations();
     renderPeople();
-  } else connect();
+  } else {
+    // Connecting by hand retries a personal channel that stopped.
+    if (personal?.state === "stopped") personal.close();
+    connect();
+  }
 });
 ui.composer.addEventListener("submit", (e) => {
   e.preventDefault();

@@ -453,7 +453,6 @@ export interface ReconnectingEvent {
 
 export type MembersCause = "auth:ok" | "join" | "leave" | "on" | "off" | "disconnected";
 
-/** `members` changed; null means unknown (presence off, or not connected). */
 /** Why `online` changed: a new connection's list, one watched user's change, or the connection ended. */
 export interface OnlineEvent {
   online: ReadonlySet<string> | null;
@@ -462,6 +461,7 @@ export interface OnlineEvent {
   userId?: string;
 }
 
+/** `members` changed; null means unknown (presence off, or not connected). */
 export interface MembersEvent {
   members: ReadonlySet<string> | null;
   cause: MembersCause;
@@ -515,7 +515,8 @@ export type EventPayload<K extends string, Broadcasts extends object = Record<ne
       : BroadcastFrame;
 
 /**
- * One room connection. `Broadcasts` optionally types the backend's broadcasts by their `type`:
+ * One room connection, or one user's personal channel (option `user` instead of `roomId`).
+ * `Broadcasts` optionally types the backend's broadcasts by their `type`:
  * `new NativorChatClient<{ "message.created": MessageCreated }>(…)`.
  */
 export declare class NativorChatClient<Broadcasts extends object = Record<never, never>> {
@@ -563,7 +564,10 @@ export declare class NativorChatClient<Broadcasts extends object = Record<never,
   reconnectNow(): void;
   /** Sends a frame if authenticated; returns whether it was sent. */
   send(frame: ClientFrame): boolean;
-  /** A keystroke (throttled `typing` events); returns whether `isTyping:true` was sent. */
+  /**
+   * A keystroke (throttled `typing` events); returns whether `isTyping:true` was sent. Always
+   * false on a personal channel (typing belongs to a room).
+   */
   typing(): boolean;
   stopTyping(): void;
   /** Sends a `ping` now; returns whether it was sent. */

@@ -11,6 +11,7 @@ import {
   decideReconnect,
   fullJitter,
   isValidRoomId,
+  isValidUserId,
   parseServerFrame,
   refreshDelay,
   refreshRetryDelay,
@@ -23,6 +24,7 @@ import {
   type EventPayload,
   type HubFrameType,
   type MembersEvent,
+  type OnlineEvent,
   type PresenceFrame,
   type ReconnectDecision,
   type RefreshEvent,
@@ -257,4 +259,44 @@ me.online?.add("mallory");
 // @ts-expect-error a user:status frame's online is a boolean
 me.on("user:status", (f) => console.log(f.online.length));
 
-console.log(expiresText, firstRaw, onlineNow);
+// The backend's messages on a personal channel, typed like a room's broadcasts.
+interface ConversationUpdated {
+  type: "conversation:updated";
+  roomId: string;
+  message: { id: string; userId: string | null; text: string };
+  at: number;
+}
+const inbox = new NativorChatClient<{ "conversation:updated": ConversationUpdated }>({
+  url: userUrl("https://chat.example", "ann"),
+  user: "ann",
+  getToken: async ({ forceRefresh }) => (forceRefresh ? await session.refresh() : session.token),
+  resumeTicket: me.resumeTicket,
+});
+const unread = new Map<string, number>();
+inbox.on("conversation:updated", (u) => unread.set(u.roomId, (unread.get(u.roomId) ?? 0) + 1));
+inbox.on("online", (e: OnlineEvent) => {
+  if (e.cause === "user:status") console.log(e.userId, e.online?.has(e.userId ?? "") ?? false);
+});
+inbox.on("state", (e) => {
+  if (e.state === "stopped" && e.code === CloseCode.TOO_MANY_CONNECTIONS) console.log(e.reason, e.why);
+});
+const cap: 4409 = CloseCode.TOO_MANY_CONNECTIONS;
+const owner: string | null = inbox.user;
+if (isValidUserId(owner)) console.log(userUrl("https://chat.example", owner));
+
+// @ts-expect-error the typed message has no `preview` field
+inbox.on("conversation:updated", (u) => console.log(u.message.preview));
+
+// @ts-expect-error user is a user id (a string)
+new NativorChatClient({ url: "ws://h/users/1", user: 1, getToken: () => "t" });
+
+// @ts-expect-error an online event's cause is one of three
+inbox.on("online", (e) => e.cause === "presence");
+
+// @ts-expect-error online is a set of ids, not a count
+const howMany: number = inbox.online;
+
+// @ts-expect-error the client's user is read-only
+inbox.user = "mallory";
+
+console.log(expiresText, firstRaw, onlineNow, cap, howMany);
