@@ -7,7 +7,7 @@
 use crate::net::{read_bounded, ReadError};
 use crate::placement::PLACE_HEADER;
 use crate::respond::{error, json_response, respond, respond_later};
-use crate::shards::stub;
+use crate::shards::{internal_request, stub};
 use crate::users_api;
 use crate::vars::config_from_env;
 use futures_util::future::join_all;
@@ -130,10 +130,7 @@ pub(crate) async fn ask(
     channel: &Channel,
     request: &Internal<'_>,
 ) -> Result<web_sys::Response> {
-    let init = web_sys::RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(&request.body()));
-    let forward = web_sys::Request::new_with_str_and_init(&request.url_for(channel), &init)?;
+    let forward = internal_request(&request.url_for(channel), &request.body())?;
     let stub = stub(env, &channel.key())?;
     let response = JsFuture::from(stub.fetch_with_request(&forward)?).await?;
     Ok(response.unchecked_into())

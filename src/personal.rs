@@ -11,7 +11,7 @@
 
 use crate::chat_room::Shell;
 use crate::effects::{now_ms, Effects};
-use crate::shards::{ok_text, stub};
+use crate::shards::{internal_request, ok_text, stub};
 use futures_util::future::join_all;
 use hub_core::channel::Channel;
 use hub_core::internal::personal::{Heard, Status, Watch, Watched};
@@ -20,8 +20,7 @@ use hub_core::personal::online::Stored;
 use hub_core::personal::user_channel::UserChannel;
 use hub_core::room::{Contacts, Known};
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
-use worker::{console_error, web_sys};
+use worker::console_error;
 
 impl Shell {
     /// Once per instance, after the core took the sockets back: on a personal
@@ -93,11 +92,7 @@ impl Shell {
         join_all(users.iter().map(|user| async move {
             let channel = Channel::User(UserChannel::parse(user).ok()?);
             let object = stub(&self.env, &channel.key()).ok()?;
-            let init = web_sys::RequestInit::new();
-            init.set_method("POST");
-            init.set_body(&JsValue::from_str(body));
-            let url = request.url_for(&channel);
-            let req = web_sys::Request::new_with_str_and_init(&url, &init).ok()?;
+            let req = internal_request(&request.url_for(&channel), body).ok()?;
             ok_text(object.fetch_with_request(&req).ok()?).await.ok()
         }))
         .await

@@ -63,6 +63,14 @@ pub fn stub(env: &worker::Env, name: &str) -> worker::Result<DurableObject> {
     Ok(namespace.get_by_name(name)?)
 }
 
+/// The POST of one internal request (`hub_core::internal`) to `url`, with `body`.
+pub fn internal_request(url: &str, body: &str) -> worker::Result<web_sys::Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_body(&JsValue::from_str(body));
+    Ok(web_sys::Request::new_with_str_and_init(url, &init)?)
+}
+
 /// Why a call between the room's objects got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failed {
@@ -121,11 +129,8 @@ impl Shell {
                 }
             }
         };
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&JsValue::from_str(&request.body()));
         let url = request.url_for(&Channel::Room(room));
-        let req = web_sys::Request::new_with_str_and_init(&url, &init).ok()?;
+        let req = internal_request(&url, &request.body()).ok()?;
         match stub.fetch_with_request(&req) {
             Ok(promise) => Some(promise),
             Err(_) => {

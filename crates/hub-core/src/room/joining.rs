@@ -223,7 +223,8 @@ impl<S: Clone> Room<S> {
         io: &mut impl Io<S>,
     ) {
         let id = &done.connection_id.clone();
-        // Expired members leave before they are counted.
+        // Expired members leave before they are counted, and before the member list
+        // is read.
         self.expire(now, io);
         let Ok(online) = self.personal_admit(watch, io) else {
             let (e, code) = ErrorCode::TooManyConnections.closing();
@@ -240,8 +241,6 @@ impl<S: Clone> Room<S> {
             .record(|j| j.authenticated(row_of(&done, Some(now))), now, io);
         let user = done.user_id.clone();
         self.log(audit::Entry::new(now, event, id, user.as_deref()), io);
-        // Expired members leave before the member list is read.
-        self.expire(now, io);
         let was_on = self.members.presence_on();
         let expires_at = done.expires_at;
         let first = self.join(done, socket.clone());
